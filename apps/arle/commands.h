@@ -1,0 +1,18 @@
+// The arle binary's subcommands. Each Register* function adds one subcommand to the CLI11 app; its
+// callback stores the process exit code in `exit_code`: 0 success, 1 internal failure, 2 bad input
+// (a user-caused error such as a missing or corrupt file, printed with its hint).
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace arle::app {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadInput = 2;
+
+void RegisterDoctorOption(CLI::App& app, int& exit_code);
+
+}  // namespace arle::app

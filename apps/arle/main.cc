@@ -1,0 +1,25 @@
+// arle: the one binary. Dispatches to subcommands (run, model, convert, tokenize, bench, ...).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "apps/arle/commands.h"
+#include "apps/arle/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"arle: one C++ runtime for large language models (serve, agent, train, eval)"};
+  app.set_version_flag("--version", std::string(arle::app::kVersion));
+  app.require_subcommand(0, 1);
+  int exit_code = arle::app::kExitOk;
+  arle::app::RegisterDoctorOption(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : arle::app::kExitBadInput;
+  }
+  if (argc == 1) {
+    std::fputs(app.help().c_str(), stdout);
+  }
+  return exit_code;
+}

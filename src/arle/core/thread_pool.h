@@ -1,0 +1,54 @@
+// ThreadPool: the compute pool that runs kernels. The calling thread takes part as worker 0, so a
+// pool of size 1 runs everything inline. Workers spin briefly on each dispatch (a parallel region
+// per op costs microseconds that matter for small models) and then sleep.
+// Thread safety: Run/ParallelFor may be called from one thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <vector>
+
+namespace arle::core {
+
+class ThreadPool {
+ public:
+  // `n_threads` total workers including the caller; values < 1 mean DefaultThreadCount().
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(worker_index) once on every worker (0 .. size()-1) and returns when all are done.
+  void Run(const std::function<void(int)>& fn);
+
+  // Splits [0, n) into size() contiguous, balanced ranges and calls fn(begin, end) for each
+  // non-empty one. The split depends only on n and size(), never on timing.
+  void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+  // One worker per physical core (hyperthread siblings counted once), at least 1.
+  static int DefaultThreadCount();
+
+ private:
+  void WorkerLoop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* task_ = nullptr;
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+};
+
+// The range of [0, n) that worker `index` of `n_workers` gets in ParallelFor.
+inline void SplitRange(int64_t n, int n_workers, int index, int64_t* begin, int64_t* end) {
+  const int64_t base = n / n_workers;
+  const int64_t extra = n % n_workers;
+  *begin = index * base + (index < extra ? index : extra);
+  *end = *begin + base + (index < extra ? 1 : 0);
+}
+
+}  // namespace arle::core

@@ -1,0 +1,46 @@
+// Tests for the thread pool: every index runs exactly once, ranges cover [0, n) without overlap.
+#include "arle/core/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+namespace arle::core {
+namespace {
+
+TEST(ThreadPoolTest, ParallelForCoversRangeOnce) {
+  for (int threads : {1, 2, 3, 4}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 5, 1000}) {
+      std::vector<std::atomic<int>> hits(n);
+      for (int rep = 0; rep < 50; ++rep) {
+        pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        });
+      }
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 50) << threads << " " << n;
+    }
+  }
+}
+
+TEST(ThreadPoolTest, RunCallsEveryWorker) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> seen(3);
+  for (int rep = 0; rep < 1000; ++rep) pool.Run([&](int i) { seen[i].fetch_add(1); });
+  for (auto& s : seen) EXPECT_EQ(s.load(), 1000);
+}
+
+TEST(ThreadPoolTest, SplitIsBalanced) {
+  int64_t b, e;
+  SplitRange(10, 3, 0, &b, &e);
+  EXPECT_EQ(b, 0);
+  EXPECT_EQ(e, 4);
+  SplitRange(10, 3, 2, &b, &e);
+  EXPECT_EQ(b, 7);
+  EXPECT_EQ(e, 10);
+  EXPECT_GE(ThreadPool::DefaultThreadCount(), 1);
+}
+
+}  // namespace
+}  // namespace arle::core
