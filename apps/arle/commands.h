@@ -3,6 +3,8 @@
 // (a user-caused error such as a missing or corrupt file, printed with its hint).
 #pragma once
 
+#include "arle/core/status.h"
+
 namespace CLI {
 class App;
 }
@@ -13,6 +15,15 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
 
+// Prints "arle: error: ..." (and the hint) to stderr; returns kExitFailure for internal errors
+// and kExitBadInput for everything a user can cause.
+int ReportError(const core::Status& status);
+
 void RegisterDoctorOption(CLI::App& app, int& exit_code);
+void RegisterModelCommand(CLI::App& app, int& exit_code);
+void RegisterConvertCommand(CLI::App& app, int& exit_code);
+void RegisterTokenizeCommand(CLI::App& app, int& exit_code);
+void RegisterRunCommand(CLI::App& app, int& exit_code);
+void RegisterBenchCommand(CLI::App& app, int& exit_code);
 
 }  // namespace arle::app

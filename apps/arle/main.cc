@@ -12,14 +12,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   int exit_code = arle::app::kExitOk;
   arle::app::RegisterDoctorOption(app, exit_code);
+  arle::app::RegisterRunCommand(app, exit_code);
+  arle::app::RegisterModelCommand(app, exit_code);
+  arle::app::RegisterConvertCommand(app, exit_code);
+  arle::app::RegisterTokenizeCommand(app, exit_code);
+  arle::app::RegisterBenchCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : arle::app::kExitBadInput;
   }
-  if (argc == 1) {
-    std::fputs(app.help().c_str(), stdout);
-  }
+  if (argc == 1) std::fputs(app.help().c_str(), stdout);
   return exit_code;
 }

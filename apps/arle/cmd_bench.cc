@@ -1,0 +1,159 @@
+// `arle bench`: prefill (pp) and decode (tg) throughput in llama-bench's format. pp<N> runs one
+// forward over N prompt tokens from an empty cache; tg<N> generates N tokens one forward at a
+// time from an empty cache (llama-bench's definitions), so the two tools' rows line up.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "apps/arle/commands.h"
+#include "apps/arle/model_init.h"
+#include "apps/arle/model_source.h"
+#include "arle/core/random.h"
+
+namespace arle::app {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int n_prompt = 512;
+  int n_gen = 128;
+  std::string threads;  // comma-separated list
+  int reps = 5;
+  std::string output = "md";
+};
+
+struct Stat {
+  double mean = 0, sd = 0;
+};
+
+Stat MeanSd(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  if (v.size() > 1) {
+    for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+    s.sd = std::sqrt(s.sd / static_cast<double>(v.size() - 1));
+  }
+  return s;
+}
+
+// Seconds for one pp or tg run.
+core::StatusOr<double> TimeOnce(models::Model& model, int n_prompt, int n_gen, uint64_t seed) {
+  core::Rng rng(seed);
+  const int64_t n_vocab = model.config().n_vocab;
+  auto random_token = [&] { return static_cast<int32_t>(rng.NextU64() % n_vocab); };
+  std::vector<float> logits;
+  const auto start = std::chrono::steady_clock::now();
+  if (n_prompt > 0) {
+    auto cache = model.NewKvCache(n_prompt);
+    std::vector<int32_t> tokens(n_prompt);
+    for (auto& t : tokens) t = random_token();
+    ARLE_RETURN_IF_ERROR(model.Forward(tokens, *cache, &logits, false));
+  } else {
+    auto cache = model.NewKvCache(n_gen);
+    for (int i = 0; i < n_gen; ++i) {
+      const int32_t t = random_token();
+      ARLE_RETURN_IF_ERROR(model.Forward(std::span<const int32_t>(&t, 1), *cache, &logits, false));
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<int> ParseThreads(const std::string& list) {
+  std::vector<int> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(std::stoi(item));
+  }
+  return out;
+}
+
+int Bench(const BenchOptions& o) {
+  std::vector<int> thread_counts;
+  try {
+    thread_counts = ParseThreads(o.threads);
+  } catch (...) {
+    return ReportError(core::InvalidArgumentError("-t must be a comma-separated list of integers"));
+  }
+  if (thread_counts.empty()) thread_counts.push_back(0);
+  if (o.reps < 1 || o.n_prompt < 0 || o.n_gen < 0) {
+    return ReportError(core::InvalidArgumentError("-r must be >= 1 and -p/-n >= 0"));
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  bool printed_header = false;
+  for (int threads : thread_counts) {
+    models::LoadOptions load;
+    load.n_threads = threads;
+    auto loaded = LoadModel(o.model, load);
+    if (!loaded.ok()) return ReportError(loaded.status());
+    models::Model& model = *loaded->model;
+    const io::ModelConfig& c = model.config();
+    int64_t params = 0;
+    for (const WeightSpec& w : HfWeightSpecs(c)) {
+      int64_t n = 1;
+      for (int64_t d : w.shape) n *= d;
+      params += n;
+    }
+    const double bytes = static_cast<double>(params) * core::ElementSize(c.torch_dtype);
+    const std::string model_name = fmt::format("{} {:.2f}B {}", io::ArchitectureName(c.arch),
+                                               params / 1e9, core::DTypeName(c.torch_dtype));
+    std::vector<std::pair<std::string, std::pair<int, int>>> tests;
+    if (o.n_prompt > 0) tests.push_back({fmt::format("pp{}", o.n_prompt), {o.n_prompt, 0}});
+    if (o.n_gen > 0) tests.push_back({fmt::format("tg{}", o.n_gen), {0, o.n_gen}});
+    for (const auto& [name, sizes] : tests) {
+      auto warmup = TimeOnce(model, sizes.first, sizes.second, 1);
+      if (!warmup.ok()) return ReportError(warmup.status());
+      std::vector<double> tps;
+      for (int r = 0; r < o.reps; ++r) {
+        auto secs = TimeOnce(model, sizes.first, sizes.second, 2 + r);
+        if (!secs.ok()) return ReportError(secs.status());
+        tps.push_back((sizes.first + sizes.second) / *secs);
+      }
+      const Stat s = MeanSd(tps);
+      nlohmann::json row = {{"model", model_name},      {"size_bytes", bytes},
+                            {"params", params},         {"backend", "CPU"},
+                            {"threads", model.pool().size()}, {"test", name},
+                            {"avg_ts", s.mean},         {"stddev_ts", s.sd},
+                            {"samples_ts", tps}};
+      rows.push_back(row);
+      if (o.output == "md") {
+        if (!printed_header) {
+          fmt::print("| model | size | params | backend | threads | test | t/s |\n");
+          fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+          printed_header = true;
+        }
+        fmt::print("| {} | {:.2f} GiB | {:.2f} M | CPU | {} | {} | {:.2f} ± {:.2f} |\n", model_name,
+                   bytes / (1024.0 * 1024 * 1024), params / 1e6, model.pool().size(), name, s.mean,
+                   s.sd);
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (o.output == "json") fmt::print("{}\n", rows.dump(2));
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterBenchCommand(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode throughput (llama-bench style)");
+  static BenchOptions o;
+  cmd->add_option("-m,--model", o.model, "Model (default: built-in)");
+  cmd->add_option("-p,--n-prompt", o.n_prompt, "Prompt tokens for the pp test (0 = skip)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", o.n_gen, "Generated tokens for the tg test (0 = skip)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", o.threads, "Comma-separated thread counts (default: physical cores)");
+  cmd->add_option("-r,--repetitions", o.reps, "Timed repetitions per test")->capture_default_str();
+  cmd->add_option("-o,--output", o.output, "md | json")
+      ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+  cmd->callback([&exit_code] { exit_code = Bench(o); });
+}
+
+}  // namespace arle::app

@@ -1,0 +1,140 @@
+// `arle run`: one completion from a prompt, streamed to stdout (or one JSON object with --json).
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "apps/arle/commands.h"
+#include "apps/arle/model_source.h"
+#include "arle/runtime/generator.h"
+
+namespace arle::app {
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  bool from_stdin = false;
+  int64_t max_tokens = 256;
+  float temperature = 0.8f;
+  float top_p = 0.95f;
+  int top_k = 40;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+  bool ignore_eos = false;
+  bool json = false;
+  int threads = 0;
+};
+
+int Run(const RunOptions& o) {
+  std::string prompt = o.prompt;
+  if (o.from_stdin) {
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  models::LoadOptions load;
+  load.n_threads = o.threads;
+  auto loaded = LoadModel(o.model, load);
+  if (!loaded.ok()) return ReportError(loaded.status());
+  models::Model& model = *loaded->model;
+  const tokenizer::Tokenizer& tok = *loaded->tokenizer;
+
+  runtime::GenerationRequest request;
+  request.prompt_tokens = tok.Encode(prompt);
+  if (request.prompt_tokens.empty()) {
+    return ReportError(core::InvalidArgumentError(
+        "the prompt is empty and this model's tokenizer adds no BOS token",
+        "pass --prompt TEXT or --stdin"));
+  }
+  request.sampling.temperature = o.temperature;
+  request.sampling.top_p = o.top_p;
+  request.sampling.top_k = o.top_k;
+  request.sampling.min_p = o.min_p;
+  request.sampling.repetition_penalty = o.repetition_penalty;
+  request.sampling.presence_penalty = o.presence_penalty;
+  request.sampling.frequency_penalty = o.frequency_penalty;
+  request.sampling.seed = o.seed;
+  request.sampling.logprobs = o.json;
+  request.default_seed =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  request.stop = runtime::DefaultStopParams(model, tok);
+  request.stop.max_tokens = o.max_tokens;
+  request.stop.ignore_eos = o.ignore_eos;
+
+  runtime::TokenCallback stream;
+  if (!o.json) {
+    stream = [](const runtime::SampledToken&, std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    };
+  }
+  auto result = runtime::Generate(model, tok, request, stream);
+  if (!result.ok()) return ReportError(result.status());
+  const runtime::GenerationTimings& t = result->timings;
+  const double decode_tps =
+      t.decode_seconds > 0 && t.n_generated_tokens > 1 ? (t.n_generated_tokens - 1) / t.decode_seconds : 0;
+  const double prefill_tps = t.prefill_seconds > 0 ? t.n_prompt_tokens / t.prefill_seconds : 0;
+  if (o.json) {
+    nlohmann::json out;
+    out["model"] = loaded->location.description;
+    out["text"] = result->text;
+    out["prompt_tokens"] = request.prompt_tokens;
+    out["tokens"] = result->tokens;
+    nlohmann::json logprobs = nlohmann::json::array();
+    for (const auto& s : result->sampled) logprobs.push_back(s.logprob);
+    out["logprobs"] = logprobs;
+    out["finish_reason"] = std::string(runtime::FinishReasonName(result->finish_reason));
+    out["usage"] = {{"prompt_tokens", t.n_prompt_tokens},
+                    {"completion_tokens", t.n_generated_tokens},
+                    {"total_tokens", t.n_prompt_tokens + t.n_generated_tokens}};
+    out["timings"] = {{"prefill_seconds", t.prefill_seconds},
+                      {"ttft_seconds", t.ttft_seconds},
+                      {"decode_seconds", t.decode_seconds},
+                      {"total_seconds", t.total_seconds},
+                      {"prefill_tokens_per_second", prefill_tps},
+                      {"decode_tokens_per_second", decode_tps}};
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    std::fputc('\n', stdout);
+    fmt::print(stderr, "[{}: prompt {} tokens at {:.1f} tok/s, generated {} tokens at {:.1f} tok/s, "
+               "finish_reason {}]\n",
+               loaded->location.description, t.n_prompt_tokens, prefill_tps, t.n_generated_tokens,
+               decode_tps, runtime::FinishReasonName(result->finish_reason));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterRunCommand(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("run", "Generate a completion for a prompt");
+  static RunOptions o;
+  auto* prompt = cmd->add_option("-p,--prompt", o.prompt, "Prompt text (default: empty, i.e. BOS only)");
+  auto* from_stdin = cmd->add_flag("--stdin", o.from_stdin, "Read the prompt from stdin");
+  prompt->excludes(from_stdin);
+  cmd->add_option("-m,--model", o.model,
+                  "Hugging Face directory, .gguf file or ORG/NAME (default: built-in stories260K)");
+  cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens to generate at most")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  cmd->add_option("--temperature", o.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("--min-p", o.min_p, "Keep tokens with p >= min_p * p_max")->capture_default_str();
+  cmd->add_option("--repetition-penalty", o.repetition_penalty)->capture_default_str();
+  cmd->add_option("--presence-penalty", o.presence_penalty)->capture_default_str();
+  cmd->add_option("--frequency-penalty", o.frequency_penalty)->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
+  cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS");
+  cmd->add_flag("--json", o.json, "Print one JSON object: text, token ids, finish reason, timings");
+  cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");
+  cmd->callback([&exit_code] { exit_code = Run(o); });
+}
+
+}  // namespace arle::app

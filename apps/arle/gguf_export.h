@@ -1,0 +1,25 @@
+// Writing a model as one GGUF file the way llama.cpp's convert_hf_to_gguf.py does: its tensor
+// names, its metadata keys, the Q/K row permutation for the llama architecture, and the tokenizer
+// as tokenizer.ggml.* keys.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "apps/arle/tokenizer_assets.h"
+#include "arle/core/status.h"
+#include "arle/io/hf_config.h"
+#include "arle/io/safetensors.h"
+
+namespace arle::app {
+
+// Maps a Hugging Face tensor name to llama.cpp's ("model.layers.3.mlp.up_proj.weight" ->
+// "blk.3.ffn_up.weight"). InvalidArgument for names outside Qwen3/Llama.
+core::StatusOr<std::string> GgufTensorName(const std::string& hf_name);
+
+// Writes `tensors` (HF names, contiguous) with `config` and `tokenizer` into `path` atomically.
+core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& config,
+                            const std::vector<io::NamedTensor>& tensors,
+                            const TokenizerFiles& tokenizer);
+
+}  // namespace arle::app
