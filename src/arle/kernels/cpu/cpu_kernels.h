@@ -1,0 +1,22 @@
+// Highway SIMD kernels with runtime dispatch to the best target the CPU supports (or the target
+// forced by hwy::SetSupportedTargetsForTest). Same contracts as ref/ref_kernels.h; every output
+// element is reduced in an order fixed by the target alone (vector accumulator over lanes,
+// SumOfLanes, then a scalar tail), independent of batch size, tiling and thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "arle/kernels/kernel_args.h"
+
+namespace arle::kernels::cpu {
+
+// Output columns [o_begin, o_end) of every token.
+void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
+// Rows [begin, end).
+void RmsNormRows(const RmsNormArgs& args, int64_t begin, int64_t end);
+// Work items (t * n_head + h) in [begin, end).
+void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
+// Name of the Highway target the dispatcher currently picks ("AVX2", ...).
+const char* ChosenTargetName();
+
+}  // namespace arle::kernels::cpu

@@ -1,0 +1,132 @@
+// Highway matmul y = x * W^T for f32 activations and f32/f16/bf16 weights. Tiles of 4 weight rows x
+// 2 tokens share weight loads; each output element keeps its own vector accumulator, so its value
+// does not depend on the tile it falls in (batch invariance).
+#include <algorithm>
+
+#include "arle/core/check.h"
+#include "arle/core/half.h"
+#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/ref/ref_kernels.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "arle/kernels/cpu/matmul_cpu.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace arle::kernels::cpu {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+HWY_INLINE VF LoadW(DF df, const float* p) { return hn::LoadU(df, p); }
+HWY_INLINE VF LoadW(DF df, const hwy::bfloat16_t* p) {
+  const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+  return hn::PromoteTo(df, hn::LoadU(dbf, p));
+}
+HWY_INLINE VF LoadW(DF df, const hwy::float16_t* p) {
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, p));
+}
+
+HWY_INLINE float ScalarW(const float* p) { return *p; }
+HWY_INLINE float ScalarW(const hwy::bfloat16_t* p) {
+  return core::BF16ToF32(*reinterpret_cast<const uint16_t*>(p));
+}
+HWY_INLINE float ScalarW(const hwy::float16_t* p) {
+  return core::F16ToF32(*reinterpret_cast<const uint16_t*>(p));
+}
+
+// Output columns o0 .. o0+R-1 of tokens t0 .. t0+T-1.
+template <int R, int T, typename WT>
+HWY_INLINE void Tile(const MatMulArgs& a, int64_t o0, int64_t t0) {
+  const DF df;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t n_in = a.n_in;
+  const WT* w = static_cast<const WT*>(a.w) + o0 * n_in;
+  const float* x = a.x + t0 * a.x_stride;
+  VF acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + n <= n_in; i += n) {
+    VF wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = LoadW(df, w + r * n_in + i);
+    for (int t = 0; t < T; ++t) {
+      const VF xv = hn::LoadU(df, x + t * a.x_stride + i);
+      for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+      const float* xt = x + t * a.x_stride;
+      for (int64_t j = i; j < n_in; ++j) s += xt[j] * ScalarW(w + r * n_in + j);
+      if (a.bias != nullptr) s += ref::LoadAsF32(a.bias, a.bias_dtype, o0 + r);
+      a.y[(t0 + t) * a.y_stride + o0 + r] = s;
+    }
+  }
+}
+
+template <typename WT>
+void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+  // Token blocks keep a slab of activations in L2 while the weight rows stream past.
+  constexpr int64_t kTokenBlock = 64;
+  for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
+    const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
+    int64_t o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+      int64_t t = tb;
+      for (; t + 2 <= te; t += 2) Tile<4, 2, WT>(a, o, t);
+      if (t < te) Tile<4, 1, WT>(a, o, t);
+    }
+    for (; o < o_end; ++o) {
+      int64_t t = tb;
+      for (; t + 2 <= te; t += 2) Tile<1, 2, WT>(a, o, t);
+      if (t < te) Tile<1, 1, WT>(a, o, t);
+    }
+  }
+}
+
+void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+  switch (a.w_dtype) {
+    case core::DType::kF32:
+      MatMulRowsT<float>(a, o_begin, o_end);
+      break;
+    case core::DType::kF16:
+      MatMulRowsT<hwy::float16_t>(a, o_begin, o_end);
+      break;
+    case core::DType::kBF16:
+      MatMulRowsT<hwy::bfloat16_t>(a, o_begin, o_end);
+      break;
+    default:
+      ARLE_CHECK(false) << "MatMul: unsupported weight dtype " << core::DTypeName(a.w_dtype);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace arle::kernels::cpu
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace arle::kernels::cpu {
+
+HWY_EXPORT(MatMulRows);
+
+void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRows)(args, o_begin, o_end);
+}
+
+const char* ChosenTargetName() {
+  // The lowest set bit of the supported-and-compiled mask is the best target (Highway's order).
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  for (int64_t bit = 1; bit != 0 && bit <= targets; bit <<= 1) {
+    if (targets & bit) return hwy::TargetName(bit);
+  }
+  return "none";
+}
+
+}  // namespace arle::kernels::cpu
+#endif  // HWY_ONCE

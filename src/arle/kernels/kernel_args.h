@@ -1,0 +1,53 @@
+// Raw argument blocks shared by the dispatchers (kernels/*.cc) and the backends (ref/, cpu/).
+// Internal to kernels/: other modules call the Tensor entry points in kernels/*.h.
+#pragma once
+
+#include <cstdint>
+
+#include "arle/core/dtype.h"
+
+namespace arle::kernels {
+
+// y[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]).
+struct MatMulArgs {
+  const float* x = nullptr;  // [n_tok, n_in], rows x_stride floats apart
+  int64_t x_stride = 0;
+  const void* w = nullptr;  // [n_out, n_in] contiguous, f32/f16/bf16
+  core::DType w_dtype = core::DType::kF32;
+  const void* bias = nullptr;  // [n_out] f32/f16/bf16, or null
+  core::DType bias_dtype = core::DType::kF32;
+  float* y = nullptr;  // [n_tok, n_out], rows y_stride floats apart
+  int64_t y_stride = 0;
+  int64_t n_tok = 0;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+};
+
+// y[r, :] = x[r, :] * rsqrt(mean(x[r, :]^2) + eps) * w.
+struct RmsNormArgs {
+  const float* x = nullptr;  // [n_rows, n]
+  const void* w = nullptr;   // [n] f32/f16/bf16
+  core::DType w_dtype = core::DType::kF32;
+  float* y = nullptr;  // [n_rows, n] (may alias x)
+  int64_t n_rows = 0;
+  int64_t n = 0;
+  float eps = 0;
+};
+
+// Causal grouped-query attention of n_tok queries over a KV cache; query t sees cache rows
+// 0 .. positions[t] (inclusive). Work item = t * n_head + h.
+struct AttentionArgs {
+  const float* q = nullptr;  // [n_tok, n_head, head_dim]
+  const float* k = nullptr;  // [n_ctx, n_head_kv, head_dim]
+  const float* v = nullptr;  // [n_ctx, n_head_kv, head_dim]
+  float* out = nullptr;      // [n_tok, n_head, head_dim]
+  const int32_t* positions = nullptr;  // [n_tok], each < n_ctx
+  int64_t n_tok = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  int64_t n_ctx = 0;
+  float scale = 0;
+};
+
+}  // namespace arle::kernels

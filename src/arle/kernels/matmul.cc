@@ -1,0 +1,63 @@
+// MatMul validation and dispatch (ref or Highway), threaded over blocks of output columns.
+#include "arle/kernels/matmul.h"
+
+#include <algorithm>
+
+#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/ref/ref_kernels.h"
+
+namespace arle::kernels {
+namespace {
+
+bool IsFloatWeight(core::DType d) {
+  return d == core::DType::kF32 || d == core::DType::kF16 || d == core::DType::kBF16;
+}
+
+// Columns per work unit: the SIMD kernel's row tile, so thread splits never cut a tile.
+constexpr int64_t kColumnBlock = 4;
+
+}  // namespace
+
+void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
+            core::ThreadPool& pool, Backend backend) {
+  ARLE_CHECK(x.rank() == 2 && x.dtype() == core::DType::kF32 && x.is_contiguous())
+      << "MatMul x: " << x.ToString();
+  ARLE_CHECK(w.rank() == 2 && IsFloatWeight(w.dtype()) && w.is_contiguous())
+      << "MatMul w: " << w.ToString();
+  ARLE_CHECK(y.rank() == 2 && y.dtype() == core::DType::kF32 && y.is_contiguous())
+      << "MatMul y: " << y.ToString();
+  ARLE_CHECK_EQ(x.dim(1), w.dim(1));
+  ARLE_CHECK_EQ(y.dim(0), x.dim(0));
+  ARLE_CHECK_EQ(y.dim(1), w.dim(0));
+  ARLE_CHECK(x.data() != y.data()) << "MatMul: y must not alias x";
+  MatMulArgs args;
+  args.x = x.data_as<float>();
+  args.x_stride = x.dim(1);
+  args.w = w.data();
+  args.w_dtype = w.dtype();
+  if (bias != nullptr) {
+    ARLE_CHECK(bias->rank() == 1 && IsFloatWeight(bias->dtype()) && bias->dim(0) == w.dim(0))
+        << "MatMul bias: " << bias->ToString() << " for w " << w.ToString();
+    args.bias = bias->data();
+    args.bias_dtype = bias->dtype();
+  }
+  args.y = y.data_as<float>();
+  args.y_stride = y.dim(1);
+  args.n_tok = x.dim(0);
+  args.n_in = x.dim(1);
+  args.n_out = w.dim(0);
+  if (args.n_tok == 0 || args.n_out == 0) return;
+  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  const int64_t n_blocks = (args.n_out + kColumnBlock - 1) / kColumnBlock;
+  pool.ParallelFor(n_blocks, [&](int64_t b_begin, int64_t b_end) {
+    const int64_t o_begin = b_begin * kColumnBlock;
+    const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
+    if (use_ref) {
+      ref::MatMulRows(args, o_begin, o_end);
+    } else {
+      cpu::MatMulRows(args, o_begin, o_end);
+    }
+  });
+}
+
+}  // namespace arle::kernels

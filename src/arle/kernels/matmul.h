@@ -1,0 +1,20 @@
+// MatMul: y = x * W^T (+ bias), the linear layer of every projection and the LM head.
+#pragma once
+
+#include "arle/core/tensor.h"
+#include "arle/core/thread_pool.h"
+#include "arle/kernels/backend.h"
+
+namespace arle::kernels {
+
+// y[t, o] = sum_i x[t, i] * w[o, i] + bias[o], accumulated in f32.
+// x: f32 [n_tok, n_in] contiguous. w: f32/f16/bf16 [n_out, n_in] contiguous (used in place).
+// bias: null or f32/f16/bf16 [n_out]. y: f32 [n_tok, n_out] contiguous, must not alias x.
+// Threads split the output columns. Determinism: y[t, o] is a single dot product whose reduction
+// order depends only on n_in and the SIMD target, so it is bit-identical whatever n_tok, the other
+// rows of x, or the pool size (batch invariance).
+// REQUIRES (checked): the shapes and dtypes above.
+void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
+            core::ThreadPool& pool, Backend backend = Backend::kDefault);
+
+}  // namespace arle::kernels

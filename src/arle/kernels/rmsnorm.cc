@@ -1,0 +1,37 @@
+// RmsNorm validation and dispatch, threaded over rows.
+#include "arle/kernels/rmsnorm.h"
+
+#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/ref/ref_kernels.h"
+
+namespace arle::kernels {
+
+void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tensor& y,
+             core::ThreadPool& pool, Backend backend) {
+  ARLE_CHECK(x.rank() >= 1 && x.dtype() == core::DType::kF32 && x.is_contiguous())
+      << "RmsNorm x: " << x.ToString();
+  ARLE_CHECK(w.rank() == 1 && w.dim(0) == x.dim(-1) && w.is_contiguous() &&
+             (w.dtype() == core::DType::kF32 || w.dtype() == core::DType::kF16 ||
+              w.dtype() == core::DType::kBF16))
+      << "RmsNorm w: " << w.ToString() << " for x " << x.ToString();
+  ARLE_CHECK(y.dtype() == core::DType::kF32 && y.is_contiguous() && y.numel() == x.numel())
+      << "RmsNorm y: " << y.ToString() << " for x " << x.ToString();
+  RmsNormArgs args;
+  args.x = x.data_as<float>();
+  args.w = w.data();
+  args.w_dtype = w.dtype();
+  args.y = y.data_as<float>();
+  args.n = x.dim(-1);
+  args.n_rows = args.n == 0 ? 0 : x.numel() / args.n;
+  args.eps = eps;
+  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  pool.ParallelFor(args.n_rows, [&](int64_t begin, int64_t end) {
+    if (use_ref) {
+      ref::RmsNormRows(args, begin, end);
+    } else {
+      cpu::RmsNormRows(args, begin, end);
+    }
+  });
+}
+
+}  // namespace arle::kernels
