@@ -246,7 +246,9 @@ TEST(Llama2cTest, PermutesQkRowsToRotateHalfAndWritesUnsharedHead) {
         for (int64_t c = 0; c < dim; ++c) {
           const int64_t src_row = h * hd + 2 * i + j, dst_row = h * hd + j * hd / 2 + i;
           EXPECT_EQ(q[dst_row * dim + c], at(wq + l * q_dim * dim + src_row * dim + c));
-          if (h == 0) EXPECT_EQ(k[dst_row * dim + c], at(wk + l * kv_dim * dim + src_row * dim + c));
+          if (h == 0) {
+            EXPECT_EQ(k[dst_row * dim + c], at(wk + l * kv_dim * dim + src_row * dim + c));
+          }
         }
       }
     }
@@ -291,7 +293,7 @@ TEST(Llama2cTest, MergesFollowScoreOrderWithAllSplits) {
   // Pieces (HF spelling) with scores -id: "▁a"(6) "ab"(7) "▁ab"(8: "▁"+"ab", "▁a"+"b")
   // "▁c"(10) "bc"(11) "abc"(12: "a"+"bc", "ab"+"c"). Splits of one piece are ordered by ids.
   const std::vector<std::string> want = {
-      "\xe2\x96\x81 a", "a b",  "\xe2\x96\x81 ab", "\xe2\x96\x81a b",
+      "\xe2\x96\x81 a", "a b",  "\xe2\x96\x81 ab", "\xe2\x96\x81" "a b",
       "\xe2\x96\x81 c", "b c",  "a bc",            "ab c"};
   EXPECT_EQ(doc["model"]["merges"].get<std::vector<std::string>>(), want);
 }
