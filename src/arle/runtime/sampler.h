@@ -1,0 +1,143 @@
+// Sampler: turns one sequence's next-token logits into a token id, with OpenAI/vLLM sampling
+// parameters (penalties, logit bias, temperature, top-k, top-p, min-p), a per-request seeded RNG
+// and logprobs. One Sampler per request; it is what makes "same seed, same tokens" hold.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "arle/core/random.h"
+#include "arle/core/status.h"
+
+namespace arle::runtime {
+
+// Which distribution `SampledToken::logprob` and `top_logprobs` describe.
+enum class LogprobsMode {
+  // log_softmax of the model's logits, untouched (vLLM's default `raw_logprobs`; what RL
+  // trainers recompute from the same weights, and independent of the sampling knobs).
+  kRaw,
+  // log_softmax after logit bias and penalties, before temperature/top-k/top-p/min-p (vLLM's
+  // `processed_logprobs` minus the temperature step).
+  kProcessed,
+};
+
+// Per-request sampling parameters, OpenAI / vLLM names and defaults.
+struct SamplingParams {
+  float temperature = 1.0f;  // < kGreedyTemperature (0 included) means greedy
+  int top_k = 0;             // 0 or -1 = off; larger than the vocabulary = off
+  float top_p = 1.0f;        // (0, 1]; 1 = off
+  float min_p = 0.0f;        // [0, 1]; 0 = off
+  float repetition_penalty = 1.0f;  // > 0; 1 = off
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias in [-100, 100])
+  std::optional<uint64_t> seed;  // unset: the Sampler's default seed (see the constructor)
+  int top_logprobs = 0;          // [0, 20]; > 0 also implies `logprobs`
+  bool logprobs = false;         // fill SampledToken::logprob
+  LogprobsMode logprobs_mode = LogprobsMode::kRaw;
+
+  // Returns OK when every field is in range for a model with `n_vocab` tokens, else an
+  // InvalidArgument error whose message names the parameter (e.g. "top_p must be in (0, 1], got
+  // 1.5"), so a server can put it in OpenAI's error envelope as is.
+  core::Status Validate(int32_t n_vocab) const;
+};
+
+// Temperatures below this are greedy (vLLM's _SAMPLING_EPS): dividing by them would overflow.
+inline constexpr float kGreedyTemperature = 1e-5f;
+// OpenAI's upper bound for top_logprobs.
+inline constexpr int kMaxTopLogprobs = 20;
+
+struct SampledToken {
+  int32_t id = -1;
+  // log-softmax (per params.logprobs_mode) of the chosen token; NaN unless params.logprobs or
+  // params.top_logprobs > 0 (computing it costs one exp pass over the vocabulary).
+  float logprob = 0.0f;
+  // The params.top_logprobs most likely tokens under the same distribution, sorted by logprob
+  // descending, ties by lower id first. May or may not contain `id`.
+  std::vector<std::pair<int32_t, float>> top_logprobs;
+};
+
+// One entry of the final sampling distribution.
+struct Candidate {
+  int32_t id;
+  float p;  // probability after truncation and renormalisation
+};
+
+// Order of operations (each step is skipped when its parameter is at its "off" value):
+//   1. logit bias: logits[id] += bias                      (OpenAI; vLLM applies it first, too)
+//   2. repetition penalty over every distinct token of prompt + generated tokens: a logit > 0 is
+//      divided by the penalty, a logit <= 0 multiplied (HF RepetitionPenaltyLogitsProcessor,
+//      vLLM apply_penalties; CTRL paper)
+//   3. presence / frequency: logits[j] -= presence * (c[j] > 0) + frequency * c[j], where c[j]
+//      counts j among the *generated* tokens only (OpenAI's definition "tokens sampled so far";
+//      vLLM's output_bin_counts). The prompt does not count.
+//   -- logprobs are taken here: from the raw logits (kRaw, default) or from the result of 1-3
+//      (kProcessed), always before temperature.
+//   4. greedy (temperature < kGreedyTemperature): argmax of 1-3, lowest id on ties; no RNG use.
+//   5. temperature: softmax(logits / T)
+//   6. top-k: keep the k largest logits (ties broken by lower id)
+//   7. top-p: sort by probability; keep the smallest prefix whose mass reaches top_p, i.e. token i
+//      is kept iff the mass strictly before it is < top_p (HF TopPLogitsWarper); the top token
+//      always stays
+//   8. min-p: keep tokens with p >= min_p * p_max (HF MinPLogitsWarper; ratio-based, so the
+//      renormalisation by 6-7 does not change it)
+//   9. draw: one UniformDouble() from the request's core::Rng, inverse CDF over the kept tokens
+//      in a canonical order (token id order when nothing was truncated, else probability
+//      descending then id).
+// 5-8 follow Hugging Face's warper order (temperature, top-k, top-p, min-p). vLLM v1 applies
+// min-p before top-k/top-p; the two orders differ only when top-p and min-p are combined (min-p
+// first removes tail mass, so the top-p prefix can get shorter).
+//
+// Determinism: the result depends only on (params, seed, logits, context, number of earlier
+// Sample calls); nothing depends on threads, batch composition or timing. Each non-greedy Sample
+// consumes exactly one RNG draw.
+//
+// Cost for a 151,936-token vocabulary: one pass to copy/process, one exp pass, O(V) selection for
+// top-k (nth_element), and top-p sorts only the growing head of the distribution (it never sorts
+// the whole vocabulary unless the head holds less than top_p of the mass). Buffers are reused
+// between calls, so a steady-state Sample does not allocate.
+//
+// Thread safety: a Sampler is used by one thread at a time (it owns the RNG and scratch buffers).
+class Sampler {
+ public:
+  // REQUIRES: params.Validate(n_vocab).ok() for the vocabulary whose logits will be passed.
+  // The RNG is seeded with params.seed, or with `default_seed_if_unset` when it is not set (the
+  // engine passes a fresh per-request value, so unseeded requests still differ from each other).
+  Sampler(SamplingParams params, uint64_t default_seed_if_unset);
+
+  // Picks the next token.
+  //   logits: [n_vocab] model output for the last position (not modified).
+  //   context_tokens: the prompt followed by all generated tokens so far.
+  //   n_prompt_tokens: how many of context_tokens are prompt (<= context_tokens.size()).
+  // REQUIRES: every logit_bias id and context token < logits.size(); logits not all -inf/NaN.
+  SampledToken Sample(std::span<const float> logits, std::span<const int32_t> context_tokens,
+                      size_t n_prompt_tokens);
+
+  // Steps 1-3 in place (exposed so tests and the engine's logprobs modes can see them).
+  // Same REQUIRES as Sample.
+  void ApplyBiasAndPenalties(std::span<float> logits, std::span<const int32_t> context_tokens,
+                             size_t n_prompt_tokens);
+
+  // Steps 5-8 over already processed logits: fills `out` with the kept tokens and their
+  // renormalised probabilities, in the canonical draw order described above.
+  // REQUIRES: params().temperature >= kGreedyTemperature.
+  void ComputeDistribution(std::span<const float> processed_logits, std::vector<Candidate>* out);
+
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  // Fills result->logprob / top_logprobs from `logits` (raw or processed).
+  void FillLogprobs(std::span<const float> logits, SampledToken* result) const;
+
+  SamplingParams params_;
+  core::Rng rng_;
+  std::vector<float> work_;             // [n_vocab] processed logits
+  std::vector<Candidate> candidates_;   // [<= n_vocab] the distribution being built
+  std::vector<int32_t> counts_;         // [n_vocab] scratch for penalties, kept all-zero between calls
+};
+
+}  // namespace arle::runtime
