@@ -177,7 +177,7 @@ TEST(Llama2cTest, Tok512TokenizerJsonShape) {
   EXPECT_EQ(model["vocab"]["<0xFF>"], 258);
   EXPECT_EQ(model["vocab"]["\xe2\x96\x81t"], 259);  // llama2.c's " t" is "▁t" again
   // The first merge is the best-scoring piece's: "▁t" (score -0) = "▁" + "t".
-  ASSERT_GT(model["merges"].size(), 200u);
+  ASSERT_GT(model["merges"].size(), 100u);
   EXPECT_EQ(model["merges"][0], "\xe2\x96\x81 t");
   EXPECT_EQ(doc["added_tokens"].size(), 3u);
   EXPECT_EQ(doc["normalizer"]["normalizers"][0]["type"], "Prepend");
