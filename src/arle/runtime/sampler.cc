@@ -3,6 +3,8 @@
 #include "arle/runtime/sampler.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -33,6 +35,63 @@ double LogSumExp(std::span<const float> x) {
   double sum = 0.0;
   for (float v : x) sum += std::exp(static_cast<double>(v) - max);
   return max + std::log(sum);
+}
+
+// Keeps the k best logits (ByValueDescThenId) in `out`, sorted. A bounded heap scanned over
+// the logits costs one comparison per token for small k; large k falls back to nth_element.
+void SelectTopK(std::span<const float> logits, size_t k, std::vector<Candidate>* out) {
+  const ByValueDescThenId better;
+  out->clear();
+  if (k * 8 <= logits.size()) {
+    // With `better` as the heap order, front() is the worst candidate kept so far.
+    for (size_t i = 0; i < logits.size(); ++i) {
+      const Candidate c{static_cast<int32_t>(i), logits[i]};
+      ARLE_CHECK(!std::isnan(c.p)) << "NaN logit at token " << i;
+      if (out->size() < k) {
+        out->push_back(c);
+        std::push_heap(out->begin(), out->end(), better);
+      } else if (better(c, out->front())) {
+        std::pop_heap(out->begin(), out->end(), better);
+        out->back() = c;
+        std::push_heap(out->begin(), out->end(), better);
+      }
+    }
+  } else {
+    out->resize(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) {
+      ARLE_CHECK(!std::isnan(logits[i])) << "NaN logit at token " << i;
+      (*out)[i] = {static_cast<int32_t>(i), logits[i]};
+    }
+    std::nth_element(out->begin(), out->begin() + k, out->end(), better);
+    out->resize(k);
+  }
+  std::sort(out->begin(), out->end(), better);
+}
+
+// Bucket of an unnormalised weight w = exp((l - max) / T) in (0, 1]: its binary exponent, so
+// bucket b holds w in [2^-b, 2^(1-b)); the last bucket also takes everything smaller and zeros.
+constexpr int kWeightBuckets = 64;
+constexpr float kTailWeight = 0x1p-62f;  // the smallest weight of the last bucket but one
+int WeightBucket(float w) {
+  const int exponent = static_cast<int>(std::bit_cast<uint32_t>(w) >> 23);  // w >= 0
+  return std::clamp(127 - exponent, 0, kWeightBuckets - 1);
+}
+
+// Inverse CDF over unnormalised weights: the first entry whose cumulative weight exceeds
+// `target` (= u * total, u in [0, 1)). Rounding can leave target past the accumulated sum; then
+// the last entry with a non-zero weight is chosen, so a zero-weight token is never returned.
+template <typename Entry>
+int32_t DrawInverseCdf(double target, size_t n, Entry entry) {
+  double cumulative = 0.0;
+  int32_t last_nonzero = entry(0).id;
+  for (size_t i = 0; i < n; ++i) {
+    const Candidate c = entry(i);
+    if (c.p <= 0.0f) continue;
+    cumulative += c.p;
+    last_nonzero = c.id;
+    if (target < cumulative) return c.id;
+  }
+  return last_nonzero;
 }
 
 }  // namespace
@@ -120,130 +179,155 @@ void Sampler::ApplyBiasAndPenalties(std::span<float> logits,
   }
 }
 
-void Sampler::ComputeDistribution(std::span<const float> logits, std::vector<Candidate>* out) {
+double Sampler::BuildWeights(std::span<const float> logits) {
   ARLE_CHECK_GE(params_.temperature, kGreedyTemperature);
   const size_t n_vocab = logits.size();
   ARLE_CHECK_GT(n_vocab, 0u);
-  std::vector<Candidate>& cand = *out;
-  cand.resize(n_vocab);
-  for (size_t i = 0; i < n_vocab; ++i) {
-    // NaN would break the strict weak order the selections rely on; it means a model bug.
-    ARLE_CHECK(!std::isnan(logits[i])) << "NaN logit at token " << i;
-    cand[i] = {static_cast<int32_t>(i), logits[i]};
-  }
-  // While `sorted` is false the candidates are in id order; once true they are sorted by
-  // ByValueDescThenId, which is the same order for logits and for probabilities.
-  bool sorted = false;
+  const float temperature = params_.temperature;
+  const bool top_p = params_.top_p < 1.0f;
+  const bool min_p = params_.min_p > 0.0f;
+  std::vector<Candidate>& cand = candidates_;
+  cand.clear();
+  dense_ = false;
+  double total = 0.0;
 
-  // Top-k on logits (temperature does not change the order).
   const size_t k = params_.top_k > 0 ? static_cast<size_t>(params_.top_k) : n_vocab;
   if (k < n_vocab) {
-    std::nth_element(cand.begin(), cand.begin() + k, cand.end(), ByValueDescThenId());
-    cand.resize(k);
-    std::sort(cand.begin(), cand.end(), ByValueDescThenId());
-    sorted = true;
-  }
-
-  // Softmax(logits / T) over the survivors, unnormalised: p = exp((l - max) / T).
-  float max_logit = -std::numeric_limits<float>::infinity();
-  for (const Candidate& c : cand) max_logit = std::max(max_logit, c.p);
-  ARLE_CHECK(std::isfinite(max_logit)) << "no finite logit to sample from";
-  const float temperature = params_.temperature;
-  double total = 0.0;
-  for (Candidate& c : cand) {
-    c.p = std::exp((c.p - max_logit) / temperature);
-    total += c.p;
-  }
-
-  // Top-p: find the shortest prefix (by probability) whose mass reaches top_p. Sort only a
-  // growing head: a few hundred tokens usually hold the mass, so a 150k vocabulary is not sorted.
-  if (params_.top_p < 1.0f) {
-    const double threshold = static_cast<double>(params_.top_p) * total;
-    size_t head = sorted ? cand.size() : std::min<size_t>(cand.size(), 256);
-    size_t done = 0;  // cand[0, done) is sorted and holds the `done` largest
-    double cumulative = 0.0;
-    size_t keep = cand.size();
-    while (true) {
-      if (!sorted) {
-        if (head < cand.size()) {
-          std::nth_element(cand.begin() + done, cand.begin() + head, cand.end(),
-                           ByValueDescThenId());
-        }
-        std::sort(cand.begin() + done, cand.begin() + head, ByValueDescThenId());
+    // Top-k on logits (temperature does not change the order); cand comes out sorted.
+    SelectTopK(logits, k, &cand);
+    const float max_logit = cand[0].p;
+    ARLE_CHECK(std::isfinite(max_logit)) << "no finite logit to sample from";
+    for (Candidate& c : cand) {
+      c.p = std::exp((c.p - max_logit) / temperature);
+      total += c.p;
+    }
+  } else {
+    float max_logit = -std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < n_vocab; ++i) {
+      // NaN would break the strict weak order the selections rely on; it means a model bug.
+      ARLE_CHECK(!std::isnan(logits[i])) << "NaN logit at token " << i;
+      max_logit = std::max(max_logit, logits[i]);
+    }
+    ARLE_CHECK(std::isfinite(max_logit)) << "no finite logit to sample from";
+    weights_.resize(n_vocab);
+    for (size_t i = 0; i < n_vocab; ++i) {
+      weights_[i] = std::exp((logits[i] - max_logit) / temperature);
+      total += weights_[i];
+    }
+    if (top_p) {
+      // Only the head of the distribution can survive top-p. Bucket the mass by binary
+      // exponent, find the bucket where the cumulative mass reaches top_p, and sort just the
+      // tokens down to that bucket: no full sort of a 150k vocabulary.
+      std::array<double, kWeightBuckets> mass{};
+      for (float w : weights_) {
+        if (w >= kTailWeight) mass[WeightBucket(w)] += w;  // the tail bucket's mass is not needed
       }
-      bool found = false;
-      for (size_t i = done; i < head; ++i) {
-        if (cumulative >= threshold) {  // mass strictly before i already reaches top_p
-          keep = i;
-          found = true;
+      const double threshold = static_cast<double>(params_.top_p) * total;
+      int last = kWeightBuckets - 1;
+      double cumulative = 0.0;
+      for (int b = 0; b < kWeightBuckets; ++b) {
+        cumulative += mass[b];
+        if (cumulative >= threshold) {
+          last = b;
           break;
         }
-        cumulative += cand[i].p;
       }
-      done = head;
-      if (found || head == cand.size()) break;
-      head = std::min(cand.size(), head * 4);
+      // Bucket b <= last  <=>  w >= 2^-last (the tail bucket takes every non-zero weight).
+      const float floor_weight = last == kWeightBuckets - 1 ? 0.0f : std::ldexp(1.0f, -last);
+      for (size_t i = 0; i < n_vocab; ++i) {
+        const float w = weights_[i];
+        if (w > 0.0f && w >= floor_weight) cand.push_back({static_cast<int32_t>(i), w});
+      }
+      std::sort(cand.begin(), cand.end(), ByValueDescThenId());
+    } else if (min_p) {
+      // The top token's weight is exp(0) = 1, so min-p keeps weights >= min_p; id order.
+      for (size_t i = 0; i < n_vocab; ++i) {
+        if (weights_[i] >= params_.min_p) cand.push_back({static_cast<int32_t>(i), weights_[i]});
+      }
+    } else {
+      dense_ = true;  // nothing truncated: draw straight from weights_ in id order
+      return total;
     }
-    keep = std::max<size_t>(keep, 1);
-    // cand[0, done) is sorted and keep <= done: the kept prefix is in canonical order.
-    cand.resize(keep);
-    total = 0.0;
-    for (const Candidate& c : cand) total += c.p;
   }
 
-  // Min-p relative to the most likely survivor.
-  if (params_.min_p > 0.0f) {
+  // Here cand holds a sorted head (top-k and/or top-p) or, for min-p alone, id order.
+  if (top_p) {
+    // Keep token i iff the mass strictly before it is below top_p (the first always stays).
+    const double threshold = static_cast<double>(params_.top_p) * total;
+    double cumulative = 0.0;
+    size_t keep = cand.size();
+    for (size_t i = 0; i < cand.size(); ++i) {
+      if (i > 0 && cumulative >= threshold) {
+        keep = i;
+        break;
+      }
+      cumulative += cand[i].p;
+    }
+    cand.resize(keep);
+  }
+  if (min_p) {
     float p_max = 0.0f;
     for (const Candidate& c : cand) p_max = std::max(p_max, c.p);
     const float cut = params_.min_p * p_max;
-    // Stable filtering keeps whichever canonical order the candidates are in.
+    // remove_if is stable, so the canonical order survives.
     auto end =
         std::remove_if(cand.begin(), cand.end(), [cut](const Candidate& c) { return c.p < cut; });
     cand.erase(end, cand.end());
-    total = 0.0;
-    for (const Candidate& c : cand) total += c.p;
   }
+  total = 0.0;
+  for (const Candidate& c : cand) total += c.p;
+  return total;
+}
 
+void Sampler::ComputeDistribution(std::span<const float> logits, std::vector<Candidate>* out) {
+  const double total = BuildWeights(logits);
   const double inv_total = 1.0 / total;
-  for (Candidate& c : cand) c.p = static_cast<float>(c.p * inv_total);
+  out->clear();
+  if (dense_) {
+    out->reserve(weights_.size());
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      out->push_back({static_cast<int32_t>(i), static_cast<float>(weights_[i] * inv_total)});
+    }
+  } else {
+    for (const Candidate& c : candidates_) {
+      out->push_back({c.id, static_cast<float>(c.p * inv_total)});
+    }
+  }
 }
 
 SampledToken Sampler::Sample(std::span<const float> logits,
                              std::span<const int32_t> context_tokens, size_t n_prompt_tokens) {
   const size_t n_vocab = logits.size();
   ARLE_CHECK_GT(n_vocab, 0u);
-  work_.assign(logits.begin(), logits.end());
-  ApplyBiasAndPenalties(work_, context_tokens, n_prompt_tokens);
+  // Steps 1-3 need a private copy only when they change something.
+  std::span<const float> processed = logits;
+  if (!params_.logit_bias.empty() || params_.repetition_penalty != 1.0f ||
+      params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+    work_.assign(logits.begin(), logits.end());
+    ApplyBiasAndPenalties(work_, context_tokens, n_prompt_tokens);
+    processed = work_;
+  }
 
   SampledToken result;
   if (params_.temperature < kGreedyTemperature) {
     // First maximum wins, so ties go to the lowest id; NaN never compares greater.
     size_t best = 0;
     for (size_t i = 1; i < n_vocab; ++i) {
-      if (work_[i] > work_[best] || std::isnan(work_[best])) best = i;
+      if (processed[i] > processed[best] || std::isnan(processed[best])) best = i;
     }
     result.id = static_cast<int32_t>(best);
   } else {
-    ComputeDistribution(work_, &candidates_);
-    // Inverse CDF with one uniform in [0, 1). Probabilities sum to 1 up to rounding; if u lands
-    // past the accumulated mass, the last candidate (never a zero-probability token) is chosen.
+    const double total = BuildWeights(processed);
     const double u = rng_.UniformDouble();
-    double cumulative = 0.0;
-    size_t chosen = candidates_.size() - 1;
-    while (chosen > 0 && candidates_[chosen].p <= 0.0f) --chosen;
-    for (size_t i = 0; i < candidates_.size(); ++i) {
-      cumulative += candidates_[i].p;
-      if (u < cumulative && candidates_[i].p > 0.0f) {
-        chosen = i;
-        break;
-      }
-    }
-    result.id = candidates_[chosen].id;
+    result.id = dense_ ? DrawInverseCdf(u * total, weights_.size(),
+                                        [this](size_t i) { return Candidate{int32_t(i), weights_[i]}; })
+                       : DrawInverseCdf(u * total, candidates_.size(),
+                                        [this](size_t i) { return candidates_[i]; });
   }
 
   if (params_.logprobs || params_.top_logprobs > 0) {
     const bool raw = params_.logprobs_mode == LogprobsMode::kRaw;
-    FillLogprobs(raw ? logits : std::span<const float>(work_), &result);
+    FillLogprobs(raw ? logits : processed, &result);
   } else {
     result.logprob = std::numeric_limits<float>::quiet_NaN();
   }

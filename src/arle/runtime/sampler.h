@@ -96,10 +96,11 @@ struct Candidate {
 // Sample calls); nothing depends on threads, batch composition or timing. Each non-greedy Sample
 // consumes exactly one RNG draw.
 //
-// Cost for a 151,936-token vocabulary: one pass to copy/process, one exp pass, O(V) selection for
-// top-k (nth_element), and top-p sorts only the growing head of the distribution (it never sorts
-// the whole vocabulary unless the head holds less than top_p of the mass). Buffers are reused
-// between calls, so a steady-state Sample does not allocate.
+// Cost for a 151,936-token vocabulary: one copy, O(context) penalties, then either top-k by a
+// bounded heap in one scan (exp only over the k survivors), or one exp pass over the vocabulary;
+// top-p buckets the mass by binary exponent and sorts only the head down to the bucket where
+// top_p is reached (never the whole vocabulary unless the distribution is nearly flat).
+// Buffers are reused between calls, so a steady-state Sample does not allocate.
 //
 // Thread safety: a Sampler is used by one thread at a time (it owns the RNG and scratch buffers).
 class Sampler {
@@ -130,14 +131,19 @@ class Sampler {
   const SamplingParams& params() const { return params_; }
 
  private:
+  // Steps 5-8 as unnormalised weights exp((l - max) / T): either dense (weights_, every id, when
+  // nothing is truncated) or candidates_ (the survivors in canonical order). Returns their sum.
+  double BuildWeights(std::span<const float> processed_logits);
   // Fills result->logprob / top_logprobs from `logits` (raw or processed).
   void FillLogprobs(std::span<const float> logits, SampledToken* result) const;
 
   SamplingParams params_;
   core::Rng rng_;
-  std::vector<float> work_;             // [n_vocab] processed logits
-  std::vector<Candidate> candidates_;   // [<= n_vocab] the distribution being built
-  std::vector<int32_t> counts_;         // [n_vocab] scratch for penalties, kept all-zero between calls
+  std::vector<float> work_;            // [n_vocab] processed logits
+  std::vector<float> weights_;         // [n_vocab] dense weights (valid when dense_)
+  std::vector<Candidate> candidates_;  // [<= n_vocab] truncated weights (valid when !dense_)
+  bool dense_ = false;
+  std::vector<int32_t> counts_;  // [n_vocab] scratch for penalties, all-zero between calls
 };
 
 }  // namespace arle::runtime
