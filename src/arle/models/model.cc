@@ -1,0 +1,199 @@
+// Model loading and the transformer forward: an explicit sequence of kernel calls over one
+// pre-allocated workspace, with llama.cpp-style names for every intermediate tensor.
+#include "arle/models/model.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "arle/core/file_util.h"
+#include "arle/core/logging.h"
+#include "arle/io/safetensors.h"
+#include "arle/kernels/attention.h"
+#include "arle/kernels/elementwise.h"
+#include "arle/kernels/embedding.h"
+#include "arle/kernels/matmul.h"
+#include "arle/kernels/rmsnorm.h"
+#include "arle/kernels/rope.h"
+#include "arle/models/gguf_loader.h"
+
+namespace arle::models {
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+const core::Tensor* OrNull(const core::Tensor& t) { return t.empty() ? nullptr : &t; }
+
+// Floats per workspace slot, rounded up to 64 bytes.
+int64_t Aligned(int64_t n_floats) { return (n_floats + 15) / 16 * 16; }
+
+}  // namespace
+
+Model::~Model() = default;
+
+core::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
+                                                   const LoadOptions& options) {
+  if (core::IsDirectory(path)) {
+    ARLE_ASSIGN_OR_RETURN(io::ModelConfig config, io::LoadHfModelConfig(path));
+    ARLE_ASSIGN_OR_RETURN(io::SafetensorsModel st, io::SafetensorsModel::Open(path));
+    auto shared = std::make_shared<io::SafetensorsModel>(std::move(st));
+    auto get = [shared](const std::string& name) { return shared->GetTensor(name); };
+    auto model = FromTensors(config, get, shared, options);
+    if (!model.ok()) return model.status().WithContext(path);
+    return model;
+  }
+  if (EndsWith(path, ".gguf") || core::FileExists(path)) return LoadGgufModel(path, options);
+  return core::NotFoundError(path + ": no such model directory or .gguf file",
+                             "pass a Hugging Face model directory or a .gguf file");
+}
+
+core::StatusOr<std::unique_ptr<Model>> Model::FromTensors(
+    const io::ModelConfig& config,
+    std::function<core::StatusOr<core::Tensor>(const std::string& hf_name)> get,
+    std::shared_ptr<void> owner, const LoadOptions& options) {
+  if (config.n_vocab <= 0 || config.n_embd <= 0 || config.n_layer <= 0 || config.n_head <= 0 ||
+      config.n_head_kv <= 0 || config.head_dim <= 0 || config.n_ff <= 0 ||
+      config.n_head % config.n_head_kv != 0) {
+    return core::InvalidArgumentError(
+        "model config has non-positive or inconsistent sizes (n_vocab, n_embd, n_layer, n_head, "
+        "n_head_kv, head_dim, n_ff)");
+  }
+  std::unique_ptr<Model> m(new Model());
+  m->config_ = config;
+  ARLE_ASSIGN_OR_RETURN(m->rope_, ComputeRopeFrequencies(config));
+  ARLE_ASSIGN_OR_RETURN(m->weights_, BindWeights(config, get, "model weights"));
+  m->owner_ = std::move(owner);
+  m->pool_ = std::make_unique<core::ThreadPool>(options.n_threads);
+  m->backend_ = options.force_reference_kernels ? kernels::Backend::kRef : kernels::Backend::kDefault;
+  // transformers: scaling = head_dim ** -0.5 (a Python double, applied in f32).
+  m->attn_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)));
+  std::string dump_dir = options.dump_dir;
+  if (dump_dir.empty()) {
+    if (const char* env = std::getenv("ARLE_DUMP_DIR"); env != nullptr) dump_dir = env;
+  }
+  m->dump_ = TensorDump(dump_dir);
+  ARLE_LOG_DEBUG("model: {} layers, n_embd {}, {} heads ({} kv), {} threads, {} kernels",
+                 config.n_layer, config.n_embd, config.n_head, config.n_head_kv, m->pool_->size(),
+                 kernels::BackendName(kernels::ResolveBackend(m->backend_)));
+  return m;
+}
+
+std::unique_ptr<KvCache> Model::NewKvCache(int64_t max_tokens) const {
+  return std::make_unique<KvCache>(config_.n_layer, max_tokens, config_.n_head_kv,
+                                   config_.head_dim);
+}
+
+core::Status Model::EnsureWorkspace(int64_t n) {
+  if (n <= ws_tokens_) return core::OkStatus();
+  const io::ModelConfig& c = config_;
+  const int64_t per_token = 2 * Aligned(c.n_embd) + 2 * Aligned(c.n_head * c.head_dim) +
+                            2 * Aligned(c.n_head_kv * c.head_dim) + 2 * Aligned(c.n_ff) +
+                            2 * Aligned(c.head_dim / 2);
+  ARLE_ASSIGN_OR_RETURN(ws_, core::Buffer::TryAllocate(static_cast<size_t>(n * per_token) * 4));
+  ws_tokens_ = n;
+  positions_.resize(n);
+  return core::OkStatus();
+}
+
+core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
+                            std::vector<float>* logits, bool all_logits) {
+  const io::ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return core::InvalidArgumentError("Forward called with no tokens");
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
+      return core::InvalidArgumentError("token id " + std::to_string(tokens[i]) + " at index " +
+                                        std::to_string(i) + " is outside the vocabulary [0, " +
+                                        std::to_string(c.n_vocab) + ")");
+    }
+  }
+  ARLE_RETURN_IF_ERROR(cache.Reserve(n));
+  ARLE_RETURN_IF_ERROR(EnsureWorkspace(n));
+  const int64_t n_past = cache.n_tokens();
+  const int64_t E = c.n_embd, hd = c.head_dim, QD = c.n_head * hd, KD = c.n_head_kv * hd;
+  const kernels::Backend be = backend_;
+  core::ThreadPool& pool = *pool_;
+
+  // Workspace views, each [n, width] contiguous.
+  float* base = ws_.as<float>();
+  auto slot = [&](int64_t width) {
+    core::Tensor t(base, core::DType::kF32, {n, width});
+    base += n * Aligned(width);
+    return t;
+  };
+  core::Tensor x = slot(E), h = slot(E), q = slot(QD), k = slot(KD), v = slot(KD), att = slot(QD);
+  core::Tensor gate = slot(c.n_ff), up = slot(c.n_ff);
+  core::Tensor cos = slot(hd / 2), sin = slot(hd / 2);
+  core::Tensor q3 = q.Reshape({n, c.n_head, hd}), k3 = k.Reshape({n, c.n_head_kv, hd});
+  core::Tensor att3 = att.Reshape({n, c.n_head, hd});
+  core::Tensor q_heads = q.Reshape({n * c.n_head, hd}), k_heads = k.Reshape({n * c.n_head_kv, hd});
+  for (int64_t i = 0; i < n; ++i) positions_[i] = static_cast<int32_t>(n_past + i);
+  const std::span<const int32_t> positions(positions_.data(), n);
+
+  TensorDump& dump = dump_;
+  dump.Begin(n_forward_++, n_past, n);
+  kernels::Embedding(weights_.embed, tokens, x);
+  dump.Add("inp_embd", x);
+  kernels::RopeTable(positions, rope_.inv_freq, rope_.attention_scaling, cos, sin);
+  const float eps = static_cast<float>(c.norm_eps);
+
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& L = weights_.layers[l];
+    const std::string p = dump.enabled() ? "blk." + std::to_string(l) + "." : std::string();
+    kernels::RmsNorm(x, L.attn_norm, eps, h, pool, be);
+    dump.Add(p + "attn_norm", h);
+    kernels::MatMul(h, L.wq, OrNull(L.bq), q, pool, be);
+    kernels::MatMul(h, L.wk, OrNull(L.bk), k, pool, be);
+    kernels::MatMul(h, L.wv, OrNull(L.bv), v, pool, be);
+    dump.Add(p + "Qcur", q);
+    dump.Add(p + "Kcur", k);
+    dump.Add(p + "Vcur", v);
+    if (c.qk_norm) {
+      kernels::RmsNorm(q_heads, L.q_norm, eps, q_heads, pool, be);
+      kernels::RmsNorm(k_heads, L.k_norm, eps, k_heads, pool, be);
+      dump.Add(p + "Qcur_normed", q);
+      dump.Add(p + "Kcur_normed", k);
+    }
+    kernels::ApplyRope(q3, cos, sin, pool);
+    kernels::ApplyRope(k3, cos, sin, pool);
+    dump.Add(p + "Qcur_rope", q);
+    dump.Add(p + "Kcur_rope", k);
+    core::Tensor k_cache = cache.k(l), v_cache = cache.v(l);
+    std::memcpy(k_cache.data_as<float>() + n_past * KD, k.data(), n * KD * sizeof(float));
+    std::memcpy(v_cache.data_as<float>() + n_past * KD, v.data(), n * KD * sizeof(float));
+    kernels::Attention(q3, k_cache, v_cache, positions, attn_scale_, att3, pool, be);
+    dump.Add(p + "kqv_out", att);
+    kernels::MatMul(att, L.wo, OrNull(L.bo), h, pool, be);
+    dump.Add(p + "attn_out", h);
+    kernels::Add(x, h, x);
+    dump.Add(p + "ffn_inp", x);
+    kernels::RmsNorm(x, L.ffn_norm, eps, h, pool, be);
+    dump.Add(p + "ffn_norm", h);
+    kernels::MatMul(h, L.w_gate, OrNull(L.b_gate), gate, pool, be);
+    kernels::MatMul(h, L.w_up, OrNull(L.b_up), up, pool, be);
+    dump.Add(p + "ffn_gate", gate);
+    dump.Add(p + "ffn_up", up);
+    kernels::SwiGlu(gate, up, gate, pool);
+    dump.Add(p + "ffn_swiglu", gate);
+    kernels::MatMul(gate, L.w_down, OrNull(L.b_down), h, pool, be);
+    dump.Add(p + "ffn_out", h);
+    kernels::Add(x, h, x);
+    dump.Add(p + "l_out", x);
+  }
+  cache.Advance(n);
+
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t n_rows = n - first;
+  core::Tensor x_rows = x.Slice(first, n), h_rows = h.Slice(first, n);
+  kernels::RmsNorm(x_rows, weights_.out_norm, eps, h_rows, pool, be);
+  dump.Add("result_norm", h_rows);
+  logits->resize(static_cast<size_t>(n_rows * c.n_vocab));
+  core::Tensor out(logits->data(), core::DType::kF32, {n_rows, c.n_vocab});
+  kernels::MatMul(h_rows, weights_.lm_head, nullptr, out, pool, be);
+  dump.Add("result_output", out);
+  return dump.End();
+}
+
+}  // namespace arle::models

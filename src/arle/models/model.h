@@ -1,0 +1,88 @@
+// Model: a decoder-only transformer (Qwen3 and Llama, one forward with switches from
+// io::ModelConfig) running on the CPU kernels, with weights used in place from the mapped files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "arle/core/buffer.h"
+#include "arle/core/status.h"
+#include "arle/core/tensor.h"
+#include "arle/core/thread_pool.h"
+#include "arle/io/hf_config.h"
+#include "arle/kernels/backend.h"
+#include "arle/models/kv_cache.h"
+#include "arle/models/rope_freqs.h"
+#include "arle/models/tensor_dump.h"
+#include "arle/models/weights.h"
+
+namespace arle::models {
+
+struct LoadOptions {
+  int n_threads = 0;  // 0 = one per physical core
+  bool force_reference_kernels = false;  // scalar reference kernels (slow; for debugging)
+  // When non-empty (or when the environment variable ARLE_DUMP_DIR is set), every Forward writes
+  // its named activations there (see tensor_dump.h); each Forward overwrites the previous one's.
+  std::string dump_dir;
+};
+
+class Model {
+ public:
+  // `path`: a Hugging Face directory (config.json + model.safetensors or a sharded index) or a
+  // .gguf file. Errors name the file and the problem (missing tensor, wrong shape, dtype).
+  static core::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
+                                                     const LoadOptions& options = {});
+  // Builds a model from a config and named tensors (Hugging Face names) kept alive by `owner`
+  // (used by tests and the built-in model). Tensors are used in place, never copied.
+  static core::StatusOr<std::unique_ptr<Model>> FromTensors(
+      const io::ModelConfig& config,
+      std::function<core::StatusOr<core::Tensor>(const std::string& hf_name)> get,
+      std::shared_ptr<void> owner, const LoadOptions& options = {});
+
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model();
+
+  const io::ModelConfig& config() const { return config_; }
+  core::ThreadPool& pool() { return *pool_; }
+  kernels::Backend backend() const { return backend_; }
+
+  // Creates an empty single-sequence contiguous KV cache with room for max_tokens (memory is
+  // allocated as tokens arrive). REQUIRES: max_tokens > 0.
+  std::unique_ptr<KvCache> NewKvCache(int64_t max_tokens) const;
+
+  // Runs `tokens` at positions cache.n_tokens() .. +n as one batch, appends their K/V to the
+  // cache, and writes f32 logits [n_tokens, n_vocab] for every token when all_logits, else only
+  // for the last token into logits[1, n_vocab] (`logits` is resized).
+  // Errors (nothing is appended then): InvalidArgument for an empty batch or a token id outside
+  // [0, n_vocab); OutOfRange when the cache would overflow; ResourceExhausted without memory.
+  // Determinism: the logits of a token are bit-identical whether it runs alone or in a batch, and
+  // whatever the pool size. Thread safety: one Forward at a time per Model.
+  core::Status Forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>* logits,
+                       bool all_logits = false);
+
+ private:
+  Model() = default;
+  core::Status EnsureWorkspace(int64_t n_tokens);
+
+  io::ModelConfig config_;
+  ModelWeights weights_;
+  std::shared_ptr<void> owner_;          // keeps the mapped files / tensor storage alive
+  std::unique_ptr<core::ThreadPool> pool_;
+  kernels::Backend backend_ = kernels::Backend::kDefault;
+  RopeFrequencies rope_;
+  float attn_scale_ = 1.0f;
+  TensorDump dump_{""};
+  int64_t n_forward_ = 0;
+
+  // Workspace for up to ws_tokens_ tokens (grown, never shrunk).
+  int64_t ws_tokens_ = 0;
+  core::Buffer ws_;
+  std::vector<int32_t> positions_;
+};
+
+}  // namespace arle::models

@@ -1,0 +1,155 @@
+// Weight binding and validation, HF -> GGUF name mapping, and the llama q/k row un-permutation.
+#include "arle/models/weights.h"
+
+#include <cstring>
+#include <regex>
+#include <sstream>
+
+namespace arle::models {
+namespace {
+
+std::string ShapeString(std::span<const int64_t> shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+class Binder {
+ public:
+  Binder(const TensorGetter& get, const std::string& source) : get_(get), source_(source) {}
+
+  core::StatusOr<core::Tensor> Get(const std::string& name, std::vector<int64_t> shape) {
+    auto t = get_(name);
+    if (!t.ok()) {
+      if (t.status().code() == core::StatusCode::kNotFound) {
+        return core::NotFoundError(source_ + ": missing tensor '" + name + "' (expected shape " +
+                                       ShapeString(shape) + ")",
+                                   "the weights do not match config.json, or the file is "
+                                   "incomplete");
+      }
+      return t.status().WithContext(source_ + ": tensor '" + name + "'");
+    }
+    const core::Tensor& v = *t;
+    const core::DType dt = v.dtype();
+    if (dt != core::DType::kF32 && dt != core::DType::kF16 && dt != core::DType::kBF16) {
+      return core::UnimplementedError(
+          source_ + ": tensor '" + name + "' has dtype " + std::string(core::DTypeName(dt)) +
+              "; the CPU kernels support f32, f16 and bf16 weights",
+          "convert the model to bf16/f16/f32 (quantized formats come with a later release)");
+    }
+    if (!std::equal(v.shape().begin(), v.shape().end(), shape.begin(), shape.end())) {
+      return core::InvalidArgumentError(source_ + ": tensor '" + name + "' has shape " +
+                                        ShapeString(v.shape()) + ", expected " +
+                                        ShapeString(shape) + " from the model config");
+    }
+    if (!v.is_contiguous() || v.device() != core::Device::kCpu) {
+      return core::InvalidArgumentError(source_ + ": tensor '" + name +
+                                        "' is not a contiguous host tensor");
+    }
+    return v;
+  }
+
+ private:
+  const TensorGetter& get_;
+  const std::string& source_;
+};
+
+}  // namespace
+
+core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& c, const TensorGetter& get,
+                                         const std::string& source) {
+  Binder b(get, source);
+  ModelWeights w;
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  ARLE_ASSIGN_OR_RETURN(w.embed, b.Get("model.embed_tokens.weight", {c.n_vocab, c.n_embd}));
+  w.layers.resize(c.n_layer);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    LayerWeights& L = w.layers[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    ARLE_ASSIGN_OR_RETURN(L.attn_norm, b.Get(p + "input_layernorm.weight", {c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wq, b.Get(p + "self_attn.q_proj.weight", {q_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wk, b.Get(p + "self_attn.k_proj.weight", {kv_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wv, b.Get(p + "self_attn.v_proj.weight", {kv_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wo, b.Get(p + "self_attn.o_proj.weight", {c.n_embd, q_dim}));
+    if (c.attention_bias) {
+      ARLE_ASSIGN_OR_RETURN(L.bq, b.Get(p + "self_attn.q_proj.bias", {q_dim}));
+      ARLE_ASSIGN_OR_RETURN(L.bk, b.Get(p + "self_attn.k_proj.bias", {kv_dim}));
+      ARLE_ASSIGN_OR_RETURN(L.bv, b.Get(p + "self_attn.v_proj.bias", {kv_dim}));
+      ARLE_ASSIGN_OR_RETURN(L.bo, b.Get(p + "self_attn.o_proj.bias", {c.n_embd}));
+    }
+    if (c.qk_norm) {
+      ARLE_ASSIGN_OR_RETURN(L.q_norm, b.Get(p + "self_attn.q_norm.weight", {c.head_dim}));
+      ARLE_ASSIGN_OR_RETURN(L.k_norm, b.Get(p + "self_attn.k_norm.weight", {c.head_dim}));
+    }
+    ARLE_ASSIGN_OR_RETURN(L.ffn_norm, b.Get(p + "post_attention_layernorm.weight", {c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.w_gate, b.Get(p + "mlp.gate_proj.weight", {c.n_ff, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.w_up, b.Get(p + "mlp.up_proj.weight", {c.n_ff, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.w_down, b.Get(p + "mlp.down_proj.weight", {c.n_embd, c.n_ff}));
+    if (c.mlp_bias) {
+      ARLE_ASSIGN_OR_RETURN(L.b_gate, b.Get(p + "mlp.gate_proj.bias", {c.n_ff}));
+      ARLE_ASSIGN_OR_RETURN(L.b_up, b.Get(p + "mlp.up_proj.bias", {c.n_ff}));
+      ARLE_ASSIGN_OR_RETURN(L.b_down, b.Get(p + "mlp.down_proj.bias", {c.n_embd}));
+    }
+  }
+  ARLE_ASSIGN_OR_RETURN(w.out_norm, b.Get("model.norm.weight", {c.n_embd}));
+  if (c.tie_word_embeddings) {
+    w.lm_head = w.embed;
+  } else {
+    ARLE_ASSIGN_OR_RETURN(w.lm_head, b.Get("lm_head.weight", {c.n_vocab, c.n_embd}));
+  }
+  return w;
+}
+
+std::string GgufNameForHf(const std::string& hf_name) {
+  static const std::pair<const char*, const char*> kGlobal[] = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
+  };
+  for (const auto& [hf, gguf] : kGlobal) {
+    if (hf_name == hf) return gguf;
+  }
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"input_layernorm", "attn_norm"},     {"self_attn.q_proj", "attn_q"},
+      {"self_attn.k_proj", "attn_k"},       {"self_attn.v_proj", "attn_v"},
+      {"self_attn.o_proj", "attn_output"},  {"self_attn.q_norm", "attn_q_norm"},
+      {"self_attn.k_norm", "attn_k_norm"},  {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate_proj", "ffn_gate"},        {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"},
+  };
+  static const std::regex kLayerRe(R"(model\.layers\.(\d+)\.(.+)\.(weight|bias))");
+  std::smatch m;
+  if (!std::regex_match(hf_name, m, kLayerRe)) return {};
+  for (const auto& [hf, gguf] : kLayer) {
+    if (m[2] == hf) return "blk." + m[1].str() + "." + gguf + "." + m[3].str();
+  }
+  return {};
+}
+
+core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads) {
+  // convert_hf_to_gguf.py: w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).
+  // So GGUF row (h, j, s) = HF row (h, s, j) with s in {0, 1}, j < head_dim / 2.
+  ARLE_CHECK(w.rank() >= 1 && core::GetDTypeInfo(w.dtype()).block_elems == 1 && w.is_contiguous())
+      << w.ToString();
+  const int64_t n_rows = w.dim(0);
+  ARLE_CHECK(n_heads > 0 && n_rows % (2 * n_heads) == 0) << w.ToString() << " heads " << n_heads;
+  const int64_t half = n_rows / n_heads / 2;
+  const int64_t row_bytes = n_rows == 0 ? 0 : w.nbytes() / n_rows;
+  core::Buffer out(static_cast<size_t>(w.nbytes()));
+  const char* src = static_cast<const char*>(w.data());
+  char* dst = out.as<char>();
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t j = 0; j < half; ++j) {
+      for (int64_t s = 0; s < 2; ++s) {
+        const int64_t gguf_row = (h * half + j) * 2 + s;
+        const int64_t hf_row = (h * 2 + s) * half + j;
+        std::memcpy(dst + hf_row * row_bytes, src + gguf_row * row_bytes, row_bytes);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace arle::models

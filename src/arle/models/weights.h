@@ -1,0 +1,55 @@
+// Model weights: views of every tensor the forward reads, bound by Hugging Face name and checked
+// for presence, dtype and shape; plus the name getters for safetensors directories and GGUF files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arle/core/buffer.h"
+#include "arle/core/status.h"
+#include "arle/core/tensor.h"
+#include "arle/io/hf_config.h"
+
+namespace arle::models {
+
+// Returns the tensor with a Hugging Face name ("model.layers.0.self_attn.q_proj.weight"), or
+// NotFound when the source has no such tensor.
+using TensorGetter = std::function<core::StatusOr<core::Tensor>(const std::string& hf_name)>;
+
+struct LayerWeights {
+  core::Tensor attn_norm;                  // [n_embd]
+  core::Tensor wq, wk, wv, wo;             // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
+  core::Tensor bq, bk, bv, bo;             // biases (empty unless attention_bias)
+  core::Tensor q_norm, k_norm;             // [head_dim] (empty unless qk_norm)
+  core::Tensor ffn_norm;                   // [n_embd]
+  core::Tensor w_gate, w_up, w_down;       // [n_ff, n_embd] x2, [n_embd, n_ff]
+  core::Tensor b_gate, b_up, b_down;       // biases (empty unless mlp_bias)
+};
+
+struct ModelWeights {
+  core::Tensor embed;     // [n_vocab, n_embd]
+  std::vector<LayerWeights> layers;
+  core::Tensor out_norm;  // [n_embd]
+  core::Tensor lm_head;   // [n_vocab, n_embd]; the embedding itself when tied
+};
+
+// Binds and validates every tensor `config` calls for. Errors name the tensor, what was expected
+// and `source` (the file or directory): NotFound for a missing tensor, InvalidArgument for a wrong
+// shape, Unimplemented for a dtype other than f32/f16/bf16 (quantized kernels come later).
+core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& config, const TensorGetter& get,
+                                         const std::string& source);
+
+// llama.cpp's GGUF tensor name for a Hugging Face name ("model.layers.3.mlp.up_proj.weight" ->
+// "blk.3.ffn_up.weight"); empty when there is none.
+std::string GgufNameForHf(const std::string& hf_name);
+
+// Undoes convert_hf_to_gguf.py's permute() of llama q/k rows (which reorders rotate-half pairs
+// into interleaved ones): `w` is [n_rows, n_cols] with n_rows = n_heads * head_dim as stored in
+// the GGUF file; returns a copy in Hugging Face row order, same dtype. REQUIRES: plain dtype,
+// head_dim even, n_rows == n_heads * head_dim.
+core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads);
+
+}  // namespace arle::models
