@@ -264,6 +264,16 @@ TEST(SamplerTest, MaskedLogitsAreNeverSampled) {
   }
 }
 
+TEST(SamplerDeathTest, NanLogitIsABug) {
+  const std::vector<float> logits = {0.0f, NAN, 1.0f};
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  Sampler g(greedy, 0);
+  EXPECT_DEATH(g.Sample(logits, {}, 0), "NaN logit");
+  Sampler s(SamplingParams(), 0);
+  EXPECT_DEATH(s.Sample(logits, {}, 0), "NaN logit");
+}
+
 void ExpectInvalid(const SamplingParams& p, const std::string& field) {
   const core::Status s = p.Validate(100);
   ASSERT_FALSE(s.ok()) << field;

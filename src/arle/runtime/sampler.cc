@@ -310,11 +310,19 @@ SampledToken Sampler::Sample(std::span<const float> logits,
 
   SampledToken result;
   if (params_.temperature < kGreedyTemperature) {
-    // First maximum wins, so ties go to the lowest id; NaN never compares greater.
+    // First maximum wins, so ties go to the lowest id.
     size_t best = 0;
+    float best_value = processed[0];
+    bool has_nan = std::isnan(best_value);
     for (size_t i = 1; i < n_vocab; ++i) {
-      if (processed[i] > processed[best] || std::isnan(processed[best])) best = i;
+      const float v = processed[i];
+      has_nan |= v != v;
+      if (v > best_value) {
+        best_value = v;
+        best = i;
+      }
     }
+    ARLE_CHECK(!has_nan) << "NaN logit";  // a model bug, as in the sampling path
     result.id = static_cast<int32_t>(best);
   } else {
     const double total = BuildWeights(processed);

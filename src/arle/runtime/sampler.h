@@ -72,11 +72,13 @@ struct Candidate {
 //   2. repetition penalty over every distinct token of prompt + generated tokens: a logit > 0 is
 //      divided by the penalty, a logit <= 0 multiplied (HF RepetitionPenaltyLogitsProcessor,
 //      vLLM apply_penalties; CTRL paper)
-//   3. presence / frequency: logits[j] -= presence * (c[j] > 0) + frequency * c[j], where c[j]
-//      counts j among the *generated* tokens only (OpenAI's definition "tokens sampled so far";
-//      vLLM's output_bin_counts). The prompt does not count.
-//   -- logprobs are taken here: from the raw logits (kRaw, default) or from the result of 1-3
-//      (kProcessed), always before temperature.
+//   3. frequency, then presence: logits[j] -= frequency * c[j]; logits[j] -= presence * (c[j] > 0)
+//      (two roundings, in vLLM's order), where c[j] counts j among the *generated* tokens only
+//      (OpenAI: "how often the token was sampled"; vLLM: output_bin_counts). The prompt does not
+//      count here (it does for 2, as in HF and vLLM); pass n_prompt_tokens = 0 to count it.
+//   -- logprobs (when asked for) are taken here: from the raw logits (kRaw, default, as vLLM's
+//      default logprobs_mode) or from the result of 1-3 (kProcessed), always before temperature,
+//      so they do not change with the sampling knobs.
 //   4. greedy (temperature < kGreedyTemperature): argmax of 1-3, lowest id on ties; no RNG use.
 //   5. temperature: softmax(logits / T)
 //   6. top-k: keep the k largest logits (ties broken by lower id)
@@ -96,11 +98,13 @@ struct Candidate {
 // Sample calls); nothing depends on threads, batch composition or timing. Each non-greedy Sample
 // consumes exactly one RNG draw.
 //
-// Cost for a 151,936-token vocabulary: one copy, O(context) penalties, then either top-k by a
+// Cost for a 151,936-token vocabulary: one copy (only when bias or penalties are set), O(context)
+// penalties, then either top-k by a
 // bounded heap in one scan (exp only over the k survivors), or one exp pass over the vocabulary;
 // top-p buckets the mass by binary exponent and sorts only the head down to the bucket where
 // top_p is reached (never the whole vocabulary unless the distribution is nearly flat).
-// Buffers are reused between calls, so a steady-state Sample does not allocate.
+// Logprobs add one log-sum-exp pass in double. Buffers are reused between calls: a steady-state
+// Sample allocates nothing unless top_logprobs are requested.
 //
 // Thread safety: a Sampler is used by one thread at a time (it owns the RNG and scratch buffers).
 class Sampler {
@@ -114,7 +118,8 @@ class Sampler {
   //   logits: [n_vocab] model output for the last position (not modified).
   //   context_tokens: the prompt followed by all generated tokens so far.
   //   n_prompt_tokens: how many of context_tokens are prompt (<= context_tokens.size()).
-  // REQUIRES: every logit_bias id and context token < logits.size(); logits not all -inf/NaN.
+  // REQUIRES: every logit_bias id and context token < logits.size(); no NaN logit and at least
+  // one finite one (else ARLE_CHECK fails: NaN logits are a model bug).
   SampledToken Sample(std::span<const float> logits, std::span<const int32_t> context_tokens,
                       size_t n_prompt_tokens);
 
