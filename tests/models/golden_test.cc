@@ -117,7 +117,9 @@ TEST(GoldenSetTest, HasAtLeastThreeModels) {
 TEST_P(GoldenTest, LogitsAndGreedyMatchPyTorch) {
   const Golden g = LoadGolden(GetParam());
   ASSERT_FALSE(g.prompts.empty());
-  auto model = Model::Load(g.model_dir);
+  LoadOptions options;
+  options.n_threads = 1;  // results do not depend on the pool size (model.h); keeps CI load low
+  auto model = Model::Load(g.model_dir, options);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   Model& m = **model;
 
@@ -173,9 +175,11 @@ TEST_P(GoldenTest, GgufMatchesSafetensors) {
   const Golden g = LoadGolden(GetParam());
   const std::string gguf = g.model_dir + "/model.gguf";
   if (!core::FileExists(gguf)) GTEST_SKIP() << "no " << gguf << " (make_goldens.sh writes it)";
-  auto st_model = Model::Load(g.model_dir);
+  LoadOptions options;
+  options.n_threads = 1;
+  auto st_model = Model::Load(g.model_dir, options);
   ASSERT_TRUE(st_model.ok()) << st_model.status().ToString();
-  auto gguf_model = Model::Load(gguf);
+  auto gguf_model = Model::Load(gguf, options);
   ASSERT_TRUE(gguf_model.ok()) << gguf_model.status().ToString();
   for (const GoldenPrompt& p : g.prompts) {
     auto c1 = (*st_model)->NewKvCache(static_cast<int64_t>(p.tokens.size()));

@@ -30,8 +30,14 @@ init() {
     # The logits do not depend on the tokenizer; the tiny presets ship the full Qwen3 tokenizer
     # (megabytes), so keep the goldens small.
     rm -f "$dir/tokenizer.json" "$dir/tokenizer_config.json"
-    "$ARLE" model init --arch "$arch" --preset tiny --config "$overrides" --dtype "$dtype" \
-      --seed "$seed" --format gguf --out "$dir/model.gguf" || echo "note: no GGUF for $name" >&2
+    # The same weights as GGUF, for the GGUF == safetensors check. GGUF files carry the preset's
+    # tokenizer: the Qwen3 one is megabytes, so only small ones are kept.
+    if "$ARLE" model init --arch "$arch" --preset tiny --config "$overrides" --dtype "$dtype" \
+        --seed "$seed" --format gguf --out "$dir/model.gguf" &&
+        [[ $(stat -c %s "$dir/model.gguf") -gt 1500000 ]]; then
+      echo "note: $name: GGUF over 1.5 MB (tokenizer), not kept" >&2
+      rm -f "$dir/model.gguf"
+    fi
   else
     # Fallback: the full config the preset would produce must be given here.
     "$PY" "$REF" init --arch "$arch" --dtype "$dtype" --seed "$seed" --out "$dir" \
@@ -57,7 +63,7 @@ EOF
   fi
 }
 
-# Prompts (token ids < 384): one of 1 token, one of 19 (crosses a 16-token KV block), one of 40.
+# Prompts (token ids < 384, valid for every model): one of 1 token, one of 19 (crosses a 16-token KV block), one of 40.
 P1="1"
 P19="1,17,300,45,45,99,128,256,7,383,64,65,66,2,200,150,3,310,77"
 P40="5,260,34,34,34,190,11,12,13,14,380,222,101,102,103,250,251,9,8,7,6,40,41,42,43,44,300,301,1,2,3,333,120,121,60,61,62,63,199,198"
@@ -71,15 +77,20 @@ golden() {
 # (a) Qwen3: q/k norm, untied head, head_dim 32 != hidden/heads (as in the real Qwen3 shapes), f32.
 init qwen3_untied_f32 qwen3 f32 11 \
   '{"vocab_size":384,"tie_word_embeddings":false,"head_dim":32,"bos_token_id":1,"eos_token_id":2}'
-# (b) Llama: GQA 4/2, tied head, f32.
-init llama_tied_f32 llama f32 12 '{"vocab_size":384,"initializer_range":0.15}'
+# (b) Llama: GQA 4/2, tied head, f32 (vocab 512: the preset's stories260K tokenizer, so the GGUF
+# copy is consistent).
+init llama_tied_f32 llama f32 12 '{"vocab_size":512,"initializer_range":0.15}'
 # (c) Qwen3 with bf16 weights (tied).
 init qwen3_bf16 qwen3 bf16 13 '{"vocab_size":384,"initializer_range":0.15,"bos_token_id":1,"eos_token_id":2}'
 # (d) Llama with llama3 RoPE scaling (all three frequency bands hit at head_dim 16) and MQA.
 init llama_rope3_f32 llama f32 14 \
-  '{"vocab_size":384,"initializer_range":0.15,"num_key_value_heads":1,"rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":64}}'
+  '{"vocab_size":512,"initializer_range":0.15,"num_key_value_heads":1,"rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":64}}'
 
-for name in qwen3_untied_f32 llama_tied_f32 qwen3_bf16 llama_rope3_f32; do
+# (e) Llama with q/k/v/o and MLP biases, linear RoPE scaling and f16 weights.
+init llama_bias_f16 llama f16 15 \
+  '{"vocab_size":512,"initializer_range":0.15,"attention_bias":true,"mlp_bias":true,"rope_scaling":{"rope_type":"linear","factor":2.0}}'
+
+for name in qwen3_untied_f32 llama_tied_f32 qwen3_bf16 llama_rope3_f32 llama_bias_f16; do
   golden "$name"
 done
 echo "goldens written to $OUT"

@@ -319,22 +319,29 @@ def cmd_init(args):
         return (1.0 + 0.1 * torch.randn(n, generator=g, dtype=torch.float64)).numpy()
 
     qd, kvd = c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim
+    ff = cfg_dict["intermediate_size"]
+    attn_bias = cfg_dict.get("attention_bias", False)
+    mlp_bias = cfg_dict.get("mlp_bias", False) and args.arch == "llama"
+
+    def linear(name, n_out, n_in, bias):
+        out = [(name + ".weight", mat(n_out, n_in))]
+        return out + [(name + ".bias", mat(n_out))] if bias else out
+
     t = [("model.embed_tokens.weight", mat(c.vocab_size, c.hidden_size))]
     for i in range(c.n_layers):
         p = f"model.layers.{i}."
-        t += [(p + "input_layernorm.weight", norm(c.hidden_size)),
-              (p + "self_attn.q_proj.weight", mat(qd, c.hidden_size)),
-              (p + "self_attn.k_proj.weight", mat(kvd, c.hidden_size)),
-              (p + "self_attn.v_proj.weight", mat(kvd, c.hidden_size)),
-              (p + "self_attn.o_proj.weight", mat(c.hidden_size, qd))]
+        t += [(p + "input_layernorm.weight", norm(c.hidden_size))]
+        t += linear(p + "self_attn.q_proj", qd, c.hidden_size, attn_bias)
+        t += linear(p + "self_attn.k_proj", kvd, c.hidden_size, attn_bias)
+        t += linear(p + "self_attn.v_proj", kvd, c.hidden_size, attn_bias)
+        t += linear(p + "self_attn.o_proj", c.hidden_size, qd, attn_bias)
         if c.qk_norm:
             t += [(p + "self_attn.q_norm.weight", norm(c.head_dim)),
                   (p + "self_attn.k_norm.weight", norm(c.head_dim))]
-        ff = cfg_dict["intermediate_size"]
-        t += [(p + "post_attention_layernorm.weight", norm(c.hidden_size)),
-              (p + "mlp.gate_proj.weight", mat(ff, c.hidden_size)),
-              (p + "mlp.up_proj.weight", mat(ff, c.hidden_size)),
-              (p + "mlp.down_proj.weight", mat(c.hidden_size, ff))]
+        t += [(p + "post_attention_layernorm.weight", norm(c.hidden_size))]
+        t += linear(p + "mlp.gate_proj", ff, c.hidden_size, mlp_bias)
+        t += linear(p + "mlp.up_proj", ff, c.hidden_size, mlp_bias)
+        t += linear(p + "mlp.down_proj", c.hidden_size, ff, mlp_bias)
     t.append(("model.norm.weight", norm(c.hidden_size)))
     if not c.tie:
         t.append(("lm_head.weight", mat(c.vocab_size, c.hidden_size)))
