@@ -4,6 +4,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "arle/core/buffer.h"
@@ -16,8 +18,12 @@
 namespace arle::kernels {
 namespace {
 
+// Threads: $ARLE_THREADS when set, else one per physical core.
 core::ThreadPool& Pool() {
-  static core::ThreadPool pool(0);
+  static core::ThreadPool pool([] {
+    const char* env = std::getenv("ARLE_THREADS");
+    return env != nullptr ? std::atoi(env) : 0;
+  }());
   return pool;
 }
 

@@ -38,7 +38,7 @@ int64_t ArgMax(std::span<const float> values) {
   ARLE_CHECK(!values.empty()) << "ArgMax of an empty span";
   int64_t best = 0;
   for (size_t i = 1; i < values.size(); ++i) {
-    // `!(a <= b)` is false for NaN, so a NaN never replaces a number; a number replaces a NaN start.
+    // Comparisons with NaN are false, so a NaN never replaces a number; a number replaces a NaN.
     if (values[i] > values[best] || (std::isnan(values[best]) && !std::isnan(values[i]))) best = i;
   }
   return best;

@@ -2,6 +2,8 @@
 // 2 tokens share weight loads; each output element keeps its own vector accumulator, so its value
 // does not depend on the tile it falls in (batch invariance).
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 
 #include "arle/core/check.h"
 #include "arle/core/half.h"
@@ -40,12 +42,12 @@ HWY_INLINE float ScalarW(const hwy::float16_t* p) {
 }
 
 // Output columns o0 .. o0+R-1 of tokens t0 .. t0+T-1.
+// `w` points at weight row o0 (rows n_in apart).
 template <int R, int T, typename WT>
-HWY_INLINE void Tile(const MatMulArgs& a, int64_t o0, int64_t t0) {
+HWY_INLINE void Tile(const MatMulArgs& a, const WT* w, int64_t o0, int64_t t0) {
   const DF df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(df));
   const int64_t n_in = a.n_in;
-  const WT* w = static_cast<const WT*>(a.w) + o0 * n_in;
   const float* x = a.x + t0 * a.x_stride;
   VF acc[R][T];
   for (int r = 0; r < R; ++r)
@@ -70,22 +72,58 @@ HWY_INLINE void Tile(const MatMulArgs& a, int64_t o0, int64_t t0) {
   }
 }
 
+// Tokens [tb, te) against weight rows [o, o + R) at `w` (row o).
+template <int R, typename WT>
+HWY_INLINE void TokenBlock(const MatMulArgs& a, const WT* w, int64_t o, int64_t tb, int64_t te) {
+  int64_t t = tb;
+  for (; t + 2 <= te; t += 2) Tile<R, 2, WT>(a, w, o, t);
+  if (t < te) Tile<R, 1, WT>(a, w, o, t);
+}
+
+// Widens `rows` rows of n_in 16-bit weights to f32 (exact, so results are unchanged).
+template <typename WT>
+HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out) {
+  const DF df;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t r = 0; r < rows; ++r) {
+    const WT* src = w + r * n_in;
+    float* dst = out + r * n_in;
+    int64_t i = 0;
+    for (; i + n <= n_in; i += n) hn::StoreU(LoadW(df, src + i), df, dst + i);
+    for (; i < n_in; ++i) dst[i] = ScalarW(src + i);
+  }
+}
+
 template <typename WT>
 void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   // Token blocks keep a slab of activations in L2 while the weight rows stream past.
   constexpr int64_t kTokenBlock = 64;
+  const WT* w = static_cast<const WT*>(a.w);
+  const int64_t n_in = a.n_in;
+  // With several tokens per block, 16-bit weights are widened once per 4-row block instead of
+  // once per tile; each element still sees the same f32 weights in the same order.
+  constexpr bool kWiden = !std::is_same_v<WT, float>;
+  thread_local std::vector<float> widened;
   for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
     const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
+    const bool widen = kWiden && te - tb >= 4;
+    if (widen && static_cast<int64_t>(widened.size()) < 4 * n_in) widened.resize(4 * n_in);
     int64_t o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
-      int64_t t = tb;
-      for (; t + 2 <= te; t += 2) Tile<4, 2, WT>(a, o, t);
-      if (t < te) Tile<4, 1, WT>(a, o, t);
+      if (widen) {
+        WidenRows(w + o * n_in, 4, n_in, widened.data());
+        TokenBlock<4, float>(a, widened.data(), o, tb, te);
+      } else {
+        TokenBlock<4, WT>(a, w + o * n_in, o, tb, te);
+      }
     }
     for (; o < o_end; ++o) {
-      int64_t t = tb;
-      for (; t + 2 <= te; t += 2) Tile<1, 2, WT>(a, o, t);
-      if (t < te) Tile<1, 1, WT>(a, o, t);
+      if (widen) {
+        WidenRows(w + o * n_in, 1, n_in, widened.data());
+        TokenBlock<1, float>(a, widened.data(), o, tb, te);
+      } else {
+        TokenBlock<1, WT>(a, w + o * n_in, o, tb, te);
+      }
     }
   }
 }
