@@ -264,6 +264,37 @@ TEST(SamplerTest, MaskedLogitsAreNeverSampled) {
   }
 }
 
+// Extreme truncations all collapse to the argmax (lowest id among equal maxima), at any
+// temperature, and a one-token vocabulary always yields token 0.
+TEST(SamplerTest, ExtremeTruncationsKeepOnlyTheTop) {
+  const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};
+  auto with = [](auto edit) {
+    SamplingParams p;
+    p.temperature = 1.7f;
+    edit(p);
+    return p;
+  };
+  for (const SamplingParams& p : {with([](SamplingParams& p) { p.top_k = 1; }),
+                                  with([](SamplingParams& p) { p.top_p = 1e-6f; }),
+                                  with([](SamplingParams& p) { p.top_k = 3; p.top_p = 1e-6f; })}) {
+    Sampler sampler(p, 9);
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(sampler.Sample(logits, {}, 0).id, 1);
+  }
+  // min_p = 1 keeps every token tied at the maximum probability, and only those.
+  Sampler tied(with([](SamplingParams& p) { p.min_p = 1.0f; }), 9);
+  int ones = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const int32_t id = tied.Sample(logits, {}, 0).id;
+    ASSERT_TRUE(id == 1 || id == 3) << id;
+    ones += id == 1;
+  }
+  EXPECT_GT(ones, 850);  // Binomial(2000, 1/2): 850..1150 is beyond 6 sigma
+  EXPECT_LT(ones, 1150);
+  Sampler single(SamplingParams(), 1);
+  const std::vector<float> one = {-3.0f};
+  EXPECT_EQ(single.Sample(one, {}, 0).id, 0);
+}
+
 TEST(SamplerDeathTest, NanLogitIsABug) {
   const std::vector<float> logits = {0.0f, NAN, 1.0f};
   SamplingParams greedy;
