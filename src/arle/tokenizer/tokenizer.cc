@@ -45,6 +45,11 @@ core::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Finish(std::unique_ptr<int
   if (p->eos_id) ARLE_RETURN_IF_ERROR(check_id(*p->eos_id, "EOS"));
   if (p->model.unk_id) ARLE_RETURN_IF_ERROR(check_id(*p->model.unk_id, "unk"));
 
+  // A ByteLevel step without prefix space or regex only marks the model byte-level (done at parse).
+  std::erase_if(p->pre_tokenizers, [](const internal::PreTokenizerStep& step) {
+    return step.kind == internal::PreTokenizerStep::Kind::kByteLevel && !step.add_prefix_space &&
+           !step.regex;
+  });
   auto& model = p->model;
   for (int b = 0; b < 256; ++b) {
     model.byte_ids[b] = -1;
@@ -76,17 +81,33 @@ core::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Finish(std::unique_ptr<int
 void Tokenizer::EncodeText(std::string_view text, bool at_start, std::vector<int32_t>* ids) const {
   if (text.empty()) return;
   std::string normalized = internal::Normalize(p_->normalizers, text);
-  std::vector<std::string> words;
-  internal::PreTokenize(p_->pre_tokenizers, normalized, at_start, &words);
-  std::vector<int32_t> word_ids;
-  for (const auto& word : words) {
+  std::vector<int32_t> scratch;
+  auto encode_word = [&](std::string_view word) {
+    if (word.empty()) return;
     const bool cacheable = word.size() <= kMaxCachedWordBytes;
-    if (cacheable && p_->cache.Lookup(word, ids)) continue;
-    word_ids.clear();
-    p_->model.EncodeWord(word, p_->token_to_id, &word_ids);
-    if (cacheable) p_->cache.Insert(word, word_ids);
-    ids->insert(ids->end(), word_ids.begin(), word_ids.end());
+    if (cacheable && p_->cache.Lookup(word, ids)) return;
+    scratch.clear();
+    p_->model.EncodeWord(word, p_->token_to_id, &scratch);
+    if (cacheable) p_->cache.Insert(word, scratch);
+    ids->insert(ids->end(), scratch.begin(), scratch.end());
+  };
+  const auto& steps = p_->pre_tokenizers;
+  if (steps.size() == 1 && steps[0].kind == internal::PreTokenizerStep::Kind::kSplit &&
+      steps[0].behavior == internal::SplitBehavior::kIsolated && !steps[0].invert) {
+    // The common byte-level case (Qwen, Llama 3): one isolating regex; no per-piece copies.
+    std::string_view view(normalized);
+    size_t last = 0;
+    steps[0].regex->ForEachMatch(view, [&](size_t start, size_t end) {
+      if (start > last) encode_word(view.substr(last, start - last));
+      encode_word(view.substr(start, end - start));
+      last = end;
+    });
+    if (last < view.size()) encode_word(view.substr(last));
+    return;
   }
+  std::vector<std::string> words;
+  internal::PreTokenize(steps, normalized, at_start, &words);
+  for (const auto& word : words) encode_word(word);
 }
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, const EncodeOptions& options) const {
