@@ -39,7 +39,8 @@ TEST(SamplerTest, BiasAndPenaltiesMatchReference) {
     sampler.ApplyBiasAndPenalties(logits, context, c["n_prompt"].get<size_t>());
     const auto expected = c["processed"].get<std::vector<float>>();
     ASSERT_EQ(logits.size(), expected.size());
-    for (size_t i = 0; i < logits.size(); ++i) EXPECT_FLOAT_EQ(logits[i], expected[i]) << "token " << i;
+    for (size_t i = 0; i < logits.size(); ++i)
+      EXPECT_FLOAT_EQ(logits[i], expected[i]) << "token " << i;
   }
 }
 
@@ -52,9 +53,11 @@ TEST(SamplerTest, PenaltyDomains) {
   const auto params = ParamsFromJson(c["params"]);
   // Token 40 appears only in the prompt: repetition penalty only.
   const float r = raw[40];
-  EXPECT_FLOAT_EQ(processed[40], r > 0 ? r / params.repetition_penalty : r * params.repetition_penalty);
+  EXPECT_FLOAT_EQ(processed[40],
+                  r > 0 ? r / params.repetition_penalty : r * params.repetition_penalty);
   // Token 12: once in the prompt, three times generated.
-  const float r12 = raw[12] > 0 ? raw[12] / params.repetition_penalty : raw[12] * params.repetition_penalty;
+  const float r12 =
+      raw[12] > 0 ? raw[12] / params.repetition_penalty : raw[12] * params.repetition_penalty;
   EXPECT_NEAR(processed[12], r12 - 3 * params.frequency_penalty - params.presence_penalty, 1e-5);
   // Token 0 is nowhere in the context: untouched.
   EXPECT_EQ(processed[0], raw[0]);
@@ -103,7 +106,8 @@ TEST(SamplerTest, TopKOffValues) {
     std::vector<Candidate> dist;
     sampler.ComputeDistribution(logits, &dist);
     ASSERT_EQ(dist.size(), 64u) << k;
-    for (const Candidate& cand : dist) EXPECT_NEAR(cand.p, expected[cand.id], 1e-5 * expected[cand.id]);
+    for (const Candidate& cand : dist)
+      EXPECT_NEAR(cand.p, expected[cand.id], 1e-5 * expected[cand.id]);
   }
 }
 
@@ -115,7 +119,8 @@ TEST(SamplerTest, CanonicalOrder) {
   sampler.ComputeDistribution(CaseLogits(c), &dist);
   ASSERT_GT(dist.size(), 2u);
   for (size_t i = 1; i < dist.size(); ++i) {
-    EXPECT_TRUE(dist[i - 1].p > dist[i].p || (dist[i - 1].p == dist[i].p && dist[i - 1].id < dist[i].id));
+    EXPECT_TRUE(dist[i - 1].p > dist[i].p ||
+                (dist[i - 1].p == dist[i].p && dist[i - 1].id < dist[i].id));
   }
   SamplingParams plain;
   Sampler untruncated(plain, 0);
@@ -221,7 +226,8 @@ TEST(SamplerTest, LogprobsMatchLogSoftmaxInDouble) {
         ASSERT_EQ(t.top_logprobs.size(), 5u);
         for (size_t i = 0; i < 5; ++i) {
           EXPECT_EQ(t.top_logprobs[i].first, order[i]);
-          EXPECT_NEAR(t.top_logprobs[i].second, reference[order[i]], 2e-6 * std::max(1.0, std::abs(reference[order[i]])));
+          EXPECT_NEAR(t.top_logprobs[i].second, reference[order[i]],
+                      2e-6 * std::max(1.0, std::abs(reference[order[i]])));
           if (i > 0) {
             EXPECT_GE(t.top_logprobs[i - 1].second, t.top_logprobs[i].second);
           }
@@ -274,9 +280,12 @@ TEST(SamplerTest, ExtremeTruncationsKeepOnlyTheTop) {
     edit(p);
     return p;
   };
-  for (const SamplingParams& p : {with([](SamplingParams& p) { p.top_k = 1; }),
-                                  with([](SamplingParams& p) { p.top_p = 1e-6f; }),
-                                  with([](SamplingParams& p) { p.top_k = 3; p.top_p = 1e-6f; })}) {
+  for (const SamplingParams& p :
+       {with([](SamplingParams& p) { p.top_k = 1; }),
+        with([](SamplingParams& p) { p.top_p = 1e-6f; }), with([](SamplingParams& p) {
+          p.top_k = 3;
+          p.top_p = 1e-6f;
+        })}) {
     Sampler sampler(p, 9);
     for (int i = 0; i < 200; ++i) EXPECT_EQ(sampler.Sample(logits, {}, 0).id, 1);
   }

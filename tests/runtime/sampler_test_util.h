@@ -16,7 +16,8 @@
 namespace arle::runtime::testing {
 
 inline nlohmann::json LoadGolden() {
-  const std::string path = std::string(ARLE_SOURCE_DIR) + "/tests/runtime/golden/sampler_golden.json";
+  const std::string path =
+      std::string(ARLE_SOURCE_DIR) + "/tests/runtime/golden/sampler_golden.json";
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "cannot open " << path;
   return nlohmann::json::parse(in);
@@ -40,7 +41,8 @@ inline SamplingParams ParamsFromJson(const nlohmann::json& j) {
   p.presence_penalty = j.value("presence_penalty", 0.0f);
   p.frequency_penalty = j.value("frequency_penalty", 0.0f);
   if (j.contains("logit_bias")) {
-    for (const auto& e : j["logit_bias"]) p.logit_bias.emplace_back(e[0].get<int32_t>(), e[1].get<float>());
+    for (const auto& e : j["logit_bias"])
+      p.logit_bias.emplace_back(e[0].get<int32_t>(), e[1].get<float>());
   }
   return p;
 }

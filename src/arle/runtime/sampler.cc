@@ -2,14 +2,14 @@
 // inverse-CDF draw from the per-request RNG, and logprobs.
 #include "arle/runtime/sampler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace arle::runtime {
 namespace {
@@ -121,8 +121,8 @@ core::Status SamplingParams::Validate(int32_t n_vocab) const {
   }
   for (const auto& [id, bias] : logit_bias) {
     if (id < 0 || id >= n_vocab) {
-      return RangeError(fmt::format("logit_bias token id {} is outside the vocabulary [0, {})", id,
-                                    n_vocab));
+      return RangeError(
+          fmt::format("logit_bias token id {} is outside the vocabulary [0, {})", id, n_vocab));
     }
     if (!(bias >= -100.0f && bias <= 100.0f)) {
       return RangeError(
@@ -295,8 +295,8 @@ void Sampler::ComputeDistribution(std::span<const float> logits, std::vector<Can
   }
 }
 
-SampledToken Sampler::Sample(std::span<const float> logits,
-                             std::span<const int32_t> context_tokens, size_t n_prompt_tokens) {
+SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int32_t> context_tokens,
+                             size_t n_prompt_tokens) {
   const size_t n_vocab = logits.size();
   ARLE_CHECK_GT(n_vocab, 0u);
   // Steps 1-3 need a private copy only when they change something.
@@ -328,7 +328,9 @@ SampledToken Sampler::Sample(std::span<const float> logits,
     const double total = BuildWeights(processed);
     const double u = rng_.UniformDouble();
     result.id = dense_ ? DrawInverseCdf(u * total, weights_.size(),
-                                        [this](size_t i) { return Candidate{int32_t(i), weights_[i]}; })
+                                        [this](size_t i) {
+                                          return Candidate{int32_t(i), weights_[i]};
+                                        })
                        : DrawInverseCdf(u * total, candidates_.size(),
                                         [this](size_t i) { return candidates_[i]; });
   }

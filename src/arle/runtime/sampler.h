@@ -27,10 +27,10 @@ enum class LogprobsMode {
 
 // Per-request sampling parameters, OpenAI / vLLM names and defaults.
 struct SamplingParams {
-  float temperature = 1.0f;  // < kGreedyTemperature (0 included) means greedy
-  int top_k = 0;             // 0 or -1 = off; larger than the vocabulary = off
-  float top_p = 1.0f;        // (0, 1]; 1 = off
-  float min_p = 0.0f;        // [0, 1]; 0 = off
+  float temperature = 1.0f;         // < kGreedyTemperature (0 included) means greedy
+  int top_k = 0;                    // 0 or -1 = off; larger than the vocabulary = off
+  float top_p = 1.0f;               // (0, 1]; 1 = off
+  float min_p = 0.0f;               // [0, 1]; 0 = off
   float repetition_penalty = 1.0f;  // > 0; 1 = off
   float presence_penalty = 0.0f;    // [-2, 2]
   float frequency_penalty = 0.0f;   // [-2, 2]

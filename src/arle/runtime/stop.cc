@@ -1,10 +1,10 @@
 // StopChecker and StopParams validation.
 #include "arle/runtime/stop.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace arle::runtime {
 
