@@ -27,13 +27,19 @@ core::Status RangeError(std::string message) {
   return core::InvalidArgumentError(std::move(message));
 }
 
-// log(sum(exp(x))) over a span, with the sum in double; -inf when every entry is -inf.
+// exp(x) for x <= 0. Below -104 expf returns exactly 0 anyway (the smallest float denormal is
+// e^-103.97); returning it here skips libm's underflow path, which sets errno and is slow, and a
+// low temperature sends most of a large vocabulary there.
+float ExpNonPositive(float x) { return x < -104.0f ? 0.0f : std::exp(x); }
+
+// log(sum(exp(x))) over a span: float exp terms (as PyTorch's float32 log_softmax), summed in
+// double; -inf when every entry is -inf.
 double LogSumExp(std::span<const float> x) {
   float max = -std::numeric_limits<float>::infinity();
   for (float v : x) max = std::max(max, v);
   if (!std::isfinite(max)) return max;
   double sum = 0.0;
-  for (float v : x) sum += std::exp(static_cast<double>(v) - max);
+  for (float v : x) sum += ExpNonPositive(v - max);
   return max + std::log(sum);
 }
 
@@ -198,7 +204,7 @@ double Sampler::BuildWeights(std::span<const float> logits) {
     const float max_logit = cand[0].p;
     ARLE_CHECK(std::isfinite(max_logit)) << "no finite logit to sample from";
     for (Candidate& c : cand) {
-      c.p = std::exp((c.p - max_logit) / temperature);
+      c.p = ExpNonPositive((c.p - max_logit) / temperature);
       total += c.p;
     }
   } else {
@@ -211,7 +217,7 @@ double Sampler::BuildWeights(std::span<const float> logits) {
     ARLE_CHECK(std::isfinite(max_logit)) << "no finite logit to sample from";
     weights_.resize(n_vocab);
     for (size_t i = 0; i < n_vocab; ++i) {
-      weights_[i] = std::exp((logits[i] - max_logit) / temperature);
+      weights_[i] = ExpNonPositive((logits[i] - max_logit) / temperature);
       total += weights_[i];
     }
     if (top_p) {
