@@ -34,7 +34,8 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // > 0; 1 = off
   float presence_penalty = 0.0f;    // [-2, 2]
   float frequency_penalty = 0.0f;   // [-2, 2]
-  std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias in [-100, 100])
+  // (token id, bias in [-100, 100]); a repeated id adds its biases.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   std::optional<uint64_t> seed;  // unset: the Sampler's default seed (see the constructor)
   int top_logprobs = 0;          // [0, 20]; > 0 also implies `logprobs`
   bool logprobs = false;         // fill SampledToken::logprob
