@@ -22,6 +22,9 @@ class KvCache {
   // Tokens cached so far (the position of the next token).
   int64_t n_tokens() const { return n_tokens_; }
   int64_t max_tokens() const { return max_tokens_; }
+  int64_t n_layer() const { return n_layer_; }
+  int64_t n_head_kv() const { return n_head_kv_; }
+  int64_t head_dim() const { return head_dim_; }
   // Rows currently allocated per layer (n_tokens <= capacity <= max_tokens).
   int64_t capacity() const { return capacity_; }
   // Forgets every token (keeps the memory).

@@ -109,6 +109,9 @@ core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
                                         std::to_string(c.n_vocab) + ")");
     }
   }
+  ARLE_CHECK(cache.n_layer() == c.n_layer && cache.n_head_kv() == c.n_head_kv &&
+             cache.head_dim() == c.head_dim)
+      << "KV cache made for another model (NewKvCache of this model makes a matching one)";
   ARLE_RETURN_IF_ERROR(cache.Reserve(n));
   ARLE_RETURN_IF_ERROR(EnsureWorkspace(n));
   const int64_t n_past = cache.n_tokens();
