@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "arle/kernels/attention.h"
+#include "arle/kernels/matmul.h"
 #include "arle/kernels/elementwise.h"
 #include "arle/kernels/embedding.h"
 #include "arle/kernels/rmsnorm.h"
@@ -264,6 +265,29 @@ TEST(TargetsTest, AtLeastOneTargetIsTested) {
   testing::ForEachTarget([&](const char* name) { names += std::string(name) + " "; });
   std::printf("Highway targets tested: %s\n", names.c_str());
   EXPECT_FALSE(names.empty());
+}
+
+// Forcing a target really changes the code that runs: lane counts differ between targets, so a
+// long dot product rounds differently on at least two of them.
+TEST(TargetsTest, ForcingATargetChangesTheKernelThatRuns) {
+  if (hwy::SupportedAndGeneratedTargets().size() < 2) GTEST_SKIP() << "one target only";
+  core::ThreadPool pool(1);
+  core::Rng rng(17);
+  const int64_t n_in = 4099;
+  core::Buffer xb = RandomBuffer(rng, core::DType::kF32, n_in, 1.0);
+  core::Buffer wb = RandomBuffer(rng, core::DType::kF32, n_in, 1.0);
+  core::Tensor x = xb.AsTensor(core::DType::kF32, {1, n_in});
+  core::Tensor w = wb.AsTensor(core::DType::kF32, {1, n_in});
+  std::vector<float> results;
+  testing::ForEachTarget([&](const char*) {
+    float y = 0;
+    core::Tensor yt(&y, core::DType::kF32, {1, 1});
+    MatMul(x, w, nullptr, yt, pool, Backend::kCpu);
+    results.push_back(y);
+  });
+  bool differ = false;
+  for (float r : results) differ |= r != results[0];
+  EXPECT_TRUE(differ);
 }
 
 }  // namespace
