@@ -1,0 +1,472 @@
+// Tests for io/hf_config: the real Qwen3-0.6B, Qwen3-4B and stories260K config.json files (expected
+// fields extracted from the files by tests/io/make_io_goldens.py), rope_scaling variants, errors,
+// ToHfConfigJson/ToGenerationConfigJson round trips and Hugging Face cache resolution.
+#include "arle/io/hf_config.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "arle/core/file_util.h"
+
+namespace arle::io {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const std::string kDataDir = std::string(ARLE_TEST_DATA_DIR) + "/io";
+
+std::string ReadOrDie(const std::string& path) {
+  auto s = core::ReadFile(path);
+  ARLE_CHECK(s.ok()) << s.status().ToString();
+  return *s;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "arle_hf_XXXXXX").string();
+    ARLE_CHECK(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string Path(const std::string& name) const { return core::JoinPath(path_, name); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+core::DType TorchDType(const std::string& name) {
+  if (name == "bfloat16") return core::DType::kBF16;
+  if (name == "float16") return core::DType::kF16;
+  ARLE_CHECK(name == "float32") << name;
+  return core::DType::kF32;
+}
+
+json Stories() { return json::parse(ReadOrDie(kDataDir + "/stories260K.config.json")); }
+json Qwen06() { return json::parse(ReadOrDie(kDataDir + "/Qwen3-0.6B.config.json")); }
+
+core::StatusOr<ModelConfig> Parse(const json& j, const std::string& source = "test/config.json") {
+  return ParseHfConfig(j.dump(), source);
+}
+
+void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
+  EXPECT_EQ(a.arch, b.arch);
+  EXPECT_EQ(a.hf_architecture, b.hf_architecture);
+  EXPECT_EQ(a.n_vocab, b.n_vocab);
+  EXPECT_EQ(a.n_embd, b.n_embd);
+  EXPECT_EQ(a.n_layer, b.n_layer);
+  EXPECT_EQ(a.n_head, b.n_head);
+  EXPECT_EQ(a.n_head_kv, b.n_head_kv);
+  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.n_ff, b.n_ff);
+  EXPECT_EQ(a.n_ctx_train, b.n_ctx_train);
+  EXPECT_EQ(a.norm_eps, b.norm_eps);
+  EXPECT_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_EQ(a.rope_scaling.type, b.rope_scaling.type);
+  EXPECT_EQ(a.rope_scaling.factor, b.rope_scaling.factor);
+  EXPECT_EQ(a.rope_scaling.low_freq_factor, b.rope_scaling.low_freq_factor);
+  EXPECT_EQ(a.rope_scaling.high_freq_factor, b.rope_scaling.high_freq_factor);
+  EXPECT_EQ(a.rope_scaling.original_max_position_embeddings,
+            b.rope_scaling.original_max_position_embeddings);
+  EXPECT_EQ(a.rope_scaling.beta_fast, b.rope_scaling.beta_fast);
+  EXPECT_EQ(a.rope_scaling.beta_slow, b.rope_scaling.beta_slow);
+  EXPECT_EQ(a.rope_scaling.attention_factor, b.rope_scaling.attention_factor);
+  EXPECT_EQ(a.tie_word_embeddings, b.tie_word_embeddings);
+  EXPECT_EQ(a.attention_bias, b.attention_bias);
+  EXPECT_EQ(a.mlp_bias, b.mlp_bias);
+  EXPECT_EQ(a.qk_norm, b.qk_norm);
+  EXPECT_EQ(a.bos_token_id, b.bos_token_id);
+  EXPECT_EQ(a.eos_token_ids, b.eos_token_ids);
+  EXPECT_EQ(a.torch_dtype, b.torch_dtype);
+}
+
+TEST(HfConfig, RealConfigsMatchTheFiles) {
+  const json expected = json::parse(ReadOrDie(kDataDir + "/configs.expected.json"));
+  ASSERT_EQ(expected.size(), 3u);
+  for (auto it = expected.begin(); it != expected.end(); ++it) {
+    SCOPED_TRACE(it.key());
+    const json& e = it.value();
+    const std::string path = kDataDir + "/" + it.key();
+    auto c = ParseHfConfig(ReadOrDie(path), path);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    const std::string arch = e["hf_architecture"];
+    EXPECT_EQ(c->hf_architecture, arch);
+    EXPECT_EQ(c->arch, arch == "Qwen3ForCausalLM" ? Architecture::kQwen3 : Architecture::kLlama);
+    EXPECT_EQ(c->n_vocab, e["n_vocab"].get<int64_t>());
+    EXPECT_EQ(c->n_embd, e["n_embd"].get<int64_t>());
+    EXPECT_EQ(c->n_layer, e["n_layer"].get<int64_t>());
+    EXPECT_EQ(c->n_head, e["n_head"].get<int64_t>());
+    EXPECT_EQ(c->n_head_kv, e["n_head_kv"].get<int64_t>());
+    EXPECT_EQ(c->head_dim, e["head_dim"].get<int64_t>());
+    EXPECT_EQ(c->n_ff, e["n_ff"].get<int64_t>());
+    EXPECT_EQ(c->n_ctx_train, e["n_ctx_train"].get<int64_t>());
+    EXPECT_EQ(c->norm_eps, e["norm_eps"].get<double>());
+    EXPECT_EQ(c->rope_theta, e["rope_theta"].get<double>());
+    EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kNone);
+    EXPECT_EQ(c->tie_word_embeddings, e["tie_word_embeddings"].get<bool>());
+    EXPECT_EQ(c->attention_bias, e["attention_bias"].get<bool>());
+    EXPECT_FALSE(c->mlp_bias);
+    EXPECT_EQ(c->qk_norm, e["qk_norm"].get<bool>());
+    EXPECT_EQ(c->bos_token_id, e["bos_token_id"].get<int64_t>());
+    EXPECT_EQ(c->eos_token_ids, e["eos_token_ids"].get<std::vector<int64_t>>());
+    EXPECT_EQ(c->torch_dtype, TorchDType(e["torch_dtype"]));
+  }
+}
+
+TEST(HfConfig, LoadDirMergesGenerationConfig) {
+  TempDir dir;
+  ASSERT_TRUE(core::WriteFileAtomic(dir.Path("config.json"),
+                                    ReadOrDie(kDataDir + "/Qwen3-0.6B.config.json"))
+                  .ok());
+  // Qwen3-0.6B's own generation_config.json ids (plus unrelated sampling fields).
+  ASSERT_TRUE(core::WriteFileAtomic(dir.Path("generation_config.json"),
+                                    R"({"bos_token_id": 151643, "do_sample": true,
+                                        "eos_token_id": [151645, 151643], "temperature": 0.6})")
+                  .ok());
+  auto c = LoadHfModelConfig(dir.path());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->eos_token_ids, (std::vector<int64_t>{151645, 151643}));
+  EXPECT_EQ(c->bos_token_id, 151643);
+
+  TempDir empty;
+  auto missing = LoadHfModelConfig(empty.path());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(empty.path()), std::string::npos);
+
+  ASSERT_TRUE(core::WriteFileAtomic(dir.Path("generation_config.json"), "{oops").ok());
+  auto bad = LoadHfModelConfig(dir.path());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("generation_config.json"), std::string::npos);
+}
+
+TEST(HfConfig, MergeGenerationConfigKeepsOrderAndDropsDuplicates) {
+  auto c = Parse(Stories());
+  ASSERT_TRUE(c.ok());
+  ModelConfig config = *c;
+  ASSERT_EQ(config.eos_token_ids, std::vector<int64_t>{2});
+  ASSERT_TRUE(MergeGenerationConfig(R"({"eos_token_id": [7, 2, 9, 7]})", "gen.json", &config).ok());
+  EXPECT_EQ(config.eos_token_ids, (std::vector<int64_t>{2, 7, 9}));
+  EXPECT_EQ(config.bos_token_id, 1);
+  ASSERT_TRUE(MergeGenerationConfig(R"({"eos_token_id": 11, "bos_token_id": 5})", "gen.json",
+                                    &config)
+                  .ok());
+  EXPECT_EQ(config.eos_token_ids, (std::vector<int64_t>{2, 7, 9, 11}));
+  EXPECT_EQ(config.bos_token_id, 5);
+  auto bad = MergeGenerationConfig(R"({"eos_token_id": "two"})", "gen.json", &config);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("gen.json"), std::string::npos);
+}
+
+TEST(HfConfig, LlamaDefaults) {
+  json j = Stories();
+  j.erase("num_key_value_heads");
+  j.erase("head_dim");
+  j.erase("tie_word_embeddings");
+  j.erase("attention_bias");
+  j.erase("mlp_bias");
+  j.erase("torch_dtype");
+  j.erase("rope_theta");
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->n_head_kv, c->n_head);
+  EXPECT_EQ(c->head_dim, j["hidden_size"].get<int64_t>() / j["num_attention_heads"].get<int64_t>());
+  EXPECT_FALSE(c->tie_word_embeddings);
+  EXPECT_FALSE(c->attention_bias);
+  EXPECT_FALSE(c->mlp_bias);
+  EXPECT_FALSE(c->qk_norm);
+  EXPECT_EQ(c->torch_dtype, core::DType::kF32);
+  EXPECT_EQ(c->rope_theta, 10000.0);
+
+  j["mlp_bias"] = true;
+  j["attention_bias"] = true;
+  j["dtype"] = "bfloat16";  // transformers 5 spells torch_dtype "dtype"
+  j["eos_token_id"] = json::array({2, 3});
+  c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->mlp_bias);
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_EQ(c->torch_dtype, core::DType::kBF16);
+  EXPECT_EQ(c->eos_token_ids, (std::vector<int64_t>{2, 3}));
+}
+
+TEST(HfConfig, RopeScaling) {
+  // Meta-Llama-3.1-8B's block.
+  json j = Stories();
+  j["rope_scaling"] = {{"factor", 8.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192},
+                       {"rope_type", "llama3"}};
+  auto c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_EQ(c->rope_scaling.factor, 8.0);
+  EXPECT_EQ(c->rope_scaling.low_freq_factor, 1.0);
+  EXPECT_EQ(c->rope_scaling.high_freq_factor, 4.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 8192);
+
+  // Qwen3's documented YaRN block.
+  json q = Qwen06();
+  q["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0},
+                       {"original_max_position_embeddings", 32768}};
+  c = Parse(q);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kYarn);
+  EXPECT_EQ(c->rope_scaling.factor, 4.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 32768);
+  EXPECT_EQ(c->rope_scaling.beta_fast, 32.0);
+  EXPECT_EQ(c->rope_scaling.beta_slow, 1.0);
+
+  // Legacy "type" key.
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kLinear);
+  EXPECT_EQ(c->rope_scaling.factor, 2.0);
+
+  j["rope_scaling"] = {{"rope_type", "default"}};
+  c = Parse(j);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kNone);
+
+  for (const char* type : {"dynamic", "longrope", "su", "banana"}) {
+    j["rope_scaling"] = {{"rope_type", type}, {"factor", 2.0}};
+    c = Parse(j);
+    ASSERT_FALSE(c.ok()) << type;
+    EXPECT_EQ(c.status().code(), core::StatusCode::kUnimplemented) << type;
+    EXPECT_NE(c.status().message().find(type), std::string::npos) << c.status().message();
+  }
+  j["rope_scaling"] = {{"rope_type", "linear"}};  // no factor
+  EXPECT_FALSE(Parse(j).ok());
+  j["rope_scaling"] = "llama3";
+  EXPECT_FALSE(Parse(j).ok());
+}
+
+TEST(HfConfig, MissingRequiredFields) {
+  for (const char* field : {"hidden_size", "intermediate_size", "num_hidden_layers",
+                            "num_attention_heads", "vocab_size"}) {
+    for (const json& base : {Stories(), Qwen06()}) {
+      json j = base;
+      j.erase(field);
+      auto c = Parse(j, "some/dir/config.json");
+      ASSERT_FALSE(c.ok()) << field;
+      EXPECT_EQ(c.status().code(), core::StatusCode::kInvalidArgument) << field;
+      EXPECT_NE(c.status().message().find(field), std::string::npos) << c.status().message();
+      EXPECT_NE(c.status().message().find("some/dir/config.json"), std::string::npos)
+          << c.status().message();
+    }
+  }
+}
+
+TEST(HfConfig, UnknownArchitecture) {
+  json j = Stories();
+  j["architectures"] = {"MistralForCausalLM"};
+  j["model_type"] = "mistral";
+  auto c = Parse(j, "m/config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), core::StatusCode::kUnimplemented);
+  const std::string& msg = c.status().message();
+  EXPECT_NE(msg.find("MistralForCausalLM"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Qwen3ForCausalLM"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("LlamaForCausalLM"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m/config.json"), std::string::npos) << msg;
+}
+
+TEST(HfConfig, InvalidValues) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> edit;
+  };
+  const std::vector<Case> cases = {
+      {"hidden_size string", [](json& j) { j["hidden_size"] = "64"; }},
+      {"hidden_size zero", [](json& j) { j["hidden_size"] = 0; }},
+      {"layers negative", [](json& j) { j["num_hidden_layers"] = -5; }},
+      {"heads not multiple of kv", [](json& j) { j["num_key_value_heads"] = 3; }},
+      {"kv zero", [](json& j) { j["num_key_value_heads"] = 0; }},
+      {"eps string", [](json& j) { j["rms_norm_eps"] = "1e-5"; }},
+      {"tie not bool", [](json& j) { j["tie_word_embeddings"] = "yes"; }},
+      {"eos string", [](json& j) { j["eos_token_id"] = "2"; }},
+      {"architectures not list", [](json& j) { j["architectures"] = "LlamaForCausalLM"; }},
+      {"bad torch_dtype", [](json& j) { j["torch_dtype"] = "int4"; }},
+      {"hidden_act gelu", [](json& j) { j["hidden_act"] = "gelu"; }},
+  };
+  for (const Case& c : cases) {
+    json j = Stories();
+    c.edit(j);
+    auto r = Parse(j, "cfg/config.json");
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_NE(r.status().message().find("cfg/config.json"), std::string::npos)
+        << c.what << ": " << r.status().message();
+  }
+  // 1e400 overflows a double: nlohmann reports it as out_of_range, which must not escape.
+  for (const char* text : {"", "{", "[1,2]", "null", "\"config\"", "{\"hidden_size\": 1e400}",
+                           "{\"architectures\": [\"LlamaForCausalLM\"], \"x\": -1e999}"}) {
+    auto r = ParseHfConfig(text, "junk/config.json");
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.status().message().find("junk/config.json"), std::string::npos);
+  }
+}
+
+TEST(HfConfig, ToHfConfigJsonRoundTrips) {
+  std::vector<json> inputs;
+  for (const char* name : {"Qwen3-0.6B.config.json", "Qwen3-4B.config.json",
+                           "stories260K.config.json"}) {
+    inputs.push_back(json::parse(ReadOrDie(kDataDir + "/" + name)));
+  }
+  json llama3 = Stories();
+  llama3["rope_scaling"] = {{"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                            {"original_max_position_embeddings", 8192}, {"rope_type", "llama3"}};
+  llama3["eos_token_id"] = {128001, 128008, 128009};
+  llama3["vocab_size"] = 128256;
+  llama3["mlp_bias"] = true;
+  inputs.push_back(llama3);
+  json yarn = Qwen06();
+  yarn["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0},
+                          {"original_max_position_embeddings", 32768}, {"beta_fast", 16.0},
+                          {"attention_factor", 1.2}};
+  yarn["tie_word_embeddings"] = false;
+  yarn["attention_bias"] = true;
+  yarn["torch_dtype"] = "float16";
+  inputs.push_back(yarn);
+  json linear = Stories();
+  linear["rope_scaling"] = {{"type", "linear"}, {"factor", 2.5}};
+  linear.erase("bos_token_id");
+  linear.erase("eos_token_id");
+  inputs.push_back(linear);
+
+  for (const json& in : inputs) {
+    SCOPED_TRACE(in.dump());
+    auto a = Parse(in);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    const std::string text = ToHfConfigJson(*a);
+    const json out = json::parse(text);
+    // The fields transformers writes, with transformers' spellings.
+    EXPECT_EQ(out["architectures"], json::array({a->hf_architecture}));
+    EXPECT_EQ(out["model_type"], std::string(ArchitectureName(a->arch)));
+    EXPECT_EQ(out["hidden_act"], "silu");
+    for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers",
+                            "num_attention_heads", "num_key_value_heads", "head_dim",
+                            "vocab_size", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+                            "rope_scaling", "tie_word_embeddings", "attention_bias",
+                            "bos_token_id", "eos_token_id", "torch_dtype"}) {
+      EXPECT_TRUE(out.contains(key)) << key;
+    }
+    if (a->arch == Architecture::kLlama) EXPECT_TRUE(out.contains("mlp_bias"));
+    if (a->eos_token_ids.size() == 1) {
+      EXPECT_TRUE(out["eos_token_id"].is_number_integer());
+    } else if (a->eos_token_ids.size() > 1) {
+      EXPECT_TRUE(out["eos_token_id"].is_array());
+    }
+    if (a->rope_scaling.type == RopeScaling::Type::kNone) {
+      EXPECT_TRUE(out["rope_scaling"].is_null());
+    }
+    // The values of the input file survive.
+    for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers",
+                            "num_attention_heads", "vocab_size", "max_position_embeddings",
+                            "rms_norm_eps", "tie_word_embeddings"}) {
+      EXPECT_EQ(out[key], in[key]) << key;
+    }
+    auto b = ParseHfConfig(text, "roundtrip/config.json");
+    ASSERT_TRUE(b.ok()) << b.status().ToString() << "\n" << text;
+    ExpectSameConfig(*a, *b);
+
+    // generation_config.json carries bos/eos.
+    ModelConfig blank = *a;
+    blank.eos_token_ids.clear();
+    blank.bos_token_id = -1;
+    ASSERT_TRUE(MergeGenerationConfig(ToGenerationConfigJson(*a), "gen", &blank).ok());
+    EXPECT_EQ(blank.eos_token_ids, a->eos_token_ids);
+    EXPECT_EQ(blank.bos_token_id, a->bos_token_id);
+  }
+}
+
+// ----------------------------------------------------------------------------- HF cache
+
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (had_) {
+      ::setenv(name_, old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
+TEST(HfCache, ResolvesSnapshots) {
+  TempDir home;
+  ScopedEnv hf_home("HF_HOME", home.path().c_str());
+  ScopedEnv hub_cache("HF_HUB_CACHE", nullptr);
+  ScopedEnv legacy_cache("HUGGINGFACE_HUB_CACHE", nullptr);
+  ScopedEnv xdg("XDG_CACHE_HOME", nullptr);
+  ScopedEnv user_home("HOME", home.Path("nohome").c_str());
+
+  const std::string repo = home.Path("hub/models--Qwen--Qwen3-0.6B");
+  ASSERT_TRUE(core::MakeDirs(repo + "/snapshots/c1899de289a04d12100db370d81485cdf75e47ca").ok());
+  ASSERT_TRUE(core::MakeDirs(repo + "/snapshots/0123456789abcdef").ok());
+  ASSERT_TRUE(core::MakeDirs(repo + "/refs").ok());
+  ASSERT_TRUE(core::WriteFileAtomic(repo + "/refs/main",
+                                    "c1899de289a04d12100db370d81485cdf75e47ca")
+                  .ok());
+  auto r = ResolveHfCacheModel("Qwen/Qwen3-0.6B");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(fs::path(*r).lexically_normal(),
+            fs::path(repo + "/snapshots/c1899de289a04d12100db370d81485cdf75e47ca")
+                .lexically_normal());
+
+  // Without refs/main, the only snapshot.
+  const std::string other = home.Path("hub/models--meta-llama--Llama-3.2-1B");
+  ASSERT_TRUE(core::MakeDirs(other + "/snapshots/abc").ok());
+  r = ResolveHfCacheModel("meta-llama/Llama-3.2-1B");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(fs::path(*r).lexically_normal(), fs::path(other + "/snapshots/abc").lexically_normal());
+
+  // HF_HUB_CACHE is searched too.
+  TempDir hub2;
+  ScopedEnv hub_cache2("HF_HUB_CACHE", hub2.path().c_str());
+  ASSERT_TRUE(core::MakeDirs(hub2.Path("models--org--only-here/snapshots/r1")).ok());
+  r = ResolveHfCacheModel("org/only-here");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(fs::path(*r).lexically_normal(),
+            fs::path(hub2.Path("models--org--only-here/snapshots/r1")).lexically_normal());
+
+  // Absent: NotFound listing the places searched.
+  r = ResolveHfCacheModel("nobody/nothing");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find(home.path()), std::string::npos) << r.status().message();
+
+  for (const char* bad : {"", "../etc", "a/../../b", "/abs/path", "a/b/c"}) {
+    EXPECT_FALSE(ResolveHfCacheModel(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace arle::io
