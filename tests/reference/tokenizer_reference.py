@@ -42,6 +42,7 @@ QWEN3_CASES = [
     "Cafe\u0301 de\u0301ja\u0300 vu",  # NFD accents that NFC composes
     "A\u030angstro\u0308m and n\u0303",
     "Ünïcödé ñ façade naïve",
+    "\u1100\u1161\u11a8 jamo compose, \uf900 compatibility ideograph, \u0419 \u0418\u0306",
     "I'm sure they'll say it's fine, we've done what we'd do",
     "I'M SURE THEY'LL SAY IT'S FINE",
     "mixed中文and English混合text",

@@ -143,9 +143,35 @@ void SplitLiteral(std::string_view literal, std::string_view text, SplitBehavior
   ApplyBehavior(text, spans, behavior, false, out);
 }
 
-bool IsAscii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
+// Code points that are NFC_Quick_Check=Yes with canonical combining class 0 (a conservative subset):
+// text made only of these is already in NFC, since composition needs a following combining or
+// "Maybe" character and reordering needs a non-zero combining class.
+bool IsNfcInert(uint32_t cp) {
+  return cp < 0x300 ||                      // Latin, Latin-1, Latin Extended-A/B, IPA, modifiers
+         (cp >= 0x0400 && cp <= 0x0482) ||  // Cyrillic letters (combining marks start at U+0483)
+         (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/joiners, direction marks
+         (cp >= 0x2010 && cp <= 0x2027) ||  // dashes, quotes, bullets, ellipsis
+         (cp >= 0x3000 && cp <= 0x3029) ||  // CJK symbols and punctuation (tone marks excluded)
+         (cp >= 0x3041 && cp <= 0x3096) ||  // hiragana (voicing marks U+3099/309A excluded)
+         (cp >= 0x30A1 && cp <= 0x30FA) ||  // katakana
+         (cp >= 0x4E00 && cp <= 0x9FFF) ||  // CJK unified ideographs
+         (cp >= 0xAC00 && cp <= 0xD7A3) ||  // Hangul syllables (trailing jamo are not inert)
+         (cp >= 0xFE00 && cp <= 0xFE0F) ||  // variation selectors
+         (cp >= 0xFF01 && cp <= 0xFF60) ||  // fullwidth forms
+         (cp >= 0x1F300 && cp <= 0x1FAFF);  // emoji
+}
+
+// True when `s` is valid UTF-8 made only of NFC-inert code points (then NFC(s) == s).
+bool IsTriviallyNfc(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = Utf8SequenceLength(s.substr(i, 4));
+    if (len == 0 || !IsNfcInert(DecodeCodePoint(s.substr(i), len))) return false;
+    i += len;
   }
   return true;
 }
@@ -186,7 +212,7 @@ bool Regex::Next(std::string_view subject, size_t pos, size_t* start, size_t* en
 }
 
 std::string NfcNormalize(std::string_view text) {
-  if (IsAscii(text)) return std::string(text);  // ASCII is NFC-invariant
+  if (IsTriviallyNfc(text)) return std::string(text);
   size_t length = 0;
   uint8_t* result = u8_normalize(UNINORM_NFC, reinterpret_cast<const uint8_t*>(text.data()),
                                  text.size(), nullptr, &length);
