@@ -90,7 +90,12 @@ init llama_rope3_f32 llama f32 14 \
 init llama_bias_f16 llama f16 15 \
   '{"vocab_size":512,"initializer_range":0.15,"attention_bias":true,"mlp_bias":true,"rope_scaling":{"rope_type":"linear","factor":2.0}}'
 
-for name in qwen3_untied_f32 llama_tied_f32 qwen3_bf16 llama_rope3_f32 llama_bias_f16; do
+# (f) Qwen3 with YaRN RoPE scaling (factor = max_position_embeddings / original, so old and new
+# transformers agree), attention factor 0.1 ln(4) + 1 on cos/sin.
+init qwen3_yarn_f32 qwen3 f32 16 \
+  '{"vocab_size":384,"initializer_range":0.15,"bos_token_id":1,"eos_token_id":2,"max_position_embeddings":128,"rope_scaling":{"rope_type":"yarn","factor":4.0,"original_max_position_embeddings":32}}'
+
+for name in qwen3_untied_f32 llama_tied_f32 qwen3_bf16 llama_rope3_f32 llama_bias_f16 qwen3_yarn_f32; do
   golden "$name"
 done
 echo "goldens written to $OUT"

@@ -154,6 +154,43 @@ def rope_inv_freq(cfg):
         smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
         is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
         return torch.where(is_medium, smoothed, inv_freq_llama), 1.0
+    if kind == "yarn":
+        # As transformers' _compute_yarn_parameters (current main): `factor` from the config,
+        # original_max_position_embeddings from rope_scaling (else max_position_embeddings), and
+        # cos/sin scaled by attention_factor (default 0.1 * ln(factor) + 1). Older transformers
+        # (~4.45-4.5x) replaced factor by max_position_embeddings / original when the latter was
+        # given; configs where the two agree avoid that difference.
+        factor = rs["factor"]
+        orig = rs.get("original_max_position_embeddings") or cfg.max_pos
+
+        def get_mscale(scale, mscale=1.0):
+            return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+        attention_factor = rs.get("attention_factor")
+        if attention_factor is None:
+            if rs.get("mscale") and rs.get("mscale_all_dim"):
+                attention_factor = get_mscale(factor, rs["mscale"]) / get_mscale(
+                    factor, rs["mscale_all_dim"])
+            else:
+                attention_factor = get_mscale(factor)
+        beta_fast = rs.get("beta_fast") or 32
+        beta_slow = rs.get("beta_slow") or 1
+
+        def correction_dim(rot):
+            return (dim * math.log(orig / (rot * 2 * math.pi))) / (2 * math.log(base))
+
+        low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+        if rs.get("truncate", True):
+            low, high = math.floor(low), math.ceil(high)
+        low, high = max(low, 0), min(high, dim - 1)
+        if low == high:
+            high += 0.001
+        ramp = torch.clamp((torch.arange(dim // 2, dtype=COMPUTE) - low) / (high - low), 0, 1)
+        extrapolation_factor = 1 - ramp
+        pos_freqs = base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(COMPUTE) / dim)
+        inv_extra, inv_inter = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+        inv = inv_inter * (1 - extrapolation_factor) + inv_extra * extrapolation_factor
+        return inv, attention_factor
     raise ValueError(f"rope_scaling type {kind!r} is not implemented in the reference")
 
 
