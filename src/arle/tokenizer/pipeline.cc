@@ -4,6 +4,7 @@
 #include <pcre2.h>
 #include <uninorm.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "arle/tokenizer/tokenizer_impl.h"
@@ -149,6 +150,7 @@ void SplitLiteral(std::string_view literal, std::string_view text, SplitBehavior
 bool IsNfcInert(uint32_t cp) {
   return cp < 0x300 ||                      // Latin, Latin-1, Latin Extended-A/B, IPA, modifiers
          (cp >= 0x0400 && cp <= 0x0482) ||  // Cyrillic letters (combining marks start at U+0483)
+         (cp >= 0x16A0 && cp <= 0x16F0) ||  // runes
          (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/joiners, direction marks
          (cp >= 0x2010 && cp <= 0x2027) ||  // dashes, quotes, bullets, ellipsis
          (cp >= 0x3000 && cp <= 0x3029) ||  // CJK symbols and punctuation (tone marks excluded)
@@ -161,19 +163,22 @@ bool IsNfcInert(uint32_t cp) {
          (cp >= 0x1F300 && cp <= 0x1FAFF);  // emoji
 }
 
-// True when `s` is valid UTF-8 made only of NFC-inert code points (then NFC(s) == s).
-bool IsTriviallyNfc(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    int len = Utf8SequenceLength(s.substr(i, 4));
-    if (len == 0 || !IsNfcInert(DecodeCodePoint(s.substr(i), len))) return false;
-    i += len;
-  }
-  return true;
+// Length of the NFC-inert character at s[0], or 0 when it is not inert (or not valid UTF-8).
+int InertLength(std::string_view s) {
+  if (static_cast<unsigned char>(s[0]) < 0x80) return 1;
+  int len = Utf8SequenceLength(s.substr(0, 4));
+  if (len == 0 || !IsNfcInert(DecodeCodePoint(s, len))) return 0;
+  return len;
+}
+
+std::string NormalizeWithLibunistring(std::string_view text) {
+  size_t length = 0;
+  uint8_t* result = u8_normalize(UNINORM_NFC, reinterpret_cast<const uint8_t*>(text.data()),
+                                 text.size(), nullptr, &length);
+  if (result == nullptr) return std::string(text);  // invalid UTF-8: leave as is
+  std::string out(reinterpret_cast<const char*>(result), length);
+  std::free(result);
+  return out;
 }
 
 }  // namespace
@@ -212,13 +217,34 @@ bool Regex::Next(std::string_view subject, size_t pos, size_t* start, size_t* en
 }
 
 std::string NfcNormalize(std::string_view text) {
-  if (IsTriviallyNfc(text)) return std::string(text);
-  size_t length = 0;
-  uint8_t* result = u8_normalize(UNINORM_NFC, reinterpret_cast<const uint8_t*>(text.data()),
-                                 text.size(), nullptr, &length);
-  if (result == nullptr) return std::string(text);  // invalid UTF-8: leave as is
-  std::string out(reinterpret_cast<const char*>(result), length);
-  std::free(result);
+  // Only the stretches around non-inert characters go through libunistring. Cutting just before an
+  // inert character is safe: it has combining class 0 and never composes with what precedes it.
+  std::string out;
+  out.reserve(text.size());
+  size_t copied = 0;        // text[0, copied) is already in `out`
+  size_t prev_start = 0;    // start of the previous character (a possible composition base)
+  size_t i = 0;
+  while (i < text.size()) {
+    int len = InertLength(text.substr(i));
+    if (len > 0) {
+      prev_start = i;
+      i += len;
+      continue;
+    }
+    // A non-inert stretch: from the character before it up to the next inert character.
+    size_t start = std::max(copied, i > 0 ? prev_start : 0);
+    size_t end = i;
+    while (end < text.size() && InertLength(text.substr(end)) == 0) {
+      int l = Utf8SequenceLength(text.substr(end, 4));
+      end += l > 0 ? l : 1;
+    }
+    out.append(text.substr(copied, start - copied));
+    out.append(NormalizeWithLibunistring(text.substr(start, end - start)));
+    copied = end;
+    prev_start = end;
+    i = end;
+  }
+  out.append(text.substr(copied));
   return out;
 }
 
