@@ -1,6 +1,7 @@
 // BPE over one pre-token: initial symbols, then a priority queue of adjacent pairs merged by rank
 // (tokenizer.json merges) or by best merged-piece score (SentencePiece / llama2.c), leftmost first.
-#include <queue>
+#include <algorithm>
+#include <vector>
 
 #include "arle/tokenizer/tokenizer_impl.h"
 #include "arle/tokenizer/unicode.h"
@@ -23,7 +24,7 @@ struct Candidate {
   int32_t left_id;
   int32_t right_id;
   int32_t merged_id;
-  bool operator<(const Candidate& o) const {  // std::priority_queue pops the largest
+  bool operator<(const Candidate& o) const {  // the heap pops the largest: lowest priority value
     if (priority != o.priority) return priority > o.priority;
     return left > o.left;
   }
@@ -45,8 +46,11 @@ void BpeModel::EncodeWord(std::string_view word, const TokenMap& vocab,
       return;
     }
   }
-  std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
+  // Per-thread scratch: EncodeWord runs once per uncached pre-token, so avoid reallocating.
+  thread_local std::vector<Symbol> symbols;
+  thread_local std::vector<Candidate> heap;
+  symbols.clear();
+  heap.clear();
   auto push = [&](int32_t id, size_t start, size_t len, bool mergeable) {
     int index = static_cast<int>(symbols.size());
     symbols.push_back({id, static_cast<uint32_t>(start), static_cast<uint32_t>(len), index - 1,
@@ -97,7 +101,10 @@ void BpeModel::EncodeWord(std::string_view word, const TokenMap& vocab,
     }
   }
 
-  std::priority_queue<Candidate> queue;
+  auto push_candidate = [&](const Candidate& c) {
+    heap.push_back(c);
+    std::push_heap(heap.begin(), heap.end());
+  };
   auto consider = [&](int left) {
     if (left < 0) return;
     int right = symbols[left].next;
@@ -108,20 +115,21 @@ void BpeModel::EncodeWord(std::string_view word, const TokenMap& vocab,
     if (mode == Mode::kRanks) {
       auto it = merges.find(PairKey(a.id, b.id));
       if (it == merges.end()) return;
-      queue.push({static_cast<double>(it->second >> 32), left, a.id, b.id,
-                  static_cast<int32_t>(it->second & 0xFFFFFFFFu)});
+      push_candidate({static_cast<double>(it->second >> 32), left, a.id, b.id,
+                      static_cast<int32_t>(it->second & 0xFFFFFFFFu)});
     } else {
       auto it = vocab.find(word.substr(a.start, a.len + b.len));
       if (it == vocab.end()) return;
       int32_t id = it->second;
       double score = id >= 0 && static_cast<size_t>(id) < scores.size() ? scores[id] : -1e30;
-      queue.push({-score, left, a.id, b.id, id});
+      push_candidate({-score, left, a.id, b.id, id});
     }
   };
   for (int i = 0; i + 1 < static_cast<int>(symbols.size()); ++i) consider(i);
-  while (!queue.empty()) {
-    Candidate c = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    Candidate c = heap.back();
+    heap.pop_back();
     Symbol& a = symbols[c.left];
     if (a.len == 0 || a.next < 0 || a.id != c.left_id) continue;
     Symbol& b = symbols[a.next];
