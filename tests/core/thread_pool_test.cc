@@ -44,3 +44,27 @@ TEST(ThreadPoolTest, SplitIsBalanced) {
 
 }  // namespace
 }  // namespace arle::core
+
+namespace arle::core {
+namespace {
+
+TEST(ThreadPoolTest, CostAwareParallelForUsesFewWorkersForSmallWork) {
+  ThreadPool pool(4);
+  std::atomic<int> calls{0};
+  std::vector<std::atomic<int>> hits(64);
+  pool.ParallelFor(64, 8, [&](int64_t b, int64_t e) {
+    calls.fetch_add(1);
+    for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+  });
+  EXPECT_EQ(calls.load(), 1);  // 512 units of work: one worker
+  calls = 0;
+  pool.ParallelFor(64, ThreadPool::kMinWorkPerWorker, [&](int64_t b, int64_t e) {
+    calls.fetch_add(1);
+    for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+  });
+  EXPECT_EQ(calls.load(), 4);
+  for (auto& h : hits) EXPECT_EQ(h.load(), 2);
+}
+
+}  // namespace
+}  // namespace arle::core

@@ -1,6 +1,8 @@
 // Spin-then-sleep thread pool on C++20 atomic wait/notify (futex-backed on Linux).
 #include "arle/core/thread_pool.h"
 
+#include <algorithm>
+#include <climits>
 #include <fstream>
 #include <set>
 #include <string>
@@ -16,7 +18,13 @@
 namespace arle::core {
 namespace {
 
-constexpr int kSpinIterations = 20000;
+// Busy-wait this many pause instructions (~tens of microseconds) before yielding the core, then
+// yield a few times before sleeping on a futex. Pure spinning is fastest on an idle machine but
+// collapses when the machine is oversubscribed (other processes, or more threads than cores): the
+// spinner then burns the time slice the thread it waits for needs, and each parallel region costs
+// a scheduler tick.
+constexpr int kSpinIterations = 2000;
+constexpr int kYieldIterations = 50;
 
 }  // namespace
 
@@ -63,6 +71,8 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
   for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
     if (spin < kSpinIterations) {
       ARLE_CPU_RELAX();
+    } else if (spin < kSpinIterations + kYieldIterations) {
+      std::this_thread::yield();
     } else {
       int left = pending_.load(std::memory_order_acquire);
       if (left != 0) pending_.wait(left, std::memory_order_acquire);
@@ -71,9 +81,24 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
   task_ = nullptr;
 }
 
+void ThreadPool::ParallelFor(int64_t n, int64_t work_per_item,
+                             const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  const int64_t total = work_per_item > 0 && n > INT64_MAX / work_per_item ? INT64_MAX
+                                                                           : n * work_per_item;
+  int64_t useful = total / kMinWorkPerWorker;
+  if (useful < 1) useful = 1;
+  RunSplit(n, static_cast<int>(std::min<int64_t>(useful, n_threads_)), fn);
+}
+
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int workers = n < n_threads_ ? static_cast<int>(n) : n_threads_;
+  RunSplit(n, n_threads_, fn);
+}
+
+void ThreadPool::RunSplit(int64_t n, int max_workers,
+                          const std::function<void(int64_t, int64_t)>& fn) {
+  const int workers = n < max_workers ? static_cast<int>(n) : max_workers;
   if (workers == 1) {
     fn(0, n);
     return;
@@ -90,8 +115,12 @@ void ThreadPool::WorkerLoop(int index) {
   uint32_t seen = 0;
   while (true) {
     uint32_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-      ARLE_CPU_RELAX();
+    for (int spin = 0; gen == seen && spin < kSpinIterations + kYieldIterations; ++spin) {
+      if (spin < kSpinIterations) {
+        ARLE_CPU_RELAX();
+      } else {
+        std::this_thread::yield();
+      }
       gen = generation_.load(std::memory_order_acquire);
     }
     while (gen == seen) {

@@ -29,11 +29,20 @@ class ThreadPool {
   // non-empty one. The split depends only on n and size(), never on timing.
   void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Like ParallelFor, but uses only as many workers as the work pays for: about one per
+  // kMinWorkPerWorker units, where an item costs `work_per_item` units (for example the multiply-
+  // adds of one output row). Waking a worker costs microseconds; a 64-wide matmul of a tiny model
+  // is cheaper than that. The split still depends only on (n, work_per_item, size()).
+  void ParallelFor(int64_t n, int64_t work_per_item,
+                   const std::function<void(int64_t, int64_t)>& fn);
+  static constexpr int64_t kMinWorkPerWorker = 1 << 15;
+
   // One worker per physical core (hyperthread siblings counted once), at least 1.
   static int DefaultThreadCount();
 
  private:
   void WorkerLoop(int index);
+  void RunSplit(int64_t n, int max_workers, const std::function<void(int64_t, int64_t)>& fn);
 
   int n_threads_;
   std::vector<std::thread> workers_;
