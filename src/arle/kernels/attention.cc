@@ -38,13 +38,14 @@ void Attention(const core::Tensor& q, const core::Tensor& k, const core::Tensor&
   args.n_ctx = n_ctx;
   args.scale = scale;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  pool.ParallelFor(n_tok * n_head, [&](int64_t begin, int64_t end) {
-    if (use_ref) {
-      ref::AttentionRows(args, begin, end);
-    } else {
-      cpu::AttentionRows(args, begin, end);
-    }
-  });
+  pool.ParallelFor(n_tok * n_head, /*work_per_item=*/2 * n_ctx * args.head_dim,
+                   [&](int64_t begin, int64_t end) {
+                     if (use_ref) {
+                       ref::AttentionRows(args, begin, end);
+                     } else {
+                       cpu::AttentionRows(args, begin, end);
+                     }
+                   });
 }
 
 }  // namespace arle::kernels

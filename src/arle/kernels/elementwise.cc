@@ -10,16 +10,14 @@ namespace arle::kernels {
 void SwiGlu(const core::Tensor& gate, const core::Tensor& up, core::Tensor& out,
             core::ThreadPool& pool) {
   for (const core::Tensor* t : {&gate, &up, static_cast<const core::Tensor*>(&out)}) {
-    ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() &&
-               t->numel() == gate.numel())
+    ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && t->numel() == gate.numel())
         << "SwiGlu: " << t->ToString() << " vs gate " << gate.ToString();
   }
   const float* g = gate.data_as<float>();
   const float* u = up.data_as<float>();
   float* o = out.data_as<float>();
-  pool.ParallelFor(gate.numel(), [&](int64_t begin, int64_t end) {
-    ref::SwiGluRange(g, u, o, begin, end);
-  });
+  pool.ParallelFor(gate.numel(), /*work_per_item=*/8,
+                   [&](int64_t begin, int64_t end) { ref::SwiGluRange(g, u, o, begin, end); });
 }
 
 void Add(const core::Tensor& a, const core::Tensor& b, core::Tensor& out) {

@@ -49,15 +49,16 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
   if (args.n_tok == 0 || args.n_out == 0) return;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
   const int64_t n_blocks = (args.n_out + kColumnBlock - 1) / kColumnBlock;
-  pool.ParallelFor(n_blocks, [&](int64_t b_begin, int64_t b_end) {
-    const int64_t o_begin = b_begin * kColumnBlock;
-    const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
-    if (use_ref) {
-      ref::MatMulRows(args, o_begin, o_end);
-    } else {
-      cpu::MatMulRows(args, o_begin, o_end);
-    }
-  });
+  pool.ParallelFor(n_blocks, /*work_per_item=*/kColumnBlock * args.n_tok * args.n_in,
+                   [&](int64_t b_begin, int64_t b_end) {
+                     const int64_t o_begin = b_begin * kColumnBlock;
+                     const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
+                     if (use_ref) {
+                       ref::MatMulRows(args, o_begin, o_end);
+                     } else {
+                       cpu::MatMulRows(args, o_begin, o_end);
+                     }
+                   });
 }
 
 }  // namespace arle::kernels

@@ -25,7 +25,7 @@ void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tens
   args.n_rows = args.n == 0 ? 0 : x.numel() / args.n;
   args.eps = eps;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  pool.ParallelFor(args.n_rows, [&](int64_t begin, int64_t end) {
+  pool.ParallelFor(args.n_rows, /*work_per_item=*/2 * args.n, [&](int64_t begin, int64_t end) {
     if (use_ref) {
       ref::RmsNormRows(args, begin, end);
     } else {

@@ -11,7 +11,8 @@ void RopeTable(std::span<const int32_t> positions, std::span<const float> inv_fr
                float attention_scaling, core::Tensor& cos, core::Tensor& sin) {
   const int64_t n_tok = static_cast<int64_t>(positions.size());
   const int64_t half = static_cast<int64_t>(inv_freq.size());
-  for (const core::Tensor* t : {static_cast<const core::Tensor*>(&cos), static_cast<const core::Tensor*>(&sin)}) {
+  for (const core::Tensor* t :
+       {static_cast<const core::Tensor*>(&cos), static_cast<const core::Tensor*>(&sin)}) {
     ARLE_CHECK(t->rank() == 2 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
                t->dim(0) == n_tok && t->dim(1) == half)
         << "RopeTable: " << t->ToString() << " for " << n_tok << " tokens, " << half << " freqs";
@@ -22,8 +23,10 @@ void RopeTable(std::span<const int32_t> positions, std::span<const float> inv_fr
     const float pos = static_cast<float>(positions[t]);
     for (int64_t i = 0; i < half; ++i) {
       const float angle = inv_freq[i] * pos;  // f32 product, as torch's f32 matmul of 1 term
-      c[t * half + i] = static_cast<float>(std::cos(static_cast<double>(angle))) * attention_scaling;
-      s[t * half + i] = static_cast<float>(std::sin(static_cast<double>(angle))) * attention_scaling;
+      c[t * half + i] =
+          static_cast<float>(std::cos(static_cast<double>(angle))) * attention_scaling;
+      s[t * half + i] =
+          static_cast<float>(std::sin(static_cast<double>(angle))) * attention_scaling;
     }
   }
 }
@@ -34,7 +37,8 @@ void ApplyRope(core::Tensor& x, const core::Tensor& cos, const core::Tensor& sin
              x.dim(2) % 2 == 0)
       << "ApplyRope x: " << x.ToString();
   const int64_t n_tok = x.dim(0), n_head = x.dim(1), head_dim = x.dim(2);
-  for (const core::Tensor* t : {static_cast<const core::Tensor*>(&cos), static_cast<const core::Tensor*>(&sin)}) {
+  for (const core::Tensor* t :
+       {static_cast<const core::Tensor*>(&cos), static_cast<const core::Tensor*>(&sin)}) {
     ARLE_CHECK(t->rank() == 2 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
                t->dim(0) == n_tok && t->dim(1) == head_dim / 2)
         << "ApplyRope table " << t->ToString() << " for x " << x.ToString();
@@ -42,9 +46,9 @@ void ApplyRope(core::Tensor& x, const core::Tensor& cos, const core::Tensor& sin
   const float* c = cos.data_as<float>();
   const float* s = sin.data_as<float>();
   float* data = x.data_as<float>();
-  pool.ParallelFor(n_tok, [&](int64_t begin, int64_t end) {
-    ref::RopeRows(c, s, data, n_head, head_dim, begin, end);
-  });
+  pool.ParallelFor(
+      n_tok, /*work_per_item=*/x.numel() / (n_tok > 0 ? n_tok : 1) * 4,
+      [&](int64_t begin, int64_t end) { ref::RopeRows(c, s, data, n_head, head_dim, begin, end); });
 }
 
 }  // namespace arle::kernels
