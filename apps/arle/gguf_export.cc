@@ -4,13 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
-#include <map>
-#include <regex>
 
 #include "arle/core/buffer.h"
 #include "arle/core/logging.h"
 #include "arle/io/gguf.h"
 #include "arle/io/gguf_config.h"
+#include "arle/models/weights.h"
 
 namespace arle::app {
 namespace {
@@ -106,28 +105,9 @@ void AddTokenizer(const TokenizerFiles& tok, const io::ModelConfig& config, io::
 }  // namespace
 
 core::StatusOr<std::string> GgufTensorName(const std::string& hf_name) {
-  static const std::map<std::string, std::string> kGlobal = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"},
-  };
-  static const std::map<std::string, std::string> kLayer = {
-      {"input_layernorm", "attn_norm"},       {"self_attn.q_proj", "attn_q"},
-      {"self_attn.k_proj", "attn_k"},         {"self_attn.v_proj", "attn_v"},
-      {"self_attn.o_proj", "attn_output"},    {"self_attn.q_norm", "attn_q_norm"},
-      {"self_attn.k_norm", "attn_k_norm"},    {"post_attention_layernorm", "ffn_norm"},
-      {"mlp.gate_proj", "ffn_gate"},          {"mlp.up_proj", "ffn_up"},
-      {"mlp.down_proj", "ffn_down"},
-  };
-  if (auto it = kGlobal.find(hf_name); it != kGlobal.end()) return it->second;
-  static const std::regex kLayerName(R"(model\.layers\.(\d+)\.(.+)\.(weight|bias))");
-  std::smatch m;
-  if (std::regex_match(hf_name, m, kLayerName)) {
-    if (auto it = kLayer.find(m[2].str()); it != kLayer.end()) {
-      return "blk." + m[1].str() + "." + it->second + "." + m[3].str();
-    }
-  }
-  return core::InvalidArgumentError("no GGUF name for tensor '" + hf_name + "'");
+  std::string name = models::GgufNameForHf(hf_name);
+  if (name.empty()) return core::InvalidArgumentError("no GGUF name for tensor '" + hf_name + "'");
+  return name;
 }
 
 core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& config,
