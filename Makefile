@@ -4,6 +4,8 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 ARLE := $(BUILD_DIR)/apps/arle/arle
 JOBS ?= $(shell nproc)
+# Let ccache share objects between checkouts in different folders (CI builds a fresh clone).
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: deps build run test sanitize fuzz clean
 
