@@ -31,6 +31,7 @@ struct RunOptions {
   bool ignore_eos = false;
   bool json = false;
   int threads = 0;
+  std::string dump_dir;
 };
 
 int Run(const RunOptions& o) {
@@ -40,6 +41,7 @@ int Run(const RunOptions& o) {
   }
   models::LoadOptions load;
   load.n_threads = o.threads;
+  load.dump_dir = o.dump_dir;
   auto loaded = LoadModel(o.model, load);
   if (!loaded.ok()) return ReportError(loaded.status());
   models::Model& model = *loaded->model;
@@ -134,6 +136,9 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS");
   cmd->add_flag("--json", o.json, "Print one JSON object: text, token ids, finish reason, timings");
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");
+  cmd->add_option("--dump-dir", o.dump_dir,
+                  "Debug: write every named activation (blk.N.attn_norm, ...) of each forward as "
+                  "<name>.f32 plus manifest.json into DIR (also ARLE_DUMP_DIR)");
   cmd->callback([&exit_code] { exit_code = Run(o); });
 }
 

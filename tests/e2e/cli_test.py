@@ -8,6 +8,7 @@ llama2.c import must reproduce the built-in model; token ids come from llama.cpp
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,28 @@ def main():
     builtin = json.loads(arle(args, "run", "--temperature", "0", "--max-tokens", "20", "--json").stdout)
     converted = run_json(args, conv, "", n=20)
     check(builtin["tokens"] == converted["tokens"], "convert llama2c output = built-in model")
+
+    # ORG/NAME resolves through the Hugging Face cache layout.
+    hub = os.path.join(tmp, "hf", "hub", "models--acme--tiny-llama")
+    os.makedirs(os.path.join(hub, "refs"))
+    shutil.copytree(os.path.join(tmp, "llama-st"), os.path.join(hub, "snapshots", "abc123"))
+    open(os.path.join(hub, "refs", "main"), "w").write("abc123")
+    env = dict(os.environ, HF_HOME=os.path.join(tmp, "hf"))
+    cached = subprocess.run([args.arle, "run", "--model", "acme/tiny-llama", "--prompt",
+                             "Once upon a time", "--max-tokens", "12", "--temperature", "0",
+                             "--ignore-eos", "--json"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    check(cached.returncode == 0 and json.loads(cached.stdout)["tokens"] ==
+          run_json(args, os.path.join(tmp, "llama-st"), "Once upon a time")["tokens"],
+          "ORG/NAME from the Hugging Face cache loads the snapshot")
+
+    # --dump-dir writes named activations.
+    dump = os.path.join(tmp, "dump")
+    arle(args, "run", "--prompt", "Once", "--max-tokens", "1", "--dump-dir", dump)
+    manifest = json.load(open(os.path.join(dump, "manifest.json")))
+    names = json.dumps(manifest)
+    check("blk.3.attn_norm" in names and os.path.exists(os.path.join(dump, "result_output.f32")),
+          "--dump-dir writes blk.N.* activations and a manifest")
 
     # Same seed, same tokens; sampling actually samples.
     s1 = arle(args, "run", "--prompt", "Once", "--seed", "3", "--temperature", "1", "--json").stdout
