@@ -105,6 +105,7 @@ int Run(const RunOptions& o) {
     fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     std::fputc('\n', stdout);
+    std::fflush(stdout);  // the summary goes to stderr: keep it after the text
     fmt::print(stderr, "[{}: prompt {} tokens at {:.1f} tok/s, generated {} tokens at {:.1f} tok/s, "
                "finish_reason {}]\n",
                loaded->location.description, t.n_prompt_tokens, prefill_tps, t.n_generated_tokens,
