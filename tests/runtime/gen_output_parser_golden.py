@@ -14,6 +14,8 @@ def parse(text, start_in_reasoning=False):
     content, reasoning, calls, malformed = [], [], [], False
     state = "r" if start_in_reasoning else "c"
     i = 0
+    if start_in_reasoning and text.lstrip("\n").startswith("<think>"):
+        i = text.index("<think>") + len("<think>")  # a redundant second opening tag
     while True:
         if state == "r":
             j = text.find("</think>", i)
@@ -70,6 +72,10 @@ PARSER_CASES = [
      "you today?"),
     ("start_in_reasoning", True,
      "Okay, 2 + 2 = 4, and 4 < 5 holds.\n</think>\n\nThe answer is **4**."),
+    ("start_in_reasoning_redundant_open", True,
+     "\n<think>\nFirst, recall <think> is just text now.\n</think>\n\nDone <think>again</think>."),
+    ("start_in_reasoning_late_open_is_text", True,
+     "Hmm.<think>\n</think>\n\nOK"),
     ("no_thinking_empty_block", False,
      "<think>\n\n</think>\n\nSure: x < y and y <= z, so x < z. Use <b>bold</b>."),
     ("several_tool_calls_with_text", False,

@@ -197,6 +197,13 @@ TEST(OutputParserTest, GarbageNeverCrashes) {
   }
 }
 
+TEST(OutputParserTest, PromptEndsInsideReasoning) {
+  EXPECT_TRUE(PromptEndsInsideReasoning("<|im_start|>assistant\n<think>\n"));
+  EXPECT_FALSE(PromptEndsInsideReasoning("<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+  EXPECT_FALSE(PromptEndsInsideReasoning("<|im_start|>assistant\n"));
+  EXPECT_FALSE(PromptEndsInsideReasoning("<think>", TaggedParserConfig{"", "", "", ""}));
+}
+
 TEST(OutputParserTest, RegistryFamilies) {
   auto plain = CreateOutputParser("plain");
   ASSERT_TRUE(plain.ok());

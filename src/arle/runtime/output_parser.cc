@@ -51,7 +51,10 @@ class TaggedOutputParser final : public OutputParser {
       config_.tool_open.clear();
       config_.tool_close.clear();
     }
-    if (options_.start_in_reasoning && !config_.think_open.empty()) state_ = State::kReasoning;
+    if (options_.start_in_reasoning && !config_.think_open.empty()) {
+      state_ = State::kReasoning;
+      redundant_open_allowed_ = true;
+    }
   }
 
   void Feed(std::string_view piece, std::vector<OutputDelta>* deltas) override {
@@ -105,6 +108,7 @@ class TaggedOutputParser final : public OutputParser {
         if (!config_.tool_open.empty()) tags.push_back(config_.tool_open);
       } else {
         tags.push_back(config_.think_close);
+        if (redundant_open_allowed_) tags.push_back(config_.think_open);
       }
       size_t best_pos = std::string::npos;
       std::string_view best_tag;
@@ -115,7 +119,26 @@ class TaggedOutputParser final : public OutputParser {
           best_tag = tag;
         }
       }
+      if (best_pos != std::string::npos && state_ == State::kReasoning &&
+          best_tag == config_.think_open) {
+        // The prompt opened reasoning but the model opened it again: drop that second opening
+        // tag when only newlines precede it, else it is reasoning text.
+        redundant_open_allowed_ = false;
+        bool only_newlines =
+            std::string_view(pending_).substr(0, best_pos).find_first_not_of('\n') ==
+            std::string_view::npos;
+        size_t end = best_pos + best_tag.size();
+        if (only_newlines) {
+          pending_.erase(0, end);
+          StartSegment();
+        } else {
+          EmitText(std::string_view(pending_).substr(0, end), deltas);
+          pending_.erase(0, end);
+        }
+        continue;
+      }
       if (best_pos != std::string::npos) {
+        redundant_open_allowed_ = false;
         EmitText(std::string_view(pending_).substr(0, best_pos), deltas);
         pending_.erase(0, best_pos + best_tag.size());
         held_newlines_ = 0;  // newlines before a tag are formatting
@@ -167,6 +190,7 @@ class TaggedOutputParser final : public OutputParser {
     delta.text.assign(held_newlines_, '\n');
     delta.text.append(body);
     held_newlines_ = text.size() - body.size();
+    redundant_open_allowed_ = false;
     Emit(std::move(delta), deltas);
   }
 
@@ -234,6 +258,7 @@ class TaggedOutputParser final : public OutputParser {
   std::string pending_;
   bool at_segment_start_ = true;
   size_t held_newlines_ = 0;
+  bool redundant_open_allowed_ = false;  // start_in_reasoning and no reasoning text yet
   int n_tool_calls_ = 0;
   int n_tool_blocks_ = 0;
   bool flushed_ = false;
@@ -306,6 +331,14 @@ ParsedOutput ParseOutput(OutputParser& parser, std::string_view text) {
   parser.Feed(text, &deltas);
   parser.Flush(&deltas);
   return parser.result();
+}
+
+bool PromptEndsInsideReasoning(std::string_view prompt, const TaggedParserConfig& config) {
+  if (config.think_open.empty() || config.think_close.empty()) return false;
+  size_t open = prompt.rfind(config.think_open);
+  if (open == std::string_view::npos) return false;
+  size_t close = prompt.rfind(config.think_close);
+  return close == std::string_view::npos || close < open;
 }
 
 std::unique_ptr<OutputParser> MakeTaggedOutputParser(TaggedParserConfig config,

@@ -62,7 +62,9 @@ void ApplyOutputDelta(const OutputDelta& delta, ParsedOutput* out);
 
 struct OutputParserOptions {
   // The prompt already opened the reasoning block (Qwen3 thinking templates end the generation
-  // prompt with "<think>\n"): the output starts inside reasoning until "</think>".
+  // prompt with "<think>\n"): the output starts inside reasoning until "</think>". If the model
+  // still begins with "<think>" (only newlines before it), that redundant tag is dropped.
+  // PromptEndsInsideReasoning() computes this from the rendered prompt.
   bool start_in_reasoning = false;
   // Tool call ids are `<call_id_prefix><n>` with n = 0, 1, ... per parser (per request).
   std::string call_id_prefix = "call_";
@@ -112,6 +114,10 @@ struct TaggedParserConfig {
   std::string tool_open = "<tool_call>";  // empty: no tool-call parsing
   std::string tool_close = "</tool_call>";
 };
+
+// Returns true when `prompt` (the rendered chat prompt) leaves a reasoning block open: its last
+// opening tag comes after its last closing tag. Use it to set start_in_reasoning.
+bool PromptEndsInsideReasoning(std::string_view prompt, const TaggedParserConfig& config = {});
 
 std::unique_ptr<OutputParser> MakeTaggedOutputParser(TaggedParserConfig config,
                                                      OutputParserOptions options);
