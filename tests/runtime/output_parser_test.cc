@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -194,6 +195,35 @@ TEST(OutputParserTest, GarbageNeverCrashes) {
       EXPECT_EQ(run.result.reasoning, whole.result.reasoning);
       EXPECT_EQ(run.result.malformed, whole.result.malformed);
     }
+  }
+}
+
+// Property: random mixes of tags, tag fragments, JSON and text (mostly malformed) give the same
+// result and delta stream content for random splits as for the whole text.
+TEST(OutputParserTest, RandomTextsAreSplitInvariant) {
+  const std::vector<std::string> atoms = {
+      "<think>", "</think>", "<tool_call>", "</tool_call>", "<", "</", "<thi", "</tool", "\n",
+      "\n\n", "a", "é", "{\"name\": \"f\", \"arguments\": {\"x\": [1, \"y\"]}}", "{", "}",
+      "\"", " ", "call", ">"};
+  std::mt19937 rng(12345);
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string text;
+    int n_atoms = static_cast<int>(rng() % 24);
+    for (int i = 0; i < n_atoms; ++i) text += atoms[rng() % atoms.size()];
+    bool sir = rng() % 2 == 0;
+    ParseRun whole = Feed({text}, sir);
+    std::vector<std::string_view> pieces;
+    std::string_view rest(text);
+    while (!rest.empty()) {
+      size_t n = std::min<size_t>(rest.size(), rng() % 5);
+      pieces.push_back(rest.substr(0, n));
+      rest.remove_prefix(n);
+    }
+    ParseRun split = Feed(pieces, sir);
+    ASSERT_EQ(split.result.content, whole.result.content) << text;
+    ASSERT_EQ(split.result.reasoning, whole.result.reasoning) << text;
+    ASSERT_EQ(split.result.tool_calls, whole.result.tool_calls) << text;
+    ASSERT_EQ(split.result.malformed, whole.result.malformed) << text;
   }
 }
 

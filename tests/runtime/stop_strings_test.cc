@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -77,6 +78,43 @@ TEST(StopStringsTest, EverySplitPoint) {
     std::vector<std::string_view> bytes;
     for (size_t i = 0; i < text.size(); ++i) bytes.push_back(v.substr(i, 1));
     RunPieces(c, bytes, c["name"].get<std::string>() + " byte by byte");
+  }
+}
+
+// Property: random texts over a small alphabet with overlapping stop strings give the same
+// output and matched string for random splits as for the whole text.
+TEST(StopStringsTest, RandomTextsAreSplitInvariant) {
+  std::mt19937 rng(777);
+  const std::string alphabet = "abc";
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::vector<std::string> stops;
+    int n_stops = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < n_stops; ++k) {
+      std::string s;
+      int len = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < len; ++i) s += alphabet[rng() % alphabet.size()];
+      stops.push_back(s);
+    }
+    std::string text;
+    int len = static_cast<int>(rng() % 16);
+    for (int i = 0; i < len; ++i) text += alphabet[rng() % alphabet.size()];
+    StopStringMatcher whole(stops);
+    StopStringMatcher::Result w = whole.Feed(text);
+    std::string whole_out = w.text + (w.stopped ? "" : whole.Flush());
+
+    StopStringMatcher split(stops);
+    std::string split_out;
+    std::string_view rest(text);
+    while (!rest.empty()) {
+      size_t n = std::min<size_t>(rest.size(), rng() % 4);
+      split_out += split.Feed(rest.substr(0, n)).text;
+      rest.remove_prefix(n);
+    }
+    if (!split.stopped()) split_out += split.Flush();
+    ASSERT_EQ(split_out, whole_out) << text;
+    ASSERT_EQ(split.stopped(), whole.stopped()) << text;
+    ASSERT_EQ(split.matched(), whole.matched()) << text;
+    for (const std::string& stop : stops) ASSERT_EQ(split_out.find(stop), std::string::npos);
   }
 }
 
