@@ -76,3 +76,31 @@ TEST(ChatTemplateErrors, RaiseExceptionAndUndefinedAttribute) {
 
 }  // namespace
 }  // namespace arle::tokenizer
+
+namespace arle::tokenizer {
+namespace {
+
+// One small template per engine feature (printing, floats, operators, slicing, str/dict methods,
+// filters, tests, loops, scoping, macros, whitespace control), each compared with jinja2's output.
+TEST(ChatTemplateFeatures, EachFeatureMatchesJinja2) {
+  auto doc = nlohmann::ordered_json::parse(ReadText(kDir + "features.json"));
+  std::string context = doc["context"].dump();
+  int n = 0;
+  for (const auto& f : doc["features"]) {
+    std::string name = f["name"].get<std::string>();
+    auto tpl = ChatTemplate::Parse(f["template"].get<std::string>(), name);
+    ASSERT_TRUE(tpl.ok()) << tpl.status().ToString();
+    auto out = tpl.value().Render(context);
+    if (f.contains("output")) {
+      ASSERT_TRUE(out.ok()) << name << ": " << out.status().ToString();
+      EXPECT_EQ(out.value(), f["output"].get<std::string>()) << name;
+    } else {
+      EXPECT_FALSE(out.ok()) << name << " rendered '" << out.value() << "' but jinja2 raised " << f["error"];
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 30);
+}
+
+}  // namespace
+}  // namespace arle::tokenizer

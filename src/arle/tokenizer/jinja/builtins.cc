@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <unicase.h>
+
 namespace arle::tokenizer::jinja {
 namespace {
 
@@ -95,7 +97,16 @@ std::vector<Value> Split(const std::string& s, const Value& sep, int64_t maxspli
 }
 
 std::string CaseMap(const std::string& s, bool upper) {
-  std::string out = s;
+  size_t len = 0;
+  const auto* in = reinterpret_cast<const uint8_t*>(s.data());
+  uint8_t* mapped = upper ? u8_toupper(in, s.size(), nullptr, nullptr, nullptr, &len)
+                          : u8_tolower(in, s.size(), nullptr, nullptr, nullptr, &len);
+  if (mapped != nullptr) {
+    std::string out(reinterpret_cast<const char*>(mapped), len);
+    std::free(mapped);
+    return out;
+  }
+  std::string out = s;  // invalid UTF-8: ASCII mapping only
   for (char& c : out) {
     if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
     if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
@@ -224,7 +235,7 @@ Value DictMethod(const Value& obj, const std::string& name) {
   if (name == "items") {
     return Value::Callable([d](Args&) {
       List out;
-      for (const auto& [k, v] : d->items) out.push_back(Value::MakeList({Value::Str(k), v}));
+      for (const auto& [k, v] : d->items) out.push_back(Value::MakeTuple({Value::Str(k), v}));
       return Value::MakeList(std::move(out));
     });
   }
@@ -617,7 +628,7 @@ Value CallFilter(const std::string& name, const Value& v, Args& a) {
     if (v.kind == Kind::kUndefined) return Value::MakeList();
     if (v.kind != Kind::kDict) Fail("Can only get item pairs from a mapping.", line);
     List out;
-    for (const auto& [k, x] : v.dict->items) out.push_back(Value::MakeList({Value::Str(k), x}));
+    for (const auto& [k, x] : v.dict->items) out.push_back(Value::MakeTuple({Value::Str(k), x}));
     if (name == "dictsort")
       std::stable_sort(out.begin(), out.end(), [](const Value& p, const Value& q) {
         return CaseMap((*p.list)[0].s, false) < CaseMap((*q.list)[0].s, false);

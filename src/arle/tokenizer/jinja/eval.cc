@@ -235,7 +235,7 @@ class Interpreter {
       case ExprKind::kTuple: {
         List items;
         for (const auto& it : e.items) items.push_back(Eval(*it));
-        return Value::MakeList(std::move(items));
+        return e.kind == ExprKind::kTuple ? Value::MakeTuple(std::move(items)) : Value::MakeList(std::move(items));
       }
       case ExprKind::kDict: {
         Value d = Value::MakeDict();

@@ -237,12 +237,13 @@ std::string Repr(const Value& v) {
     case Kind::kFloat: return FloatRepr(v.f);
     case Kind::kString: return StrRepr(v.s);
     case Kind::kList: {
-      std::string out = "[";
+      std::string out = v.tuple ? "(" : "[";
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += ", ";
         out += Repr((*v.list)[k]);
       }
-      return out + "]";
+      if (v.tuple && v.list->size() == 1) out += ",";
+      return out + (v.tuple ? ")" : "]");
     }
     case Kind::kDict: {
       std::string out = "{";

@@ -37,6 +37,7 @@ struct Value {
   std::shared_ptr<List> list;
   std::shared_ptr<Dict> dict;  // dict and namespace
   std::shared_ptr<Function> fn;
+  bool tuple = false;  // a list that prints as a Python tuple (items(), tuple literals)
 
   static Value Undefined(std::string name = {}) { Value v; v.s = std::move(name); return v; }
   static Value None() { Value v; v.kind = Kind::kNone; return v; }
@@ -45,6 +46,7 @@ struct Value {
   static Value Float(double x) { Value v; v.kind = Kind::kFloat; v.f = x; return v; }
   static Value Str(std::string x) { Value v; v.kind = Kind::kString; v.s = std::move(x); return v; }
   static Value MakeList(List items = {});
+  static Value MakeTuple(List items) { Value v = MakeList(std::move(items)); v.tuple = true; return v; }
   static Value MakeDict();
   static Value MakeNamespace();
   static Value Callable(Function f);
