@@ -10,12 +10,15 @@ TAG_RE = re.compile(r"<think>|<tool_call>")
 
 
 def parse(text, start_in_reasoning=False):
-    """Reference: segments between tags, each stripped of '\n' at both ends."""
+    """Reference: reasoning regions stripped of '\n' at both ends; in each content region (between
+    think tags) good tool-call blocks are removed together with the newlines that follow them,
+    malformed ones stay as text (newlines after them removed too), then the region is stripped."""
     content, reasoning, calls, malformed = [], [], [], False
     state = "r" if start_in_reasoning else "c"
     i = 0
     if start_in_reasoning and text.lstrip("\n").startswith("<think>"):
         i = text.index("<think>") + len("<think>")  # a redundant second opening tag
+    region = ""
     while True:
         if state == "r":
             j = text.find("</think>", i)
@@ -28,26 +31,30 @@ def parse(text, start_in_reasoning=False):
             continue
         m = TAG_RE.search(text, i)
         if not m:
-            content.append(text[i:].strip("\n"))
+            region += text[i:]
             break
-        content.append(text[i:m.start()].strip("\n"))
+        region += text[i:m.start()]
         if m.group() == "<think>":
+            content.append(region.strip("\n"))
+            region = ""
             i, state = m.end(), "r"
             continue
         j = text.find("</tool_call>", m.end())
         if j < 0:
-            content.append(("<tool_call>" + text[m.end():]).strip("\n"))
+            region += "<tool_call>" + text[m.end():]
             malformed = True
             break
         body = text[m.end():j]
         i = j + len("</tool_call>")
+        while i < len(text) and text[i] == "\n":
+            i += 1
         try:
             obj = json.loads(body)
             ok = isinstance(obj, dict) and isinstance(obj.get("name"), str) and obj["name"]
         except json.JSONDecodeError:
             ok = False
         if not ok:
-            content.append("<tool_call>" + body + "</tool_call>")
+            region += "<tool_call>" + body + "</tool_call>"
             malformed = True
             continue
         args = obj.get("arguments", obj.get("parameters"))
@@ -57,6 +64,7 @@ def parse(text, start_in_reasoning=False):
             args = json.dumps(args, separators=(",", ":"), ensure_ascii=False)
         calls.append({"id": "call_%d" % len(calls), "type": "function", "name": obj["name"],
                       "arguments": args})
+    content.append(region.strip("\n"))
     return {"content": "".join(content), "reasoning": "".join(reasoning), "tool_calls": calls,
             "malformed": malformed}
 
@@ -85,6 +93,9 @@ PARSER_CASES = [
      + tool("get_current_weather", {"location": "Zürich", "unit": "celsius", "days": [1, 2],
                                    "detail": {"hourly": True, "limit": 22.5, "q": None}})
      + "\nI will summarise once the results arrive."),
+    ("text_between_tool_calls", False,
+     "First.\n\n" + tool("a", {}) + "\n\n\n" + tool("b", {"k": "v"}) + "\nMiddle\n"
+     + tool("c", [1]) + "Last.\n"),
     ("tool_call_string_arguments", False,
      tool("search", "{\"query\": \"arle\"}")),
     ("tool_call_no_arguments", False,

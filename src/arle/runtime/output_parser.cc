@@ -98,7 +98,9 @@ class TaggedOutputParser final : public OutputParser {
         std::string body = pending_.substr(0, pos);
         pending_.erase(0, pos + config_.tool_close.size());
         state_ = State::kContent;
-        StartSegment();
+        // Newlines after a tool call are formatting; those held from before it stay held, so
+        // text on both sides of the call keeps the separation the model wrote before it.
+        at_segment_start_ = true;
         FinishToolCall(body, deltas);
         continue;
       }
@@ -141,14 +143,12 @@ class TaggedOutputParser final : public OutputParser {
         redundant_open_allowed_ = false;
         EmitText(std::string_view(pending_).substr(0, best_pos), deltas);
         pending_.erase(0, best_pos + best_tag.size());
-        held_newlines_ = 0;  // newlines before a tag are formatting
-        if (best_tag == config_.think_open) {
-          state_ = State::kReasoning;
-        } else if (best_tag == config_.think_close) {
-          state_ = State::kContent;
-        } else {
-          state_ = State::kToolCall;
+        if (best_tag == config_.tool_open) {
+          state_ = State::kToolCall;  // held newlines wait for the text after the call
+          continue;
         }
+        // Newlines before and after a reasoning tag are formatting.
+        state_ = best_tag == config_.think_open ? State::kReasoning : State::kContent;
         StartSegment();
         continue;
       }
@@ -230,7 +230,7 @@ class TaggedOutputParser final : public OutputParser {
       ++n_tool_blocks_;
       at_segment_start_ = false;
       EmitText(config_.tool_open + body + config_.tool_close, deltas);
-      StartSegment();
+      at_segment_start_ = true;
       return;
     }
     ++n_tool_blocks_;

@@ -105,9 +105,13 @@ ParsedOutput ParseOutput(OutputParser& parser, std::string_view text);
 
 // A text/tag parser configured by tag strings. Qwen3 (and Qwen2.5, QwQ, Hermes) use
 // <think>/</think> and <tool_call>/</tool_call> with a JSON body {"name": ..., "arguments": ...}.
-// Reasoning text is stripped of newlines right after its opening and before its closing tag,
-// and content of newlines right after </think> and around <tool_call> blocks (the model's
-// formatting around tags), so "<think>\nR\n</think>\n\nC" gives reasoning "R", content "C".
+// Newlines next to tags are the model's formatting, not text: reasoning is stripped of newlines
+// at both ends, content of newlines at the start, after </think>, before <think> and at the end;
+// a tool-call block takes the newlines after it with it, so "<think>\nR\n</think>\n\nA\n
+// <tool_call>…</tool_call>\n<tool_call>…</tool_call>\nB" gives reasoning "R", content "A\nB".
+// Tags are recognised in content (<think>, <tool_call>) and reasoning (</think>) only; inside
+// reasoning "<tool_call>" is text. Tool-call JSON is parsed when its closing tag arrives, so a
+// call streams as start, arguments (whole) and end deltas together.
 struct TaggedParserConfig {
   std::string think_open = "<think>";    // empty: no reasoning parsing
   std::string think_close = "</think>";
