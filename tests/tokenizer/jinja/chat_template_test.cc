@@ -104,3 +104,17 @@ TEST(ChatTemplateFeatures, EachFeatureMatchesJinja2) {
 
 }  // namespace
 }  // namespace arle::tokenizer
+
+namespace arle::tokenizer {
+namespace {
+
+TEST(ChatTemplateGlobals, StrftimeNowFormatsTheCurrentYear) {
+  auto tpl = ChatTemplate::Parse("{{ strftime_now('%Y') | length }}", "t.jinja");
+  ASSERT_TRUE(tpl.ok());
+  auto out = tpl.value().Render("{}");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out.value(), "4");
+}
+
+}  // namespace
+}  // namespace arle::tokenizer

@@ -1,6 +1,7 @@
 // Tree-walking renderer of the Jinja engine: scopes (for loops and macros get their own frames),
 // loop.* variables, break/continue, set/namespace attributes, macros and the chat globals.
 #include <cmath>
+#include <ctime>
 #include <map>
 
 #include "arle/tokenizer/jinja/builtins.h"
@@ -29,6 +30,17 @@ class Interpreter {
       }
       for (const auto& [k, v] : a.kw) ns.dict->Set(k, v);
       return ns;
+    });
+    // transformers' strftime_now(format): the local time formatted by strftime.
+    globals_["strftime_now"] = Value::Callable([](Args& a) -> Value {
+      Value fmt = a.Get(0, "format");
+      if (fmt.kind != Kind::kString) Fail("strftime_now() needs a format string", a.line);
+      std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      localtime_r(&now, &tm);
+      char buf[256];
+      size_t n = fmt.s.size() < 64 ? std::strftime(buf, sizeof(buf), fmt.s.c_str(), &tm) : 0;
+      return Value::Str(std::string(buf, n));
     });
     globals_["dict"] = Value::Callable([](Args& a) -> Value {
       Value d = Value::MakeDict();
