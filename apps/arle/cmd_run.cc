@@ -8,9 +8,11 @@
 #include <iostream>
 #include <iterator>
 
+#include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/model_source.h"
 #include "arle/runtime/generator.h"
+#include "arle/runtime/output_parser.h"
 
 namespace arle::app {
 namespace {
@@ -32,7 +34,18 @@ struct RunOptions {
   bool json = false;
   int threads = 0;
   std::string dump_dir;
+  // Chat: render the prompt through the model's template. Unset = when the model has one.
+  bool chat_on = false;   // --chat
+  bool chat_off = false;  // --no-chat
+  std::string system;
+  std::string chat_template;
+  std::string enable_thinking;
 };
+
+// The output parser family for a model: Qwen models use <think> and <tool_call> tags.
+std::string ParserFamily(const io::ModelConfig& config) {
+  return config.arch == io::Architecture::kQwen3 ? "qwen3" : "plain";
+}
 
 int Run(const RunOptions& o) {
   std::string prompt = o.prompt;
@@ -48,7 +61,33 @@ int Run(const RunOptions& o) {
   const tokenizer::Tokenizer& tok = *loaded->tokenizer;
 
   runtime::GenerationRequest request;
-  request.prompt_tokens = tok.Encode(prompt);
+  bool chat = false;
+  runtime::OutputParserOptions parser_options;
+  if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
+    auto setup = LoadChatSetup(loaded->location, tok, o.chat_template);
+    if (!setup.ok()) return ReportError(setup.status());
+    // Default: chat only when the model ships a template; --chat forces it (fallback template).
+    chat = o.chat_on || !o.system.empty() || (!o.chat_off && !setup->is_fallback);
+    if (chat) {
+      nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+      if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+      messages.push_back({{"role", "user"}, {"content", prompt}});
+      nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
+      if (!o.enable_thinking.empty()) {
+        if (o.enable_thinking != "true" && o.enable_thinking != "false") {
+          return ReportError(core::InvalidArgumentError("--enable-thinking must be true or false"));
+        }
+        kwargs["enable_thinking"] = o.enable_thinking == "true";
+      }
+      auto rendered = RenderChat(*setup, messages, nullptr, true, kwargs);
+      if (!rendered.ok()) return ReportError(rendered.status());
+      prompt = std::move(rendered).value();
+      parser_options.start_in_reasoning = runtime::PromptEndsInsideReasoning(prompt);
+    }
+  }
+  tokenizer::EncodeOptions encode_options;
+  encode_options.add_special_tokens = !chat;  // the template writes its own special tokens
+  request.prompt_tokens = tok.Encode(prompt, encode_options);
   if (request.prompt_tokens.empty()) {
     return ReportError(core::InvalidArgumentError(
         "the prompt is empty and this model's tokenizer adds no BOS token",
@@ -69,16 +108,22 @@ int Run(const RunOptions& o) {
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
 
-  runtime::TokenCallback stream;
-  if (!o.json) {
-    stream = [](const runtime::SampledToken&, std::string_view text) {
+  auto parser = runtime::CreateOutputParser(chat ? ParserFamily(model.config()) : "plain",
+                                            parser_options);
+  if (!parser.ok()) return ReportError(parser.status());
+  std::vector<runtime::OutputDelta> deltas;
+  runtime::TokenCallback stream = [&](const runtime::SampledToken&, std::string_view text) {
+    (*parser)->Feed(text, &deltas);
+    if (!o.json) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
-      return true;
-    };
-  }
+    }
+    return true;
+  };
   auto result = runtime::Generate(model, tok, request, stream);
   if (!result.ok()) return ReportError(result.status());
+  (*parser)->Flush(&deltas);
+  const runtime::ParsedOutput& parsed = (*parser)->result();
   const runtime::GenerationTimings& t = result->timings;
   const double decode_tps =
       t.decode_seconds > 0 && t.n_generated_tokens > 1 ? (t.n_generated_tokens - 1) / t.decode_seconds : 0;
@@ -87,6 +132,16 @@ int Run(const RunOptions& o) {
     nlohmann::json out;
     out["model"] = loaded->location.description;
     out["text"] = result->text;
+    out["chat"] = chat;
+    out["content"] = parsed.content;
+    out["reasoning_content"] = parsed.reasoning;
+    nlohmann::json calls = nlohmann::json::array();
+    for (const auto& c : parsed.tool_calls) {
+      calls.push_back({{"id", c.id}, {"type", c.type},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    }
+    out["tool_calls"] = calls;
+    out["malformed_output"] = parsed.malformed;
     out["prompt_tokens"] = request.prompt_tokens;
     out["tokens"] = result->tokens;
     nlohmann::json logprobs = nlohmann::json::array();
@@ -137,6 +192,13 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS");
   cmd->add_flag("--json", o.json, "Print one JSON object: text, token ids, finish reason, timings");
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");
+  auto* chat_on = cmd->add_flag(
+      "--chat", o.chat_on, "Render the prompt through the model's chat template (default: when it has one)");
+  auto* chat_off = cmd->add_flag("--no-chat", o.chat_off, "Use the prompt as raw text");
+  chat_on->excludes(chat_off);
+  cmd->add_option("--system", o.system, "System message (implies --chat)");
+  cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
+  cmd->add_option("--enable-thinking", o.enable_thinking, "true | false (Qwen3 templates)");
   cmd->add_option("--dump-dir", o.dump_dir,
                   "Debug: write every named activation (blk.N.attn_norm, ...) of each forward as "
                   "<name>.f32 plus manifest.json into DIR (also ARLE_DUMP_DIR)");

@@ -25,5 +25,6 @@ void RegisterConvertCommand(CLI::App& app, int& exit_code);
 void RegisterTokenizeCommand(CLI::App& app, int& exit_code);
 void RegisterRunCommand(CLI::App& app, int& exit_code);
 void RegisterBenchCommand(CLI::App& app, int& exit_code);
+void RegisterTemplateCommand(CLI::App& app, int& exit_code);
 
 }  // namespace arle::app

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterConvertCommand(app, exit_code);
   arle::app::RegisterTokenizeCommand(app, exit_code);
   arle::app::RegisterBenchCommand(app, exit_code);
+  arle::app::RegisterTemplateCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

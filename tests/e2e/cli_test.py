@@ -98,6 +98,35 @@ def main():
           run_json(args, os.path.join(tmp, "llama-st"), "Once upon a time")["tokens"],
           "ORG/NAME from the Hugging Face cache loads the snapshot")
 
+    # Chat templates: arle template render and arle run --chat/--json (parsed output fields).
+    msgs = os.path.join(tmp, "messages.json")
+    json.dump([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi ü"}],
+              open(msgs, "w"), ensure_ascii=False)
+    rendered = arle(args, "template", "render", "--model", qwen, "--messages", msgs).stdout
+    check(rendered == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi ü<|im_end|>\n"
+          "<|im_start|>assistant\n", "template render: Qwen3 prompt, byte for byte")
+    no_gen = arle(args, "template", "render", "--model", qwen, "--messages", msgs,
+                  "--no-generation-prompt").stdout
+    check(no_gen == rendered[: -len("<|im_start|>assistant\n")], "--no-generation-prompt")
+    off = arle(args, "template", "render", "--model", qwen, "--messages", msgs,
+               "--enable-thinking=false").stdout
+    check(off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), "--enable-thinking=false")
+    chat = json.loads(arle(args, "run", "--model", qwen, "--prompt", "Hi ü", "--system", "Be brief.",
+                           "--max-tokens", "4", "--temperature", "0", "--json").stdout)
+    ids = json.loads(arle(args, "tokenize", "--model", qwen, "--text", rendered, "--json",
+                          "--no-add-special").stdout)["ids"]
+    check(chat["chat"] and chat["prompt_tokens"] == ids, "run --system renders the chat template")
+    check(all(k in chat for k in ("content", "reasoning_content", "tool_calls")),
+          "run --json reports content, reasoning_content and tool_calls")
+    bad = subprocess.run([args.arle, "template", "render", "--model", qwen, "--messages", msgs,
+                          "--chat-template", os.path.join(tmp, "bad.jinja")], capture_output=True)
+    check(bad.returncode == 2, "missing --chat-template file is exit 2")
+    open(os.path.join(tmp, "bad.jinja"), "w").write("{% for x in %}")
+    bad = subprocess.run([args.arle, "template", "render", "--model", qwen, "--messages", msgs,
+                          "--chat-template", os.path.join(tmp, "bad.jinja")], capture_output=True,
+                         text=True)
+    check(bad.returncode == 2 and "bad.jinja" in bad.stderr, "template syntax error names the file")
+
     # --dump-dir writes named activations.
     dump = os.path.join(tmp, "dump")
     arle(args, "run", "--prompt", "Once", "--max-tokens", "1", "--dump-dir", dump)

@@ -1,0 +1,43 @@
+// Chat prompts for the arle commands: finds a model's chat template (tokenizer_config.json's
+// `chat_template`, a `chat_template.jinja` file, GGUF `tokenizer.chat_template`, or a
+// --chat-template FILE override) and renders conversations with it. Models without a template
+// (the built-in stories260K) get the documented plain fallback: message contents joined by "\n".
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/arle/model_source.h"
+#include "arle/core/status.h"
+#include "arle/tokenizer/chat_template.h"
+
+namespace arle::app {
+
+// The fallback template for models that ship none.
+inline constexpr std::string_view kFallbackChatTemplate =
+    "{%- for message in messages %}{{ message['content'] }}"
+    "{% if not loop.last %}{{ '\\n' }}{% endif %}{% endfor %}";
+
+struct ChatSetup {
+  tokenizer::ChatTemplate chat_template;
+  std::string source;      // where the template came from
+  bool is_fallback = false;
+  std::string bos_token;   // special-token strings passed to the template, as transformers does
+  std::string eos_token;
+};
+
+// Loads the template for `location` (override_file wins when non-empty).
+core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
+                                        const tokenizer::Tokenizer& tokenizer,
+                                        const std::string& override_file);
+
+// Renders `messages` (a JSON array, member order kept) with optional `tools` (array or null) and
+// extra template variables `kwargs` (an object, e.g. {"enable_thinking": false}).
+core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::ordered_json& messages,
+                                       const nlohmann::ordered_json& tools,
+                                       bool add_generation_prompt,
+                                       const nlohmann::ordered_json& kwargs);
+
+}  // namespace arle::app
