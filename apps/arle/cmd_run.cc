@@ -31,6 +31,7 @@ struct RunOptions {
   float frequency_penalty = 0.0f;
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
+  std::vector<std::string> stop;
   bool json = false;
   int threads = 0;
   std::string dump_dir;
@@ -107,6 +108,7 @@ int Run(const RunOptions& o) {
   request.stop = runtime::DefaultStopParams(model, tok);
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
+  request.stop_strings = o.stop;
 
   auto parser = runtime::CreateOutputParser(chat ? ParserFamily(model.config()) : "plain",
                                             parser_options);
@@ -148,6 +150,7 @@ int Run(const RunOptions& o) {
     for (const auto& s : result->sampled) logprobs.push_back(s.logprob);
     out["logprobs"] = logprobs;
     out["finish_reason"] = std::string(runtime::FinishReasonName(result->finish_reason));
+    out["stop_string"] = result->stop_string ? nlohmann::json(*result->stop_string) : nullptr;
     out["usage"] = {{"prompt_tokens", t.n_prompt_tokens},
                     {"completion_tokens", t.n_generated_tokens},
                     {"total_tokens", t.n_prompt_tokens + t.n_generated_tokens}};
@@ -189,6 +192,7 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--presence-penalty", o.presence_penalty)->capture_default_str();
   cmd->add_option("--frequency-penalty", o.frequency_penalty)->capture_default_str();
   cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
+  cmd->add_option("--stop", o.stop, "Stop string (repeatable); it is not printed");
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS");
   cmd->add_flag("--json", o.json, "Print one JSON object: text, token ids, finish reason, timings");
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");

@@ -127,6 +127,15 @@ def main():
                          text=True)
     check(bad.returncode == 2 and "bad.jinja" in bad.stderr, "template syntax error names the file")
 
+    # Stop strings: cut before the first match, never printed, finish_reason "stop".
+    full = json.loads(arle(args, "run", "--temperature", "0", "--max-tokens", "60", "--json").stdout)
+    cut = json.loads(arle(args, "run", "--temperature", "0", "--max-tokens", "60", "--json",
+                          "--stop", "girl", "--stop", "park").stdout)
+    check(cut["finish_reason"] == "stop" and cut["stop_string"] == "girl" and
+          cut["text"] == full["text"][: full["text"].index("girl")], "--stop cuts before the match")
+    streamed = arle(args, "run", "--temperature", "0", "--max-tokens", "60", "--stop", "girl").stdout
+    check(streamed.rstrip("\n") == cut["text"], "streamed text stops before the stop string")
+
     # --dump-dir writes named activations.
     dump = os.path.join(tmp, "dump")
     arle(args, "run", "--prompt", "Once", "--max-tokens", "1", "--dump-dir", dump)

@@ -48,6 +48,7 @@ core::StatusOr<GenerationResult> Generate(models::Model& model,
   }
   ARLE_RETURN_IF_ERROR(request.sampling.Validate(n_vocab));
   ARLE_RETURN_IF_ERROR(request.stop.Validate(n_vocab));
+  ARLE_RETURN_IF_ERROR(ValidateStopStrings(request.stop_strings));
   const int64_t n_prompt = static_cast<int64_t>(request.prompt_tokens.size());
   ARLE_RETURN_IF_ERROR(request.stop.CheckPromptLength(n_prompt));
 
@@ -58,6 +59,7 @@ core::StatusOr<GenerationResult> Generate(models::Model& model,
   Sampler sampler(request.sampling, request.default_seed);
   StopChecker stop(request.stop, n_prompt);
   tokenizer::IncrementalDecoder decoder(tokenizer, /*skip_special=*/true);
+  StopStringMatcher stop_strings(request.stop_strings);
   std::vector<int32_t> context = request.prompt_tokens;
   GenerationResult result;
   result.timings.n_prompt_tokens = n_prompt;
@@ -75,9 +77,18 @@ core::StatusOr<GenerationResult> Generate(models::Model& model,
       first_token_time = Clock::now();
       result.timings.ttft_seconds = SecondsSince(start);
     }
-    const FinishReason reason = stop.Append(token.id);
-    std::string piece = decoder.Push(token.id);
-    if (reason != FinishReason::kNone) piece += decoder.Flush();
+    FinishReason reason = stop.Append(token.id);
+    std::string decoded = decoder.Push(token.id);
+    if (reason != FinishReason::kNone) decoded += decoder.Flush();
+    StopStringMatcher::Result matched = stop_strings.Feed(decoded);
+    std::string piece = std::move(matched.text);
+    if (matched.stopped) {
+      if (reason == FinishReason::kNone) stop.FinishWithStopString();
+      reason = FinishReason::kStop;
+      result.stop_string = stop_strings.matched();
+    } else if (reason != FinishReason::kNone) {
+      piece += stop_strings.Flush();
+    }
     result.text += piece;
     const bool keep_going = !on_token || on_token(token, piece);
     result.sampled.push_back(std::move(token));
@@ -86,7 +97,8 @@ core::StatusOr<GenerationResult> Generate(models::Model& model,
       break;
     }
     if (!keep_going) {
-      std::string rest = decoder.Flush();
+      std::string rest = stop_strings.Feed(decoder.Flush()).text;
+      rest += stop_strings.Flush();
       result.text += rest;
       if (on_token && !rest.empty()) on_token(SampledToken{}, rest);
       result.finish_reason = FinishReason::kStop;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "arle/models/model.h"
 #include "arle/runtime/sampler.h"
 #include "arle/runtime/stop.h"
+#include "arle/runtime/stop_strings.h"
 #include "arle/tokenizer/tokenizer.h"
 
 namespace arle::runtime {
@@ -23,6 +25,9 @@ struct GenerationRequest {
   SamplingParams sampling;
   // EOS ids: fill with DefaultStopParams(model) and adjust.
   StopParams stop;
+  // Stop strings, matched on the detokenized text across token boundaries; the matched string
+  // and anything after it are never emitted (OpenAI/vLLM `stop`).
+  std::vector<std::string> stop_strings;
   // Seed used when sampling.seed is unset.
   uint64_t default_seed = 0;
 };
@@ -39,7 +44,9 @@ struct GenerationTimings {
 struct GenerationResult {
   std::vector<int32_t> tokens;        // generated ids (the stop token included)
   std::vector<SampledToken> sampled;  // per generated token, with logprobs when requested
-  std::string text;                   // detokenized output (special tokens skipped)
+  std::string text;                   // detokenized output (special tokens skipped; cut before a
+                                      // matched stop string)
+  std::optional<std::string> stop_string;  // the stop string that ended generation, if any
   FinishReason finish_reason = FinishReason::kNone;
   GenerationTimings timings;
 };
