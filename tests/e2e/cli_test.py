@@ -108,6 +108,18 @@ def main():
     no_gen = arle(args, "template", "render", "--model", qwen, "--messages", msgs,
                   "--no-generation-prompt").stdout
     check(no_gen == rendered[: -len("<|im_start|>assistant\n")], "--no-generation-prompt")
+    from_gguf = arle(args, "template", "render", "--model", os.path.join(tmp, "qwen3.gguf"),
+                     "--messages", msgs).stdout
+    check(from_gguf == rendered, "template from GGUF tokenizer.chat_template = tokenizer_config.json's")
+    listed = os.path.join(tmp, "qwen3-listed")
+    shutil.copytree(qwen, listed)
+    tc_path = os.path.join(listed, "tokenizer_config.json")
+    tc = json.load(open(tc_path))
+    tc["chat_template"] = [{"name": "tool_use", "template": "T"},
+                           {"name": "default", "template": "D{{ messages[1]['content'] }}"}]
+    json.dump(tc, open(tc_path, "w"))
+    check(arle(args, "template", "render", "--model", listed, "--messages", msgs).stdout == "DHi ü",
+          "named chat_template list: the 'default' entry is used")
     off = arle(args, "template", "render", "--model", qwen, "--messages", msgs,
                "--enable-thinking=false").stdout
     check(off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), "--enable-thinking=false")
