@@ -13,6 +13,7 @@ function(arle_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})  # tests/common/
   target_compile_definitions(${name} PRIVATE ARLE_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data"
                                              ARLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   if(NOT ARG_LABELS)

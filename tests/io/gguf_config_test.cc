@@ -4,6 +4,8 @@
 #include "arle/io/gguf_config.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/common/temp_dir.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,23 +18,7 @@
 namespace arle::io {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "arle_gguf_config_test.XXXXXX").string();
-    ARLE_CHECK(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::arle::test::TempDir;
 
 // Writes `config` the way a model exporter does (config keys, tokenizer ids, marker tensors) and
 // reads it back.

@@ -5,6 +5,8 @@
 #include "arle/io/gguf.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/common/temp_dir.h"
 #include <unistd.h>
 
 #include <cstring>
@@ -19,22 +21,7 @@
 namespace arle::io {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "arle_gguf_test.XXXXXX").string();
-    ARLE_CHECK(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::arle::test::TempDir;
 
 std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

@@ -4,6 +4,8 @@
 #include "arle/io/hf_config.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/common/temp_dir.h"
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,23 +31,7 @@ std::string ReadOrDie(const std::string& path) {
   return *s;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "arle_hf_XXXXXX").string();
-    ARLE_CHECK(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Path(const std::string& name) const { return core::JoinPath(path_, name); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::arle::test::TempDir;
 
 core::DType TorchDType(const std::string& name) {
   if (name == "bfloat16") return core::DType::kBF16;

@@ -3,6 +3,8 @@
 #include "arle/io/llama2c.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/common/temp_dir.h"
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -31,23 +33,7 @@ const std::string kStoriesBin = std::string(ARLE_SOURCE_DIR) + "/assets/models/s
 const std::string kTokBin = std::string(ARLE_SOURCE_DIR) + "/assets/models/stories260K/tok512.bin";
 const std::string kDataDir = std::string(ARLE_TEST_DATA_DIR) + "/io";
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = (fs::temp_directory_path() /
-             ("arle_llama2c_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  static inline int counter_ = 0;
-  std::string path_;
-};
+using ::arle::test::TempDir;
 
 std::string ReadOrDie(const std::string& path) {
   auto data = core::ReadFile(path);

@@ -4,6 +4,8 @@
 #include "arle/io/safetensors.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/common/temp_dir.h"
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -29,23 +31,7 @@ const std::string kGolden = std::string(ARLE_TEST_DATA_DIR) + "/io/all_dtypes.sa
 const std::string kGoldenExpected =
     std::string(ARLE_TEST_DATA_DIR) + "/io/all_dtypes.expected.json";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "arle_st_XXXXXX").string();
-    ARLE_CHECK(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Path(const std::string& name) const { return core::JoinPath(path_, name); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::arle::test::TempDir;
 
 std::string ReadOrDie(const std::string& path) {
   auto s = core::ReadFile(path);
