@@ -56,7 +56,8 @@ std::string SpecialTokenString(const std::string& config_path, const char* key) 
 
 core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
                                         const tokenizer::Tokenizer& tokenizer,
-                                        const std::string& override_file) {
+                                        const std::string& override_file,
+                                        const io::GgufFile* gguf) {
   std::optional<std::string> source_text;
   std::string source;
   if (!override_file.empty()) {
@@ -75,9 +76,13 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
       source = config;
     }
   } else if (location.kind == ModelLocation::Kind::kGguf) {
-    ARLE_ASSIGN_OR_RETURN(io::GgufFile gguf, io::GgufFile::Open(location.path));
-    if (gguf.Find("tokenizer.chat_template") != nullptr) {
-      ARLE_ASSIGN_OR_RETURN(std::string text, gguf.GetString("tokenizer.chat_template"));
+    std::optional<io::GgufFile> opened;
+    if (gguf == nullptr) {
+      ARLE_ASSIGN_OR_RETURN(opened, io::GgufFile::Open(location.path));
+      gguf = &*opened;
+    }
+    if (gguf->Find("tokenizer.chat_template") != nullptr) {
+      ARLE_ASSIGN_OR_RETURN(std::string text, gguf->GetString("tokenizer.chat_template"));
       source_text = std::move(text);
       source = location.path + " (tokenizer.chat_template)";
     }

@@ -11,6 +11,7 @@
 
 #include "apps/arle/model_source.h"
 #include "arle/core/status.h"
+#include "arle/io/gguf.h"
 #include "arle/tokenizer/chat_template.h"
 
 namespace arle::app {
@@ -28,10 +29,12 @@ struct ChatSetup {
   std::string eos_token;
 };
 
-// Loads the template for `location` (override_file wins when non-empty).
+// Loads the template for `location` (override_file wins when non-empty). `gguf` is the already
+// parsed file of a GGUF model, if the caller has it; otherwise the file is opened here.
 core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
                                         const tokenizer::Tokenizer& tokenizer,
-                                        const std::string& override_file);
+                                        const std::string& override_file,
+                                        const io::GgufFile* gguf = nullptr);
 
 // Renders `messages` (a JSON array, member order kept) with optional `tools` (array or null) and
 // extra template variables `kwargs` (an object, e.g. {"enable_thinking": false}).

@@ -65,7 +65,7 @@ int Run(const RunOptions& o) {
   bool chat = false;
   runtime::OutputParserOptions parser_options;
   if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
-    auto setup = LoadChatSetup(loaded->location, tok, o.chat_template);
+    auto setup = LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
     if (!setup.ok()) return ReportError(setup.status());
     // Default: chat only when the model ships a template; --chat forces it (fallback template).
     chat = o.chat_on || !o.system.empty() || (!o.chat_off && !setup->is_fallback);

@@ -113,7 +113,8 @@ core::StatusOr<LoadedModel> LoadModel(const std::string& spec, const models::Loa
     ARLE_ASSIGN_OR_RETURN(loaded.tokenizer, tokenizer::LoadTokenizerForModelDir(location.path));
   } else {
     ARLE_ASSIGN_OR_RETURN(io::GgufFile gguf, io::GgufFile::Open(location.path));
-    ARLE_ASSIGN_OR_RETURN(loaded.tokenizer, tokenizer::Tokenizer::FromGguf(gguf));
+    loaded.gguf = std::make_shared<const io::GgufFile>(std::move(gguf));
+    ARLE_ASSIGN_OR_RETURN(loaded.tokenizer, tokenizer::Tokenizer::FromGguf(*loaded.gguf));
   }
   return loaded;
 }

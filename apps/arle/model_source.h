@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arle/core/status.h"
+#include "arle/io/gguf.h"
 #include "arle/models/model.h"
 #include "arle/tokenizer/tokenizer.h"
 
@@ -25,6 +26,8 @@ struct LoadedModel {
   ModelLocation location;
   std::unique_ptr<models::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  // The parsed GGUF file (GGUF models only), kept so the chat template is not read again.
+  std::shared_ptr<const io::GgufFile> gguf;
 };
 
 core::StatusOr<LoadedModel> LoadModel(const std::string& spec, const models::LoadOptions& options);
