@@ -51,3 +51,26 @@ struct AttentionArgs {
 };
 
 }  // namespace arle::kernels
+
+namespace arle::kernels {
+
+// Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
+// 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /
+// block_size] at offset j % block_size. Work item = t * n_head + h.
+struct PagedAttentionArgs {
+  const float* q = nullptr;  // [n_tok, n_head, head_dim]
+  const void* k = nullptr;   // [n_blocks, block_size, n_head_kv, head_dim] in kv_dtype
+  const void* v = nullptr;   // [n_blocks, block_size, n_head_kv, head_dim] in kv_dtype
+  core::DType kv_dtype = core::DType::kF32;  // f32, bf16 or f16
+  float* out = nullptr;                      // [n_tok, n_head, head_dim]
+  const int32_t* const* block_tables = nullptr;  // [n_tok], each covering row positions[t]
+  const int32_t* positions = nullptr;            // [n_tok]
+  int64_t n_tok = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 0;
+  float scale = 0;
+};
+
+}  // namespace arle::kernels

@@ -97,24 +97,117 @@ core::Status Model::EnsureWorkspace(int64_t n) {
   return core::OkStatus();
 }
 
-core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
-                            std::vector<float>* logits, bool all_logits) {
-  const io::ModelConfig& c = config_;
+core::Status Model::CheckTokens(std::span<const int32_t> tokens) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return core::InvalidArgumentError("Forward called with no tokens");
   for (int64_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
+    if (tokens[i] < 0 || tokens[i] >= config_.n_vocab) {
       return core::InvalidArgumentError("token id " + std::to_string(tokens[i]) + " at index " +
                                         std::to_string(i) + " is outside the vocabulary [0, " +
-                                        std::to_string(c.n_vocab) + ")");
+                                        std::to_string(config_.n_vocab) + ")");
     }
   }
+  return core::OkStatus();
+}
+
+core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
+                            std::vector<float>* logits, bool all_logits) {
+  const io::ModelConfig& c = config_;
+  ARLE_RETURN_IF_ERROR(CheckTokens(tokens));
+  const int64_t n = static_cast<int64_t>(tokens.size());
   ARLE_CHECK(cache.n_layer() == c.n_layer && cache.n_head_kv() == c.n_head_kv &&
              cache.head_dim() == c.head_dim)
       << "KV cache made for another model (NewKvCache of this model makes a matching one)";
   ARLE_RETURN_IF_ERROR(cache.Reserve(n));
   ARLE_RETURN_IF_ERROR(EnsureWorkspace(n));
   const int64_t n_past = cache.n_tokens();
+  const int64_t KD = c.n_head_kv * c.head_dim;
+  for (int64_t i = 0; i < n; ++i) positions_[i] = static_cast<int32_t>(n_past + i);
+  const std::span<const int32_t> positions(positions_.data(), n);
+  auto attend = [&](int64_t l, const core::Tensor& q3, const core::Tensor& k3,
+                    const core::Tensor& v3, core::Tensor& att3) {
+    core::Tensor k_cache = cache.k(l), v_cache = cache.v(l);
+    std::memcpy(k_cache.data_as<float>() + n_past * KD, k3.data(), n * KD * sizeof(float));
+    std::memcpy(v_cache.data_as<float>() + n_past * KD, v3.data(), n * KD * sizeof(float));
+    kernels::Attention(q3, k_cache, v_cache, positions, attn_scale_, att3, *pool_, backend_);
+  };
+  logit_rows_.clear();
+  for (int64_t i = all_logits ? 0 : n - 1; i < n; ++i) logit_rows_.push_back(i);
+  ARLE_RETURN_IF_ERROR(RunForward(tokens, n_past, attend, logit_rows_, logits));
+  cache.Advance(n);
+  return core::OkStatus();
+}
+
+core::StatusOr<std::unique_ptr<PagedKvStorage>> Model::NewPagedKv(int64_t n_blocks,
+                                                                  int64_t block_size,
+                                                                  core::DType dtype) const {
+  return PagedKvStorage::Create(config_.n_layer, n_blocks, block_size, config_.n_head_kv,
+                                config_.head_dim, dtype);
+}
+
+core::Status Model::ForwardPaged(std::span<const int32_t> tokens,
+                                 std::span<const PagedSequence> sequences, PagedKvStorage& kv,
+                                 std::vector<float>* logits) {
+  const io::ModelConfig& c = config_;
+  ARLE_RETURN_IF_ERROR(CheckTokens(tokens));
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  ARLE_CHECK(kv.n_layer() == c.n_layer && kv.n_head_kv() == c.n_head_kv &&
+             kv.head_dim() == c.head_dim)
+      << "paged KV storage made for another model (NewPagedKv of this model makes a matching one)";
+  ARLE_RETURN_IF_ERROR(EnsureWorkspace(n));
+  slots_.resize(n);
+  block_tables_.resize(n);
+  logit_rows_.clear();
+  const int64_t bs = kv.block_size();
+  int64_t next = 0;
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const PagedSequence& seq = sequences[s];
+    if (seq.token_begin != next || seq.n_tokens <= 0 || seq.n_past < 0) {
+      return core::InvalidArgumentError("paged batch: sequence " + std::to_string(s) +
+                                        " does not continue the token list in order");
+    }
+    const int64_t n_rows = seq.n_past + seq.n_tokens;
+    if (static_cast<int64_t>(seq.block_table.size()) * bs < n_rows) {
+      return core::InvalidArgumentError("paged batch: sequence " + std::to_string(s) + " has " +
+                                        std::to_string(seq.block_table.size()) +
+                                        " blocks for " + std::to_string(n_rows) + " rows");
+    }
+    for (int64_t i = 0; i < (n_rows + bs - 1) / bs; ++i) {
+      if (seq.block_table[i] < 0 || seq.block_table[i] >= kv.n_blocks()) {
+        return core::InvalidArgumentError("paged batch: block id " +
+                                          std::to_string(seq.block_table[i]) + " out of range");
+      }
+    }
+    for (int64_t i = 0; i < seq.n_tokens; ++i) {
+      const int64_t t = seq.token_begin + i, pos = seq.n_past + i;
+      positions_[t] = static_cast<int32_t>(pos);
+      slots_[t] = static_cast<int64_t>(seq.block_table[pos / bs]) * bs + pos % bs;
+      block_tables_[t] = seq.block_table.data();
+    }
+    if (seq.want_logits) logit_rows_.push_back(seq.token_begin + seq.n_tokens - 1);
+    next += seq.n_tokens;
+  }
+  if (next != n) {
+    return core::InvalidArgumentError("paged batch: the sequences cover " + std::to_string(next) +
+                                      " of " + std::to_string(n) + " tokens");
+  }
+  const std::span<const int32_t> positions(positions_.data(), n);
+  const std::span<const int64_t> slots(slots_.data(), n);
+  const std::span<const int32_t* const> tables(block_tables_.data(), n);
+  auto attend = [&](int64_t l, const core::Tensor& q3, const core::Tensor& k3,
+                    const core::Tensor& v3, core::Tensor& att3) {
+    const kernels::PagedKvLayer& layer = kv.layer(l);
+    kernels::WritePagedKv(k3, v3, slots, layer);
+    kernels::PagedAttention(q3, layer, tables, positions, attn_scale_, att3, *pool_, backend_);
+  };
+  return RunForward(tokens, /*dump_n_past=*/positions_[0], attend, logit_rows_, logits);
+}
+
+core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_past,
+                               const AttendFn& attend, std::span<const int64_t> logit_rows,
+                               std::vector<float>* logits) {
+  const io::ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t E = c.n_embd, hd = c.head_dim, QD = c.n_head * hd, KD = c.n_head_kv * hd;
   const kernels::Backend be = backend_;
   core::ThreadPool& pool = *pool_;
@@ -130,13 +223,13 @@ core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
   core::Tensor gate = slot(c.n_ff), up = slot(c.n_ff);
   core::Tensor cos = slot(hd / 2), sin = slot(hd / 2);
   core::Tensor q3 = q.Reshape({n, c.n_head, hd}), k3 = k.Reshape({n, c.n_head_kv, hd});
+  core::Tensor v3 = v.Reshape({n, c.n_head_kv, hd});
   core::Tensor att3 = att.Reshape({n, c.n_head, hd});
   core::Tensor q_heads = q.Reshape({n * c.n_head, hd}), k_heads = k.Reshape({n * c.n_head_kv, hd});
-  for (int64_t i = 0; i < n; ++i) positions_[i] = static_cast<int32_t>(n_past + i);
   const std::span<const int32_t> positions(positions_.data(), n);
 
   TensorDump& dump = dump_;
-  dump.Begin(n_forward_++, n_past, n);
+  dump.Begin(n_forward_++, dump_n_past, n);
   kernels::Embedding(weights_.embed, tokens, x);
   dump.Add("inp_embd", x);
   kernels::RopeTable(positions, rope_.inv_freq, rope_.attention_scaling, cos, sin);
@@ -163,10 +256,7 @@ core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
     kernels::ApplyRope(k3, cos, sin, pool);
     dump.Add(p + "Qcur_rope", q);
     dump.Add(p + "Kcur_rope", k);
-    core::Tensor k_cache = cache.k(l), v_cache = cache.v(l);
-    std::memcpy(k_cache.data_as<float>() + n_past * KD, k.data(), n * KD * sizeof(float));
-    std::memcpy(v_cache.data_as<float>() + n_past * KD, v.data(), n * KD * sizeof(float));
-    kernels::Attention(q3, k_cache, v_cache, positions, attn_scale_, att3, pool, be);
+    attend(l, q3, k3, v3, att3);
     dump.Add(p + "kqv_out", att);
     kernels::MatMul(att, L.wo, OrNull(L.bo), h, pool, be);
     dump.Add(p + "attn_out", h);
@@ -185,14 +275,25 @@ core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
     kernels::Add(x, h, x);
     dump.Add(p + "l_out", x);
   }
-  cache.Advance(n);
 
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t n_rows = n - first;
-  core::Tensor x_rows = x.Slice(first, n), h_rows = h.Slice(first, n);
+  // Final norm and LM head over the requested rows only: a contiguous tail is used in place,
+  // scattered rows (one per sequence of a paged step) are gathered first.
+  const int64_t n_rows = static_cast<int64_t>(logit_rows.size());
+  logits->resize(static_cast<size_t>(n_rows * c.n_vocab));
+  if (n_rows == 0) return dump.End();
+  const bool tail = logit_rows.back() == n - 1 && logit_rows.front() == n - n_rows;
+  core::Tensor x_rows = x.Slice(n - n_rows, n), h_rows = h.Slice(n - n_rows, n);
+  if (!tail) {
+    // Gather into h (free after the last layer), normalise into x (no longer needed then).
+    for (int64_t r = 0; r < n_rows; ++r) {
+      std::memcpy(h.data_as<float>() + r * E, x.data_as<float>() + logit_rows[r] * E,
+                  E * sizeof(float));
+    }
+    x_rows = h.Slice(0, n_rows);
+    h_rows = x.Slice(0, n_rows);
+  }
   kernels::RmsNorm(x_rows, weights_.out_norm, eps, h_rows, pool, be);
   dump.Add("result_norm", h_rows);
-  logits->resize(static_cast<size_t>(n_rows * c.n_vocab));
   core::Tensor out(logits->data(), core::DType::kF32, {n_rows, c.n_vocab});
   kernels::MatMul(h_rows, weights_.lm_head, nullptr, out, pool, be);
   dump.Add("result_output", out);

@@ -16,6 +16,7 @@
 #include "arle/io/hf_config.h"
 #include "arle/kernels/backend.h"
 #include "arle/models/kv_cache.h"
+#include "arle/models/paged_kv.h"
 #include "arle/models/rope_freqs.h"
 #include "arle/models/tensor_dump.h"
 #include "arle/models/weights.h"
@@ -65,9 +66,34 @@ class Model {
   core::Status Forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>* logits,
                        bool all_logits = false);
 
+  // Creates paged KV storage for this model (see paged_kv.h for the errors).
+  core::StatusOr<std::unique_ptr<PagedKvStorage>> NewPagedKv(int64_t n_blocks, int64_t block_size,
+                                                             core::DType dtype) const;
+
+  // One step of continuous batching: a flat batch of tokens from several sequences, each with its
+  // own positions and block table (no padding). Writes every token's K/V into its sequence's
+  // blocks, then attends over the sequence's rows through the block table. Logits of the last
+  // token of every sequence with want_logits are written in order into logits [n_want, n_vocab].
+  // Errors (nothing is written then): InvalidArgument for an empty batch, a token id outside the
+  // vocabulary, sequences that do not tile `tokens` in order, or a block table too short.
+  // Determinism: a sequence's logits are bit-identical whatever the other sequences of the step,
+  // the chunking of its prompt, the blocks it was given or the pool size; with f32 KV they are
+  // also bit-identical to Forward's.
+  core::Status ForwardPaged(std::span<const int32_t> tokens, std::span<const PagedSequence> sequences,
+                            PagedKvStorage& kv, std::vector<float>* logits);
+
  private:
   Model() = default;
   core::Status EnsureWorkspace(int64_t n_tokens);
+  core::Status CheckTokens(std::span<const int32_t> tokens) const;
+  // Called once per layer with the roped q [n, n_head, hd], k and v [n, n_head_kv, hd]; stores
+  // k/v in the cache and writes the attention output att [n, n_head, hd].
+  using AttendFn = std::function<void(int64_t layer, const core::Tensor& q3, const core::Tensor& k3,
+                                      const core::Tensor& v3, core::Tensor& att3)>;
+  // Embeds `tokens` at positions_[0..n), runs every layer and leaves the final hidden states in
+  // the workspace; then writes the logits of the rows `logit_rows` (ascending) to `logits`.
+  core::Status RunForward(std::span<const int32_t> tokens, int64_t dump_n_past, const AttendFn& attend,
+                          std::span<const int64_t> logit_rows, std::vector<float>* logits);
 
   io::ModelConfig config_;
   ModelWeights weights_;
@@ -83,6 +109,9 @@ class Model {
   int64_t ws_tokens_ = 0;
   core::Buffer ws_;
   std::vector<int32_t> positions_;
+  std::vector<int64_t> logit_rows_;
+  std::vector<int64_t> slots_;                 // paged: per token, block * block_size + offset
+  std::vector<const int32_t*> block_tables_;   // paged: per token, its sequence's block table
 };
 
 }  // namespace arle::models

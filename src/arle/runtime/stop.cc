@@ -16,6 +16,8 @@ std::string_view FinishReasonName(FinishReason reason) {
       return "stop";
     case FinishReason::kLength:
       return "length";
+    case FinishReason::kAbort:
+      return "abort";
   }
   return "";
 }

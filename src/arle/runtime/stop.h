@@ -16,9 +16,10 @@ enum class FinishReason {
   kNone,    // keep generating
   kStop,    // an EOS or stop token (later: a stop string) ended the sequence
   kLength,  // max_tokens reached or the context is full
+  kAbort,   // cancelled (client gone, server shutting down); vLLM's "abort"
 };
 
-// Returns OpenAI's finish_reason string: "stop", "length", or "" for kNone.
+// Returns OpenAI's finish_reason string: "stop", "length", "abort", or "" for kNone.
 std::string_view FinishReasonName(FinishReason reason);
 
 struct StopParams {

@@ -20,3 +20,12 @@ void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
 const char* ChosenTargetName();
 
 }  // namespace arle::kernels::cpu
+
+namespace arle::kernels::cpu {
+
+// Work items (t * n_head + h) in [begin, end) of paged attention: the same operations as
+// AttentionRows on the same target, rows found through the block table and 16-bit rows widened
+// exactly to f32 as they are loaded (bit-identical to AttentionRows over the widened rows).
+void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end);
+
+}  // namespace arle::kernels::cpu

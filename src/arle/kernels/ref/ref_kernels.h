@@ -35,3 +35,12 @@ void SwiGluRange(const float* gate, const float* up, float* out, int64_t begin, 
 void ConvertRow(const void* row, core::DType dtype, int64_t n, float* out);
 
 }  // namespace arle::kernels::ref
+
+namespace arle::kernels::ref {
+
+// Work items (t * n_head + h) in [begin, end) of paged attention: AttentionRows with the row
+// lookup through the block table and 16-bit rows widened to f32 first (so bit-identical to
+// AttentionRows over the widened rows laid out contiguously).
+void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end);
+
+}  // namespace arle::kernels::ref

@@ -1,0 +1,173 @@
+// Paged KV kernels: validation and dispatch of PagedAttention (threaded over (token, head) pairs),
+// and the plain loops that write rows into blocks (with rounding) and copy rows between blocks.
+#include "arle/kernels/paged_attention.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "arle/core/check.h"
+#include "arle/core/half.h"
+#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/ref/ref_kernels.h"
+
+namespace arle::kernels {
+namespace {
+
+void CheckLayer(const PagedKvLayer& layer, const char* op) {
+  ARLE_CHECK(layer.dtype == core::DType::kF32 || layer.dtype == core::DType::kBF16 ||
+             layer.dtype == core::DType::kF16)
+      << op << ": KV dtype must be f32, bf16 or f16, got " << core::DTypeName(layer.dtype);
+  ARLE_CHECK(layer.k != nullptr && layer.v != nullptr) << op << ": null K or V storage";
+  ARLE_CHECK(layer.n_blocks > 0 && layer.block_size > 0 && layer.n_head_kv > 0 &&
+             layer.head_dim > 0)
+      << op << ": layer n_blocks " << layer.n_blocks << " block_size " << layer.block_size
+      << " n_head_kv " << layer.n_head_kv << " head_dim " << layer.head_dim;
+}
+
+bool IsF32Contiguous3d(const core::Tensor& t) {
+  return t.rank() == 3 && t.dtype() == core::DType::kF32 && t.is_contiguous();
+}
+
+bool Overlap(const core::Tensor& a, const core::Tensor& b) {
+  const char* a0 = static_cast<const char*>(a.data());
+  const char* b0 = static_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// Elements of one row (all KV heads of one token) of a block.
+int64_t RowElems(const PagedKvLayer& layer) { return layer.n_head_kv * layer.head_dim; }
+
+void StoreRow(const float* src, int64_t n, core::DType dtype, void* dst) {
+  switch (dtype) {
+    case core::DType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      break;
+    case core::DType::kBF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = core::F32ToBF16(src[i]);
+      break;
+    }
+    case core::DType::kF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = core::F32ToF16(src[i]);
+      break;
+    }
+    default:
+      ARLE_CHECK(false) << "WritePagedKv: unsupported dtype " << core::DTypeName(dtype);
+  }
+}
+
+}  // namespace
+
+void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
+                  std::span<const int64_t> slots, const PagedKvLayer& layer) {
+  CheckLayer(layer, "WritePagedKv");
+  const int64_t n_tok = static_cast<int64_t>(slots.size());
+  for (const core::Tensor* t : {&k_new, &v_new}) {
+    // An empty batch may come with empty (null) tensors.
+    if (n_tok == 0 && t->empty()) continue;
+    ARLE_CHECK(t->rank() == 3 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
+               t->dim(0) == n_tok && t->dim(1) == layer.n_head_kv && t->dim(2) == layer.head_dim)
+        << "WritePagedKv: " << t->ToString() << " for " << n_tok << " slots, n_head_kv "
+        << layer.n_head_kv << " head_dim " << layer.head_dim;
+  }
+  const int64_t n_slots = layer.n_blocks * layer.block_size;
+  for (const int64_t s : slots) {
+    ARLE_CHECK(s >= 0 && s < n_slots)
+        << "WritePagedKv: slot " << s << " outside [0, " << n_slots << ")";
+  }
+  const int64_t row = RowElems(layer);
+  const int64_t row_bytes = row * core::ElementSize(layer.dtype);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    StoreRow(k_new.data_as<float>() + t * row, row, layer.dtype,
+             static_cast<char*>(layer.k) + slots[t] * row_bytes);
+    StoreRow(v_new.data_as<float>() + t * row, row, layer.dtype,
+             static_cast<char*>(layer.v) + slots[t] * row_bytes);
+  }
+}
+
+void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
+                    std::span<const int32_t* const> block_tables,
+                    std::span<const int32_t> positions, float scale, core::Tensor& out,
+                    core::ThreadPool& pool, Backend backend) {
+  CheckLayer(layer, "PagedAttention");
+  ARLE_CHECK(IsF32Contiguous3d(q) && IsF32Contiguous3d(out))
+      << "PagedAttention: q " << q.ToString() << " out " << out.ToString();
+  const int64_t n_tok = q.dim(0), n_head = q.dim(1), head_dim = q.dim(2);
+  ARLE_CHECK(head_dim == layer.head_dim && n_head > 0 && n_head % layer.n_head_kv == 0)
+      << "PagedAttention: q " << q.ToString() << " vs n_head_kv " << layer.n_head_kv << " head_dim "
+      << layer.head_dim;
+  ARLE_CHECK(out.dim(0) == n_tok && out.dim(1) == n_head && out.dim(2) == head_dim)
+      << "PagedAttention: out " << out.ToString() << " q " << q.ToString();
+  ARLE_CHECK(!Overlap(q, out)) << "PagedAttention: out aliases q";
+  ARLE_CHECK_EQ(static_cast<int64_t>(positions.size()), n_tok);
+  ARLE_CHECK_EQ(static_cast<int64_t>(block_tables.size()), n_tok);
+  // Every block a token reads must exist. Tokens of one sequence share a table and usually come
+  // together, so each table's prefix is checked once per run of tokens, not once per token.
+  const int32_t* checked_table = nullptr;
+  int64_t checked_blocks = 0;
+  int64_t total_seen = 0;
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int32_t p = positions[t];
+    const int32_t* table = block_tables[t];
+    ARLE_CHECK(p >= 0) << "PagedAttention: position " << p << " of token " << t;
+    ARLE_CHECK(table != nullptr) << "PagedAttention: null block table for token " << t;
+    const int64_t n_blocks_read = p / layer.block_size + 1;
+    if (table != checked_table) {
+      checked_table = table;
+      checked_blocks = 0;
+    }
+    for (; checked_blocks < n_blocks_read; ++checked_blocks) {
+      const int32_t b = table[checked_blocks];
+      ARLE_CHECK(b >= 0 && b < layer.n_blocks)
+          << "PagedAttention: token " << t << " block_table[" << checked_blocks << "] = " << b
+          << " outside [0, " << layer.n_blocks << ")";
+    }
+    total_seen += static_cast<int64_t>(p) + 1;
+  }
+  if (n_tok == 0) return;
+  PagedAttentionArgs args;
+  args.q = q.data_as<float>();
+  args.k = layer.k;
+  args.v = layer.v;
+  args.kv_dtype = layer.dtype;
+  args.out = out.data_as<float>();
+  args.block_tables = block_tables.data();
+  args.positions = positions.data();
+  args.n_tok = n_tok;
+  args.n_head = n_head;
+  args.n_head_kv = layer.n_head_kv;
+  args.head_dim = head_dim;
+  args.block_size = layer.block_size;
+  args.scale = scale;
+  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  // The average item cost only sizes the worker count; the results never depend on it.
+  const int64_t mean_seen = (total_seen + n_tok - 1) / n_tok;
+  pool.ParallelFor(n_tok * n_head, /*work_per_item=*/2 * mean_seen * head_dim,
+                   [&](int64_t begin, int64_t end) {
+                     if (use_ref) {
+                       ref::PagedAttentionRows(args, begin, end);
+                     } else {
+                       cpu::PagedAttentionRows(args, begin, end);
+                     }
+                   });
+}
+
+void CopyPagedKvRows(const PagedKvLayer& layer, int64_t src, int64_t dst, int64_t n_rows) {
+  CheckLayer(layer, "CopyPagedKvRows");
+  ARLE_CHECK(src >= 0 && src < layer.n_blocks && dst >= 0 && dst < layer.n_blocks)
+      << "CopyPagedKvRows: blocks " << src << " -> " << dst << " outside [0, " << layer.n_blocks
+      << ")";
+  ARLE_CHECK(n_rows >= 0 && n_rows <= layer.block_size)
+      << "CopyPagedKvRows: n_rows " << n_rows << " block_size " << layer.block_size;
+  if (src == dst || n_rows == 0) return;
+  const int64_t row_bytes = RowElems(layer) * core::ElementSize(layer.dtype);
+  const int64_t block_bytes = layer.block_size * row_bytes;
+  const size_t n_bytes = static_cast<size_t>(n_rows * row_bytes);
+  for (void* side : {layer.k, layer.v}) {
+    char* base = static_cast<char*>(side);
+    std::memcpy(base + dst * block_bytes, base + src * block_bytes, n_bytes);
+  }
+}
+
+}  // namespace arle::kernels

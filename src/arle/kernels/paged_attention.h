@@ -1,0 +1,55 @@
+// Paged KV cache kernels: writing new keys/values into fixed-size blocks (converting to the cache
+// dtype) and causal grouped-query attention that reads each sequence's rows through its block table
+// (varlen batches, no padding).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "arle/core/dtype.h"
+#include "arle/core/tensor.h"
+#include "arle/core/thread_pool.h"
+#include "arle/kernels/backend.h"
+
+namespace arle::kernels {
+
+// One layer's K and V storage: each [n_blocks, block_size, n_head_kv, head_dim] contiguous, in
+// dtype f32, bf16 or f16. Row j of a sequence lives in block block_table[j / block_size] at offset
+// j % block_size.
+struct PagedKvLayer {
+  void* k = nullptr;
+  void* v = nullptr;
+  core::DType dtype = core::DType::kF32;
+  int64_t n_blocks = 0;
+  int64_t block_size = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+};
+
+// For each token t: stores k_new[t] and v_new[t] (f32 [n_tok, n_head_kv, head_dim]) into the slot
+// slots[t] = block * block_size + offset, rounding to the layer's dtype (round to nearest even,
+// as core/half.h). REQUIRES: 0 <= slots[t] < n_blocks * block_size, shapes match.
+void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
+                  std::span<const int64_t> slots, const PagedKvLayer& layer);
+
+// out[t, h, :] = sum_j softmax_j(scale * q[t, h, :] . K[j, h / group, :]) * V[j, h / group, :]
+// over rows j = 0 .. positions[t] (inclusive) of token t's sequence, found through
+// block_tables[t] (a pointer to that sequence's block table, which must cover row positions[t]).
+// K and V rows are widened to f32 before use; softmax and accumulation in f32.
+// q: f32 [n_tok, n_head, head_dim]; out: same shape, must not alias q.
+// Determinism: each (t, h) is computed alone, in the same order of operations as
+// kernels::Attention, so with f32 storage the result is bit-identical to Attention over the same
+// rows stored contiguously, and it never depends on the batch, the block placement or the pool size.
+// REQUIRES (checked): positions[t] >= 0; block_tables[t][0 .. positions[t] / block_size] in
+// [0, n_blocks) (the table's length itself cannot be checked); n_head a multiple of n_head_kv.
+void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
+                    std::span<const int32_t* const> block_tables,
+                    std::span<const int32_t> positions, float scale, core::Tensor& out,
+                    core::ThreadPool& pool, Backend backend = Backend::kDefault);
+
+// Copies the first n_rows rows of block src into block dst (both layers' K and V), e.g. when a
+// sequence forks (n > 1) and the siblings need their own copy of a partly filled block.
+// REQUIRES (checked): src, dst in [0, n_blocks), 0 <= n_rows <= block_size.
+void CopyPagedKvRows(const PagedKvLayer& layer, int64_t src, int64_t dst, int64_t n_rows);
+
+}  // namespace arle::kernels

@@ -1,0 +1,294 @@
+// Engine: request validation, the engine thread's loop, cancellation and statistics. Planning a
+// step lives in scheduler.cc, running it in engine_step.cc.
+#include "arle/runtime/engine.h"
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "arle/core/logging.h"
+#include "arle/runtime/engine_internal.h"
+#include "arle/runtime/stop_strings.h"
+
+namespace arle::runtime {
+namespace {
+
+inline constexpr int kMaxSamples = 16;
+
+// MemAvailable from /proc/meminfo in bytes (0 when unknown).
+int64_t AvailableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t value = 0;
+  std::string unit;
+  while (in >> key >> value >> unit) {
+    if (key == "MemAvailable:") return value * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Sequence::Sequence(RequestState* r, int i, const EngineRequest& req, SamplingParams params,
+                   uint64_t default_seed, const tokenizer::Tokenizer& tok)
+    : request(r),
+      index(i),
+      tokens(req.prompt_tokens),
+      n_prompt(static_cast<int64_t>(req.prompt_tokens.size())),
+      sampler(std::move(params), default_seed),
+      stop(req.stop, static_cast<int64_t>(req.prompt_tokens.size())),
+      decoder(tok, req.skip_special_tokens),
+      matcher(req.stop_strings) {}
+
+Engine::Impl::Impl(std::unique_ptr<BatchModel> m, const tokenizer::Tokenizer& t, EngineOptions o,
+                   int32_t n_blocks)
+    : model(std::move(m)), tokenizer(t), options(o), pool(n_blocks) {}
+
+core::StatusOr<std::unique_ptr<Engine>> Engine::Create(models::Model& model,
+                                                       const tokenizer::Tokenizer& tokenizer,
+                                                       const EngineOptions& options) {
+  return Create(MakeModelBatchAdapter(model), tokenizer, options);
+}
+
+core::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<BatchModel> model,
+                                                       const tokenizer::Tokenizer& tokenizer,
+                                                       const EngineOptions& options) {
+  if (options.kv_dtype != core::DType::kF32 && options.kv_dtype != core::DType::kBF16 &&
+      options.kv_dtype != core::DType::kF16) {
+    return core::InvalidArgumentError("kv cache dtype must be f32, bf16 or f16, got " +
+                                      std::string(core::DTypeName(options.kv_dtype)));
+  }
+  if (options.max_seqs < 1) return core::InvalidArgumentError("max_seqs must be >= 1");
+  if (options.max_batch_tokens < options.max_seqs) {
+    return core::InvalidArgumentError(
+        "max_batch_tokens (" + std::to_string(options.max_batch_tokens) +
+            ") must be at least max_seqs (" + std::to_string(options.max_seqs) + ")",
+        "every running sequence needs one token of each step");
+  }
+  if (options.max_queue < 1) return core::InvalidArgumentError("max_queue must be >= 1");
+  if (options.kv_cache_bytes < 0) return core::InvalidArgumentError("kv cache size must be >= 0");
+  int64_t max_context = model->n_ctx_train() > 0 ? model->n_ctx_train() : 2048;
+  if (options.max_context_tokens > 0) max_context = std::min(max_context, options.max_context_tokens);
+
+  const int64_t block_bytes = model->kv_bytes_per_block(options.kv_dtype);
+  int64_t n_blocks = 0;
+  if (options.kv_cache_bytes > 0) {
+    n_blocks = options.kv_cache_bytes / block_bytes;
+    if (n_blocks < 1) {
+      return core::InvalidArgumentError(
+          "the KV cache budget holds no block (one block of " + std::to_string(kv::kBlockSize) +
+              " tokens takes " + std::to_string(block_bytes) + " bytes)",
+          "raise --kv-cache-mb");
+    }
+  } else {
+    // A quarter of the available memory, no more than max_seqs full contexts, at least 64 blocks.
+    const int64_t blocks_per_context = (max_context + kv::kBlockSize - 1) / kv::kBlockSize;
+    const int64_t avail = AvailableMemoryBytes();
+    n_blocks = avail > 0 ? avail / 4 / block_bytes : 1024;
+    n_blocks = std::min<int64_t>(n_blocks, blocks_per_context * options.max_seqs);
+    n_blocks = std::max<int64_t>(n_blocks, 64);
+  }
+  n_blocks = std::min<int64_t>(n_blocks, 1 << 24);
+  ARLE_RETURN_IF_ERROR(model->AllocateKv(static_cast<int32_t>(n_blocks), options.kv_dtype));
+
+  auto impl = std::make_unique<Impl>(std::move(model), tokenizer, options,
+                                     static_cast<int32_t>(n_blocks));
+  impl->max_context = max_context;
+  impl->n_vocab = impl->model->n_vocab();
+  ARLE_LOG_DEBUG("engine: {} KV blocks of {} tokens ({} MiB, {}), context {}", n_blocks,
+                 kv::kBlockSize, n_blocks * block_bytes >> 20, core::DTypeName(options.kv_dtype),
+                 max_context);
+  impl->PublishStats();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->Loop(); });
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback callback) {
+  Impl& im = *impl_;
+  const int64_t n_prompt = static_cast<int64_t>(request.prompt_tokens.size());
+  if (n_prompt == 0) return core::InvalidArgumentError("the prompt is empty", "give at least one token");
+  for (int32_t id : request.prompt_tokens) {
+    if (id < 0 || id >= im.n_vocab) {
+      return core::InvalidArgumentError("prompt token id " + std::to_string(id) +
+                                        " is outside the vocabulary [0, " +
+                                        std::to_string(im.n_vocab) + ")");
+    }
+  }
+  if (request.n < 1 || request.n > kMaxSamples) {
+    return core::InvalidArgumentError("n must be in [1, " + std::to_string(kMaxSamples) +
+                                      "], got " + std::to_string(request.n));
+  }
+  if (request.stop.max_context_tokens <= 0 || request.stop.max_context_tokens > im.max_context) {
+    request.stop.max_context_tokens = im.max_context;
+  }
+  ARLE_RETURN_IF_ERROR(request.sampling.Validate(im.n_vocab));
+  ARLE_RETURN_IF_ERROR(request.stop.Validate(im.n_vocab));
+  ARLE_RETURN_IF_ERROR(ValidateStopStrings(request.stop_strings));
+  ARLE_RETURN_IF_ERROR(request.stop.CheckPromptLength(n_prompt));
+  const int64_t blocks_needed = n_prompt / kv::kBlockSize + 1;
+  if (blocks_needed > im.pool.n_blocks()) {
+    return core::InvalidArgumentError(
+        "prompt has " + std::to_string(n_prompt) + " tokens but the KV cache holds only " +
+            std::to_string(int64_t{im.pool.n_blocks()} * kv::kBlockSize),
+        "raise --kv-cache-mb");
+  }
+  if (!callback) return core::InvalidArgumentError("Submit needs a callback");
+
+  auto state = std::make_shared<RequestState>();
+  state->callback = std::move(callback);
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    if (im.stopping) return core::ResourceExhaustedError("the engine is shutting down", "retry on another server");
+    if (im.stats.n_waiting + static_cast<int64_t>(im.incoming.size()) >= im.options.max_queue) {
+      return core::ResourceExhaustedError(
+          "the request queue is full (" + std::to_string(im.options.max_queue) + " waiting)",
+          "retry later");
+    }
+    id = im.next_id++;
+    state->id = id;
+    const uint64_t default_seed =
+        request.default_seed.value_or(std::random_device{}() ^ (im.seed_counter++ << 32) ^ id);
+    state->request = std::move(request);
+    for (int i = 0; i < state->request.n; ++i) {
+      // Sample i uses seed + i (of the request's seed, or of the default one): each sample needs
+      // its own random stream.
+      const EngineRequest& r = state->request;
+      SamplingParams params = r.sampling;
+      if (params.seed) params.seed = *params.seed + static_cast<uint64_t>(i);
+      auto seq = std::make_unique<Sequence>(state.get(), i, r, std::move(params),
+                                            default_seed + static_cast<uint64_t>(i), im.tokenizer);
+      seq->awaiting_fork = i > 0;
+      state->sequences.push_back(std::move(seq));
+    }
+    state->n_unfinished = state->request.n;
+    im.incoming.push_back(state);
+    ++im.stats.n_waiting;  // counted until the engine thread's next snapshot
+  }
+  im.cv.notify_all();
+  return id;
+}
+
+void Engine::Cancel(uint64_t request_id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->cancels.push_back(request_id);
+  }
+  impl_->cv.notify_all();
+}
+
+EngineStats Engine::Stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+int64_t Engine::max_context_tokens() const { return impl_->max_context; }
+int32_t Engine::n_vocab() const { return impl_->n_vocab; }
+const tokenizer::Tokenizer& Engine::tokenizer() const { return impl_->tokenizer; }
+
+// ---------------------------------------------------------------------------------------------
+// Engine thread.
+
+void Engine::Impl::Loop() {
+  std::vector<std::shared_ptr<RequestState>> new_requests;
+  std::vector<uint64_t> new_cancels;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      const bool has_work = !running.empty() || !waiting.empty();
+      if (!has_work) {
+        cv.wait(lock, [&] { return stopping || !incoming.empty() || !cancels.empty(); });
+      }
+      new_requests.swap(incoming);
+      new_cancels.swap(cancels);
+      if (stopping) {
+        lock.unlock();
+        for (auto& r : new_requests) AddRequest(std::move(r));
+        AbortAll();
+        requests.clear();
+        done_requests.clear();
+        PublishStats();
+        return;
+      }
+    }
+    for (auto& r : new_requests) AddRequest(std::move(r));
+    new_requests.clear();
+    for (uint64_t id : new_cancels) CancelRequest(id);
+    new_cancels.clear();
+
+    const StepPlan plan = PlanStep();
+    if (!plan.entries.empty()) {
+      RunStep(plan);
+    } else if (!waiting.empty()) {
+      // Nothing fits right now (blocks held by sequences being cancelled, ...): do not spin.
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, std::chrono::milliseconds(1));
+    }
+    for (uint64_t id : done_requests) requests.erase(id);
+    done_requests.clear();
+    PublishStats();
+  }
+}
+
+void Engine::Impl::AddRequest(std::shared_ptr<RequestState> request) {
+  Sequence* first = request->sequences[0].get();
+  first->order = next_order++;
+  waiting.push_back(first);
+  for (size_t i = 1; i < request->sequences.size(); ++i) {
+    request->sequences[i]->order = first->order;
+  }
+  prompt_tokens_total += first->n_prompt;
+  requests.emplace(request->id, std::move(request));
+}
+
+void Engine::Impl::CancelRequest(uint64_t id) {
+  auto it = requests.find(id);
+  if (it == requests.end()) return;
+  std::shared_ptr<RequestState> request = it->second;
+  for (auto& seq : request->sequences) {
+    if (seq->finished()) continue;
+    EngineOutput out;
+    Finish(seq.get(), FinishReason::kAbort, &out);
+    Emit(seq.get(), out);
+  }
+}
+
+void Engine::Impl::AbortAll() {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, request] : requests) ids.push_back(id);
+  for (uint64_t id : ids) CancelRequest(id);
+}
+
+void Engine::Impl::PublishStats() {
+  const kv::BlockPoolStats ps = pool.stats();
+  std::lock_guard<std::mutex> lock(mu);
+  stats.n_waiting = static_cast<int64_t>(waiting.size() + incoming.size());
+  stats.n_running = static_cast<int64_t>(running.size());
+  stats.kv_blocks_total = ps.n_blocks;
+  stats.kv_blocks_used = ps.n_used;
+  stats.kv_blocks_cached = ps.n_cached;
+  stats.prefix_queried_tokens = ps.prefix_queried_tokens;
+  stats.prefix_hit_tokens = ps.prefix_hit_tokens;
+  stats.n_preemptions = n_preemptions;
+  stats.n_steps = n_steps;
+  stats.prompt_tokens_total = prompt_tokens_total;
+  stats.computed_prompt_tokens_total = computed_prompt_total;
+  stats.generated_tokens_total = generated_total;
+  stats.max_context_tokens = max_context;
+  stats.block_size = kv::kBlockSize;
+}
+
+}  // namespace arle::runtime

@@ -1,0 +1,127 @@
+// Engine: the continuous-batching inference engine behind `arle serve` (and the agent). One engine
+// thread owns the model, the paged KV cache and the scheduler; each step is one forward over a flat
+// batch of tokens from many sequences (decodes first, then prefill chunks). Requests are submitted
+// from any thread and report their tokens through a callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arle/core/dtype.h"
+#include "arle/core/status.h"
+#include "arle/models/model.h"
+#include "arle/runtime/batch_model.h"
+#include "arle/runtime/sampler.h"
+#include "arle/runtime/stop.h"
+#include "arle/tokenizer/tokenizer.h"
+
+namespace arle::runtime {
+
+struct EngineOptions {
+  // KV cache memory; 0 = a default (a quarter of the available RAM, at most what max_seqs
+  // sequences of the full context need, at least 64 blocks).
+  int64_t kv_cache_bytes = 0;
+  core::DType kv_dtype = core::DType::kF32;  // f32, bf16 or f16
+  int64_t max_batch_tokens = 512;            // tokens per step (decodes + prefill chunks)
+  int max_seqs = 64;                         // sequences running at once
+  int max_queue = 1024;                      // waiting requests; Submit fails beyond it
+  bool enable_prefix_cache = true;
+  // Serving context limit in tokens (prompt + generated); 0 = the model's (n_ctx_train).
+  int64_t max_context_tokens = 0;
+};
+
+struct EngineRequest {
+  std::vector<int32_t> prompt_tokens;  // REQUIRES: non-empty, ids in the vocabulary
+  SamplingParams sampling;
+  // EOS ids etc.: start from DefaultStopParams(model, tokenizer). max_context_tokens is capped to
+  // the engine's limit.
+  StopParams stop;
+  std::vector<std::string> stop_strings;
+  // Samples of this prompt (OpenAI `n`); they share the prompt's KV blocks. Sample i uses seed
+  // sampling.seed + i when a seed is set.
+  int n = 1;
+  // Seed for an unseeded request; unset = the engine draws one per request.
+  std::optional<uint64_t> default_seed;
+  bool skip_special_tokens = true;  // in the streamed text
+};
+
+// One event for one sample of a request. Delivered in order per sample; the last event of a
+// sample has finish_reason != kNone.
+struct EngineOutput {
+  int index = 0;                         // which sample (0 .. n-1)
+  std::vector<SampledToken> tokens;      // new tokens (usually one; the stop token included)
+  std::string text;                      // new text (never a partial character or stop string)
+  FinishReason finish_reason = FinishReason::kNone;
+  std::optional<std::string> stop_string;  // the stop string that ended the sample
+  std::optional<int32_t> stop_token_id;    // the EOS / stop token that ended it
+  // Filled on the last event of a sample.
+  int64_t n_prompt_tokens = 0;
+  int64_t n_cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  int64_t n_generated_tokens = 0;
+};
+
+// Called on the engine thread: must be quick and must not call Submit (Cancel is fine).
+using EngineCallback = std::function<void(const EngineOutput&)>;
+
+struct EngineStats {
+  int64_t n_waiting = 0;     // queued, not yet admitted (preempted ones included)
+  int64_t n_running = 0;     // sequences holding KV blocks
+  int32_t kv_blocks_total = 0;
+  int32_t kv_blocks_used = 0;    // referenced by a running sequence
+  int32_t kv_blocks_cached = 0;  // unreferenced, kept for prefix reuse
+  int64_t prefix_queried_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+  int64_t n_preemptions = 0;
+  int64_t n_steps = 0;
+  int64_t prompt_tokens_total = 0;     // prompt tokens of admitted requests (cached included)
+  int64_t computed_prompt_tokens_total = 0;  // of those, prefilled by the model
+  int64_t generated_tokens_total = 0;
+  int64_t max_context_tokens = 0;
+  int64_t block_size = 0;
+};
+
+class Engine {
+ public:
+  // Sizes the KV pool and starts the engine thread. The model and tokenizer must outlive it.
+  static core::StatusOr<std::unique_ptr<Engine>> Create(models::Model& model,
+                                                        const tokenizer::Tokenizer& tokenizer,
+                                                        const EngineOptions& options);
+  // Same over any BatchModel (tests use fakes). The tokenizer must outlive the engine.
+  static core::StatusOr<std::unique_ptr<Engine>> Create(std::unique_ptr<BatchModel> model,
+                                                        const tokenizer::Tokenizer& tokenizer,
+                                                        const EngineOptions& options);
+  // Stops the thread; unfinished requests get a final event with finish_reason kAbort.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates the request (sampling, stop, n in [1, 16], prompt length against the context
+  // and the KV pool) and queues it. Returns its id. Errors: InvalidArgument naming the parameter
+  // (a too-long prompt names both numbers); ResourceExhausted when the queue is full.
+  // Thread-safe.
+  core::StatusOr<uint64_t> Submit(EngineRequest request, EngineCallback callback);
+
+  // Cancels a request: its blocks return to the pool at the next step boundary and its samples get
+  // a final event with finish_reason kAbort (unless already finished). Unknown ids are ignored.
+  // Thread-safe.
+  void Cancel(uint64_t request_id);
+
+  // A consistent snapshot. Thread-safe.
+  EngineStats Stats() const;
+
+  int64_t max_context_tokens() const;
+  int32_t n_vocab() const;
+  const tokenizer::Tokenizer& tokenizer() const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arle::runtime

@@ -1,0 +1,127 @@
+// Internal state of the engine (engine.cc: public API and thread; scheduler.cc: planning a step;
+// engine_step.cc: running it). Not part of the runtime's public interface.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "arle/kv/block_pool.h"
+#include "arle/runtime/engine.h"
+#include "arle/runtime/stop_strings.h"
+#include "arle/tokenizer/incremental_decoder.h"
+
+namespace arle::runtime {
+
+struct RequestState;
+
+// One sample of a request: the unit the scheduler runs.
+struct Sequence {
+  RequestState* request = nullptr;
+  int index = 0;                 // sample index within the request
+  uint64_t order = 0;            // admission priority: lower runs first, is preempted last
+  std::vector<int32_t> tokens;   // prompt + generated
+  int64_t n_prompt = 0;
+  int64_t n_computed = 0;        // tokens whose K/V are in `blocks`
+  std::vector<int32_t> blocks;   // block table
+  std::vector<kv::BlockHash> hashes;  // chain hashes of the blocks registered so far
+  bool running = false;          // holds blocks (else waiting)
+  bool awaiting_fork = false;    // sample > 0 waiting for sample 0's prompt
+  FinishReason finish = FinishReason::kNone;
+  int64_t n_cached_prompt = 0;   // prompt tokens attached from the prefix cache on admission
+  Sampler sampler;
+  StopChecker stop;
+  tokenizer::IncrementalDecoder decoder;
+  StopStringMatcher matcher;
+
+  Sequence(RequestState* r, int i, const EngineRequest& req, SamplingParams params,
+           uint64_t default_seed, const tokenizer::Tokenizer& tok);
+  int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
+  // Tokens still to run through the model before the next sample.
+  int64_t n_pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+  bool finished() const { return finish != FinishReason::kNone; }
+};
+
+struct RequestState {
+  uint64_t id = 0;
+  EngineRequest request;
+  EngineCallback callback;
+  std::vector<std::unique_ptr<Sequence>> sequences;
+  int n_unfinished = 0;
+  bool forked = false;  // samples > 0 have been given the prompt
+};
+
+// A planned step: which sequences run how many tokens.
+struct StepPlan {
+  struct Entry {
+    Sequence* seq;
+    int64_t n_tokens;
+  };
+  std::vector<Entry> entries;  // decodes first, then prefill chunks
+  int64_t n_tokens = 0;
+};
+
+struct Engine::Impl {
+  Impl(std::unique_ptr<BatchModel> m, const tokenizer::Tokenizer& t, EngineOptions o,
+       int32_t n_blocks);
+
+  // --- engine thread only ---
+  void Loop();
+  void AddRequest(std::shared_ptr<RequestState> request);
+  void CancelRequest(uint64_t id);
+  void AbortAll();
+  // scheduler.cc
+  StepPlan PlanStep();
+  bool TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan);
+  bool EnsureDecodeBlock(Sequence* seq, const StepPlan& plan);
+  Sequence* PickVictim(const Sequence* except, const StepPlan& plan);
+  void Preempt(Sequence* seq);
+  void ReleaseBlocks(Sequence* seq);
+  // engine_step.cc
+  void RunStep(const StepPlan& plan);
+  void RegisterFullBlocks(Sequence* seq);
+  void SampleAndEmit(Sequence* seq, std::span<const float> logits);
+  void Fork(Sequence* first, std::span<const float> logits);
+  void Finish(Sequence* seq, FinishReason reason, EngineOutput* out);
+  void Emit(Sequence* seq, EngineOutput& out);
+  void PublishStats();
+
+  std::unique_ptr<BatchModel> model;
+  const tokenizer::Tokenizer& tokenizer;
+  EngineOptions options;
+  int64_t max_context = 0;
+  int32_t n_vocab = 0;
+  kv::BlockPool pool;
+
+  std::deque<Sequence*> waiting;   // admission order; preempted sequences go to the front
+  std::vector<Sequence*> running;  // sorted by order
+  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> requests;
+  std::vector<uint64_t> done_requests;  // every sample finished; erased after the step
+  uint64_t next_order = 0;
+  std::vector<int32_t> step_tokens;
+  std::vector<BatchSequence> step_sequences;
+  std::vector<float> step_logits;
+  int64_t n_preemptions = 0, n_steps = 0, prompt_tokens_total = 0, computed_prompt_total = 0,
+          generated_total = 0;
+
+  // --- shared, guarded by mu ---
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<RequestState>> incoming;
+  std::vector<uint64_t> cancels;
+  bool stopping = false;
+  uint64_t next_id = 1;
+  int64_t n_queued_requests = 0;  // submitted, not yet admitted (for max_queue)
+  EngineStats stats;
+  uint64_t seed_counter = 0;
+
+  std::thread thread;
+};
+
+}  // namespace arle::runtime

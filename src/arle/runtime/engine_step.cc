@@ -1,0 +1,154 @@
+// Running a planned step: one batched forward, then per sequence the prefix-cache registration of
+// newly full blocks, sampling, stop checks, incremental detokenization and the callback.
+#include <algorithm>
+
+#include "arle/core/logging.h"
+#include "arle/runtime/engine_internal.h"
+
+namespace arle::runtime {
+
+void Engine::Impl::RunStep(const StepPlan& plan) {
+  step_tokens.clear();
+  step_sequences.clear();
+  for (const StepPlan::Entry& e : plan.entries) {
+    Sequence* seq = e.seq;
+    BatchSequence bs;
+    bs.token_begin = static_cast<int64_t>(step_tokens.size());
+    bs.n_tokens = e.n_tokens;
+    bs.n_past = seq->n_computed;
+    bs.block_table = std::span<const int32_t>(seq->blocks);
+    bs.want_logits = seq->n_computed + e.n_tokens == static_cast<int64_t>(seq->tokens.size());
+    step_tokens.insert(step_tokens.end(), seq->tokens.begin() + seq->n_computed,
+                       seq->tokens.begin() + seq->n_computed + e.n_tokens);
+    step_sequences.push_back(bs);
+  }
+  const core::Status status = model->Forward(step_tokens, step_sequences, &step_logits);
+  if (!status.ok()) {
+    ARLE_LOG_ERROR("engine: step of {} tokens failed: {}", step_tokens.size(), status.ToString());
+    for (const StepPlan::Entry& e : plan.entries) {
+      if (e.seq->finished()) continue;
+      EngineOutput out;
+      Finish(e.seq, FinishReason::kAbort, &out);
+      Emit(e.seq, out);
+    }
+    return;
+  }
+  ++n_steps;
+  int64_t row = 0;
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    Sequence* seq = plan.entries[i].seq;
+    seq->n_computed += plan.entries[i].n_tokens;
+    if (options.enable_prefix_cache) RegisterFullBlocks(seq);
+    if (!step_sequences[i].want_logits) continue;
+    const std::span<const float> logits(step_logits.data() + row * n_vocab, n_vocab);
+    ++row;
+    if (seq->finished()) continue;
+    if (seq->index == 0 && !seq->request->forked && seq->request->sequences.size() > 1) {
+      Fork(seq, logits);
+    } else {
+      SampleAndEmit(seq, logits);
+    }
+  }
+}
+
+void Engine::Impl::RegisterFullBlocks(Sequence* seq) {
+  const size_t n_full = static_cast<size_t>(seq->n_computed / kv::kBlockSize);
+  while (seq->hashes.size() < n_full) {
+    const size_t b = seq->hashes.size();
+    const kv::BlockHash parent = b == 0 ? 0 : seq->hashes[b - 1];
+    const std::span<const int32_t> tokens(seq->tokens.data() + b * kv::kBlockSize, kv::kBlockSize);
+    seq->hashes.push_back(pool.Register(seq->blocks[b], parent, tokens));
+  }
+}
+
+void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
+  RequestState* request = first->request;
+  request->forked = true;
+  const int64_t n_full = first->n_prompt / kv::kBlockSize;
+  const int64_t n_rest = first->n_prompt % kv::kBlockSize;
+  for (size_t i = 1; i < request->sequences.size(); ++i) {
+    Sequence* child = request->sequences[i].get();
+    child->awaiting_fork = false;
+    if (child->finished()) continue;
+    child->n_cached_prompt = first->n_cached_prompt;
+    // Share the prompt's full blocks; copy the partly filled last one.
+    std::vector<kv::BlockId> copy;
+    if (n_rest == 0 || pool.Allocate(1, &copy)) {
+      for (int64_t b = 0; b < n_full; ++b) {
+        pool.Acquire(first->blocks[b]);
+        child->blocks.push_back(first->blocks[b]);
+      }
+      if (n_rest > 0) {
+        model->CopyBlockRows(first->blocks[n_full], copy[0], n_rest);
+        child->blocks.push_back(copy[0]);
+      }
+      child->hashes.assign(first->hashes.begin(),
+                           first->hashes.begin() + std::min<int64_t>(n_full, first->hashes.size()));
+      child->n_computed = first->n_prompt;
+      child->running = true;
+      running.insert(std::upper_bound(running.begin(), running.end(), child,
+                                      [](const Sequence* a, const Sequence* b) {
+                                        return a->order < b->order;
+                                      }),
+                     child);
+    } else {
+      // No block for the copy: the sample recomputes its prompt later (mostly from the cache).
+      waiting.push_front(child);
+    }
+    SampleAndEmit(child, logits);
+  }
+  SampleAndEmit(first, logits);
+}
+
+void Engine::Impl::SampleAndEmit(Sequence* seq, std::span<const float> logits) {
+  SampledToken token =
+      seq->sampler.Sample(logits, seq->tokens, static_cast<size_t>(seq->n_prompt));
+  seq->tokens.push_back(token.id);
+  ++generated_total;
+  FinishReason reason = seq->stop.Append(token.id);
+  std::string decoded = seq->decoder.Push(token.id);
+  if (reason != FinishReason::kNone) decoded += seq->decoder.Flush();
+  StopStringMatcher::Result matched = seq->matcher.Feed(decoded);
+  EngineOutput out;
+  out.index = seq->index;
+  out.text = std::move(matched.text);
+  out.tokens.push_back(std::move(token));
+  if (matched.stopped) {
+    if (reason == FinishReason::kNone) seq->stop.FinishWithStopString();
+    reason = FinishReason::kStop;
+    out.stop_string = seq->matcher.matched();
+  } else if (reason != FinishReason::kNone) {
+    out.text += seq->matcher.Flush();
+    out.stop_token_id = seq->stop.stop_token_id();
+  }
+  if (reason != FinishReason::kNone) Finish(seq, reason, &out);
+  Emit(seq, out);
+}
+
+void Engine::Impl::Finish(Sequence* seq, FinishReason reason, EngineOutput* out) {
+  seq->finish = reason;
+  if (seq->running) {
+    ReleaseBlocks(seq);
+    std::erase(running, seq);
+    seq->running = false;
+  } else {
+    std::erase(waiting, seq);
+    ReleaseBlocks(seq);  // a fork fallback may hold none; harmless
+  }
+  out->index = seq->index;
+  out->finish_reason = reason;
+  out->n_prompt_tokens = seq->n_prompt;
+  out->n_cached_prompt_tokens = seq->n_cached_prompt;
+  out->n_generated_tokens = seq->n_generated();
+}
+
+void Engine::Impl::Emit(Sequence* seq, EngineOutput& out) {
+  RequestState* request = seq->request;
+  request->callback(out);
+  if (out.finish_reason != FinishReason::kNone && --request->n_unfinished == 0) {
+    // Destroyed by the loop once the step is over: pointers to its sequences may still be in use.
+    done_requests.push_back(request->id);
+  }
+}
+
+}  // namespace arle::runtime
