@@ -2,6 +2,7 @@
 """Bad input to the arle binary: each case must exit with code 2 and a message naming the file and
 the problem, never crash (a signal or ASan report) and never hang."""
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ def main():
     ap.add_argument("--source-dir", required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="arle-bad-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     good = os.path.join(tmp, "good")
     subprocess.run([args.arle, "model", "init", "--arch", "llama", "--out", good], check=True,
                    capture_output=True)

@@ -6,6 +6,7 @@ logprobs (the GGUF path goes through llama.cpp's names and, for llama, its Q/K p
 llama2.c import must reproduce the built-in model; token ids come from llama.cpp's qwen2 vectors.
 """
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ def main():
     ap.add_argument("--source-dir", required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="arle-e2e-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 
     doctor = json.loads(arle(args, "--doctor", "--json").stdout)
     check("version" in doctor and "cpu" in doctor, "--doctor --json reports version and cpu")
