@@ -1,5 +1,6 @@
-# The README's entry points. `make run` and `make test` install missing Debian packages, build, and
-# then run a demo generation or the whole test suite.
+# The README's entry points. `make run`, `make serve` and `make test` install missing Debian
+# packages, build, and then run a demo generation, serve the built-in model on 127.0.0.1:8000, or
+# run the whole test suite.
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 ARLE := $(BUILD_DIR)/apps/arle/arle
@@ -7,7 +8,7 @@ JOBS ?= $(shell nproc)
 # Let ccache share objects between checkouts in different folders (CI builds a fresh clone).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: deps build run test sanitize fuzz clean
+.PHONY: deps build run serve test sanitize tsan fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -19,12 +20,25 @@ build: deps
 run: build
 	$(ARLE) run --prompt "Once upon a time" --max-tokens 200
 
+# OpenAI-compatible server on http://127.0.0.1:8000/v1 (Ctrl-C stops it gracefully).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: build
+	$(ARLE) serve --host $(HOST) --port $(PORT)
+
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 # Debug + ASan + UBSan build of everything, then the whole suite.
 sanitize:
 	@$(MAKE) test PRESET=dev
+
+# ThreadSanitizer build of the concurrent parts (engine, HTTP server, block pool) and their tests.
+tsan:
+	@scripts/install-deps.sh
+	@cmake --preset tsan >/dev/null
+	@cmake --build build/tsan -j $(JOBS) --target arle_engine_tests arle_http_server_tests arle_kv_tests
+	ctest --test-dir build/tsan --output-on-failure -R "EngineTest|BlockPool|HttpServer"
 
 # Builds the libFuzzer targets (clang); see fuzz/README.md for running them.
 fuzz:

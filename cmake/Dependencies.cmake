@@ -35,3 +35,5 @@ if(ARLE_CUDA)
     message(WARNING "ARLE_CUDA=ON but nvcc was not found: building the CPU backend only")
   endif()
 endif()
+# Boost.Beast/Asio (header-only) for the HTTP server and the serving benchmark client.
+find_package(Boost 1.74 REQUIRED)

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "apps/arle/cmd_bench_serve.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/model_init.h"
 #include "apps/arle/model_source.h"
@@ -153,7 +154,10 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-r,--repetitions", o.reps, "Timed repetitions per test")->capture_default_str();
   cmd->add_option("-o,--output", o.output, "md | json")
       ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-  cmd->callback([&exit_code] { exit_code = Bench(o); });
+  RegisterBenchServeCommand(*cmd, exit_code);
+  cmd->callback([cmd, &exit_code] {
+    if (!cmd->got_subcommand("serve")) exit_code = Bench(o);
+  });
 }
 
 }  // namespace arle::app

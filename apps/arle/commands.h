@@ -26,5 +26,6 @@ void RegisterTokenizeCommand(CLI::App& app, int& exit_code);
 void RegisterRunCommand(CLI::App& app, int& exit_code);
 void RegisterBenchCommand(CLI::App& app, int& exit_code);
 void RegisterTemplateCommand(CLI::App& app, int& exit_code);
+void RegisterServeCommand(CLI::App& app, int& exit_code);
 
 }  // namespace arle::app

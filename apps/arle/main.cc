@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterTokenizeCommand(app, exit_code);
   arle::app::RegisterBenchCommand(app, exit_code);
   arle::app::RegisterTemplateCommand(app, exit_code);
+  arle::app::RegisterServeCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,148 @@
+// Internal to arle_server (never installed, and the one server header that brings nlohmann): the
+// JSON field readers the OpenAI request parsers share — a reader over one object that records the
+// keys it was asked for (so the rest can be rejected by name), typed getters with OpenAI's error
+// wording, and the parameter groups several endpoints accept (sampling, messages, tools).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arle/server/openai_request.h"
+
+namespace arle::server::openai_fields {
+
+// Ordered, so messages and tools reach the chat template with their keys in the client's order
+// (templates that iterate over a dict must see what transformers sees).
+using Json = nlohmann::ordered_json;
+// nullopt = OK.
+using MaybeError = std::optional<ApiError>;
+
+// Returns the error from the enclosing function when `expr` (a MaybeError) holds one.
+#define ARLE_API_TRY(expr)                                                       \
+  do {                                                                           \
+    if (::arle::server::openai_fields::MaybeError arle_api_e_ = (expr)) {        \
+      return std::move(*arle_api_e_);                                            \
+    }                                                                            \
+  } while (false)
+
+// 400 invalid_request_error naming `param`.
+ApiError Invalid(std::string message, std::string param);
+// "Invalid type for 'P': expected E, but got a string instead."
+ApiError TypeMismatch(const std::string& param, std::string_view expected, const Json& got);
+// "Missing required parameter: 'P'."
+ApiError Missing(const std::string& param);
+// "'P' is not supported by arle: WHY"
+ApiError Unsupported(const std::string& param, std::string_view why);
+// Integers, or decimals with an integral value (5.0), as pydantic's lax mode accepts them.
+bool AsInt64(const Json& v, int64_t* out);
+
+// Reads the keys of one JSON object; keys never asked for are "unrecognized".
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+
+  std::string Param(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : fmt::format("{}.{}", prefix_, key);
+  }
+
+  // The value of `key`, or nullptr when it is absent or null (OpenAI treats null as "not given").
+  const Json* Get(std::string_view key) {
+    known_.emplace(key);
+    auto it = object_.find(std::string(key));
+    if (it == object_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  MaybeError Float(std::string_view key, std::optional<double>* out) {
+    const Json* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->is_number()) return TypeMismatch(Param(key), "a number", *v);
+    *out = v->get<double>();
+    return std::nullopt;
+  }
+  MaybeError Int(std::string_view key, std::optional<int64_t>* out) {
+    const Json* v = Get(key);
+    if (!v) return std::nullopt;
+    int64_t i = 0;
+    if (!AsInt64(*v, &i)) return TypeMismatch(Param(key), "an integer", *v);
+    *out = i;
+    return std::nullopt;
+  }
+  MaybeError Bool(std::string_view key, std::optional<bool>* out) {
+    const Json* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->is_boolean()) return TypeMismatch(Param(key), "a boolean", *v);
+    *out = v->get<bool>();
+    return std::nullopt;
+  }
+  MaybeError String(std::string_view key, std::optional<std::string>* out) {
+    const Json* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) return TypeMismatch(Param(key), "a string", *v);
+    *out = v->get<std::string>();
+    return std::nullopt;
+  }
+  // A parameter arle does not implement: fine when absent or null, an error otherwise.
+  MaybeError RejectIfGiven(std::string_view key, std::string_view why) {
+    if (Get(key)) return Unsupported(Param(key), why);
+    return std::nullopt;
+  }
+
+  // The first key that no getter asked for.
+  MaybeError CheckUnknown() const {
+    for (auto it = object_.begin(); it != object_.end(); ++it) {
+      if (!known_.count(it.key())) {
+        const std::string param = Param(it.key());
+        return Invalid(fmt::format("Unrecognized request argument supplied: {}", param), param);
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const Json& object_;
+  std::string prefix_;
+  std::set<std::string, std::less<>> known_;
+};
+
+
+// The body as a JSON object (400 for malformed JSON or another type).
+ApiOr<Json> ParseBody(std::string_view body);
+// `model` must be the served one (404 model_not_found); `required`: absent is a 400.
+MaybeError CheckModel(ObjectReader& r, const ParseContext& ctx, bool required);
+// temperature, top_p, top_k, min_p, the three penalties, seed.
+MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s);
+// A JSON array of token ids in [0, n_vocab).
+MaybeError ReadTokenIdList(const Json& v, const std::string& param, int32_t n_vocab,
+                           std::vector<int32_t>* out);
+// n (with_n), stop and stop_token_ids (with_stop), logit_bias, ignore_eos, stream,
+// stream_options, user.
+MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams* p, bool with_n,
+                      bool with_stop);
+// An integer >= 1 under `key`.
+MaybeError ReadMaxTokens(ObjectReader& r, std::string_view key, std::optional<int64_t>* out);
+
+// Flattens OpenAI content (a string or a list of parts whose type is one of `text_types`) into one
+// string, parts joined by "\n" as vLLM does for string-content templates.
+MaybeError FlattenContent(const Json& content, const std::string& param,
+                          std::initializer_list<std::string_view> text_types, std::string* out);
+// Chat messages -> the array the chat template sees (see ChatRequest::messages_json).
+MaybeError NormalizeMessages(const Json& messages, Json* out);
+// Validates `tools` (function tools only) and collects their names.
+MaybeError CheckTools(const Json& tools, std::vector<std::string>* names);
+// chat_template_kwargs (an object) plus a top-level enable_thinking (which wins), as JSON text.
+MaybeError ReadTemplateKwargs(ObjectReader& r, std::string* out);
+// response_format: {"type": "text"} only.
+MaybeError ReadResponseFormat(ObjectReader& r);
+// store (false only) and metadata (not supported).
+MaybeError ReadStoreAndMetadata(ObjectReader& r);
+
+}  // namespace arle::server::openai_fields
