@@ -39,7 +39,9 @@ Sequence::Sequence(RequestState* r, int i, const EngineRequest& req, SamplingPar
       sampler(std::move(params), default_seed),
       stop(req.stop, static_cast<int64_t>(req.prompt_tokens.size())),
       decoder(tok, req.skip_special_tokens),
-      matcher(req.stop_strings) {}
+      matcher(req.stop_strings) {
+  decoder.Continue(req.prompt_tokens);
+}
 
 Engine::Impl::Impl(std::unique_ptr<BatchModel> m, const tokenizer::Tokenizer& t, EngineOptions o,
                    int32_t n_blocks)
@@ -153,7 +155,9 @@ core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback ca
   {
     std::lock_guard<std::mutex> lock(im.mu);
     if (im.stopping) return core::ResourceExhaustedError("the engine is shutting down", "retry on another server");
-    if (im.stats.n_waiting + static_cast<int64_t>(im.incoming.size()) >= im.options.max_queue) {
+    // stats.n_waiting counts the queue and `incoming` (each Submit adds one until the engine
+    // thread's next snapshot).
+    if (im.stats.n_waiting >= im.options.max_queue) {
       return core::ResourceExhaustedError(
           "the request queue is full (" + std::to_string(im.options.max_queue) + " waiting)",
           "retry later");
@@ -231,6 +235,7 @@ void Engine::Impl::Loop() {
 
     const StepPlan plan = PlanStep();
     if (!plan.entries.empty()) {
+      PublishStats();  // admissions leave the queue now, not after the step
       RunStep(plan);
     } else if (!waiting.empty()) {
       // Nothing fits right now (blocks held by sequences being cancelled, ...): do not spin.
