@@ -59,6 +59,7 @@ core::StatusOr<GenerationResult> Generate(models::Model& model,
   Sampler sampler(request.sampling, request.default_seed);
   StopChecker stop(request.stop, n_prompt);
   tokenizer::IncrementalDecoder decoder(tokenizer, /*skip_special=*/true);
+  decoder.Continue(request.prompt_tokens);
   StopStringMatcher stop_strings(request.stop_strings);
   std::vector<int32_t> context = request.prompt_tokens;
   GenerationResult result;

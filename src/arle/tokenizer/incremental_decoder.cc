@@ -14,6 +14,14 @@ std::string IncrementalDecoder::Push(int32_t id) {
   return out;
 }
 
+void IncrementalDecoder::Continue(std::span<const int32_t> context) {
+  std::string discarded;
+  for (int32_t id : context) {
+    tokenizer_.DecodeAppend(id, skip_special_, &state_, &discarded);
+    discarded.clear();
+  }
+}
+
 std::string IncrementalDecoder::Flush() {
   std::string out = Utf8Lossy(pending_);
   pending_.clear();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "arle/tokenizer/tokenizer.h"
@@ -17,6 +18,10 @@ class IncrementalDecoder {
   explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special = false)
       : tokenizer_(tokenizer), skip_special_(skip_special) {}
 
+  // Treats `context` (the prompt) as already decoded, so the next Push continues that stream
+  // instead of starting one: a SentencePiece "▁word" right after a prompt keeps its space (as
+  // decoding prompt + output together would). Produces no text. Call before the first Push.
+  void Continue(std::span<const int32_t> context);
   // Feeds one id. Returns the text completed by it: complete UTF-8 characters, with byte sequences
   // that can no longer become valid replaced by U+FFFD; possibly empty. Bytes of a character still
   // in progress stay buffered. Out-of-range ids are skipped, as in Decode.
