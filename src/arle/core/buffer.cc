@@ -9,24 +9,30 @@
 namespace arle::core {
 namespace {
 
-void* AlignedAlloc(size_t nbytes) {
+// Zeroed memory aligned to kBufferAlignment: calloc (which skips clearing fresh pages from the
+// kernel, so untouched pages of a big buffer are never committed) plus up to one alignment of slack.
+// Returns the aligned pointer and sets *alloc to the pointer to free.
+void* AlignedZeroAlloc(size_t nbytes, void** alloc) {
+  *alloc = nullptr;
   if (nbytes == 0) return nullptr;
-  const size_t rounded = (nbytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
-  if (rounded < nbytes) return nullptr;
-  void* p = std::aligned_alloc(kBufferAlignment, rounded);
-  if (p != nullptr) std::memset(p, 0, rounded);
-  return p;
+  const size_t padded = nbytes + kBufferAlignment;
+  if (padded < nbytes) return nullptr;
+  void* p = std::calloc(1, padded);
+  if (p == nullptr) return nullptr;
+  *alloc = p;
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<void*>((addr + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
 }
 
 }  // namespace
 
-Buffer::Buffer(size_t nbytes) : data_(AlignedAlloc(nbytes)), size_(nbytes) {
+Buffer::Buffer(size_t nbytes) : data_(AlignedZeroAlloc(nbytes, &alloc_)), size_(nbytes) {
   ARLE_CHECK(nbytes == 0 || data_ != nullptr) << "out of memory allocating " << nbytes << " bytes";
 }
 
 StatusOr<Buffer> Buffer::TryAllocate(size_t nbytes) {
   Buffer b;
-  b.data_ = AlignedAlloc(nbytes);
+  b.data_ = AlignedZeroAlloc(nbytes, &b.alloc_);
   if (nbytes != 0 && b.data_ == nullptr) {
     return ResourceExhaustedError("cannot allocate " + std::to_string(nbytes) + " bytes");
   }
@@ -35,18 +41,21 @@ StatusOr<Buffer> Buffer::TryAllocate(size_t nbytes) {
 }
 
 Buffer::Buffer(Buffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      alloc_(std::exchange(other.alloc_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {
-    std::free(data_);
+    std::free(alloc_);
     data_ = std::exchange(other.data_, nullptr);
+    alloc_ = std::exchange(other.alloc_, nullptr);
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() { std::free(alloc_); }
 
 Tensor Buffer::AsTensor(DType dtype, std::span<const int64_t> shape) {
   Tensor t(data_, dtype, shape);

@@ -1,4 +1,6 @@
 // Buffer: an owning, 64-byte-aligned block of host memory. Move-only; copies are explicit (Clone).
+// Memory comes from calloc, so a large buffer (the paged KV cache) costs RAM only for the pages
+// actually written: the C library maps fresh zero pages for it instead of clearing them.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +49,8 @@ class Buffer {
   Buffer Clone() const;
 
  private:
-  void* data_ = nullptr;
+  void* data_ = nullptr;   // aligned start
+  void* alloc_ = nullptr;  // what calloc returned (freed)
   size_t size_ = 0;
 };
 
