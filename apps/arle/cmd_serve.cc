@@ -39,6 +39,7 @@ struct ServeOptions {
   int threads = 0;
   int io_threads = 2;
   std::string chat_template;
+  bool no_prefix_cache = false;
 };
 
 // Running requests get this long to finish after SIGINT/SIGTERM; then they are cancelled (their
@@ -101,6 +102,7 @@ int Serve(const ServeOptions& o) {
   engine_options.max_batch_tokens = o.max_batch_tokens;
   engine_options.max_seqs = o.max_seqs;
   engine_options.max_queue = o.max_queue;
+  engine_options.enable_prefix_cache = !o.no_prefix_cache;
   auto engine = runtime::Engine::Create(model, tok, engine_options);
   if (!engine.ok()) return ReportError(engine.status());
 
@@ -200,6 +202,8 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
+  cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
+                "Recompute every prompt in full (for benchmarking the prefix cache)");
   cmd->callback([&exit_code] { exit_code = Serve(o); });
 }
 
