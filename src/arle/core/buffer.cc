@@ -26,7 +26,9 @@ void* AlignedZeroAlloc(size_t nbytes, void** alloc) {
 
 }  // namespace
 
-Buffer::Buffer(size_t nbytes) : data_(AlignedZeroAlloc(nbytes, &alloc_)), size_(nbytes) {
+Buffer::Buffer(size_t nbytes) : size_(nbytes) {
+  // In the body: alloc_'s default member initializer would run after data_'s initializer.
+  data_ = AlignedZeroAlloc(nbytes, &alloc_);
   ARLE_CHECK(nbytes == 0 || data_ != nullptr) << "out of memory allocating " << nbytes << " bytes";
 }
 
