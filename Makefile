@@ -33,12 +33,13 @@ test: build
 sanitize:
 	@$(MAKE) test PRESET=dev
 
-# ThreadSanitizer build of the concurrent parts (engine, HTTP server, block pool) and their tests.
+# ThreadSanitizer build of the concurrent parts (engine, HTTP server, OpenAI service, block pool)
+# and their tests.
 tsan:
 	@scripts/install-deps.sh
 	@cmake --preset tsan >/dev/null
-	@cmake --build build/tsan -j $(JOBS) --target arle_engine_tests arle_http_server_tests arle_kv_tests
-	ctest --test-dir build/tsan --output-on-failure -R "EngineTest|BlockPool|HttpServer"
+	@cmake --build build/tsan -j $(JOBS) --target arle_engine_tests arle_http_server_tests arle_kv_tests arle_openai_tests
+	ctest --test-dir build/tsan --output-on-failure -R "EngineTest|BlockPool|HttpServer|OpenAi"
 
 # Builds the libFuzzer targets (clang); see fuzz/README.md for running them.
 fuzz:
