@@ -175,7 +175,6 @@ core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback ca
       if (params.seed) params.seed = *params.seed + static_cast<uint64_t>(i);
       auto seq = std::make_unique<Sequence>(state.get(), i, r, std::move(params),
                                             default_seed + static_cast<uint64_t>(i), im.tokenizer);
-      seq->awaiting_fork = i > 0;
       state->sequences.push_back(std::move(seq));
     }
     state->n_unfinished = state->request.n;

@@ -32,7 +32,6 @@ struct Sequence {
   std::vector<int32_t> blocks;   // block table
   std::vector<kv::BlockHash> hashes;  // chain hashes of the blocks registered so far
   bool running = false;          // holds blocks (else waiting)
-  bool awaiting_fork = false;    // sample > 0 waiting for sample 0's prompt
   FinishReason finish = FinishReason::kNone;
   int64_t n_cached_prompt = 0;   // prompt tokens attached from the prefix cache on admission
   Sampler sampler;
@@ -54,7 +53,7 @@ struct RequestState {
   EngineCallback callback;
   std::vector<std::unique_ptr<Sequence>> sequences;
   int n_unfinished = 0;
-  bool forked = false;  // samples > 0 have been given the prompt
+  bool forked = false;  // samples > 0 have been given the prompt (until then they wait)
 };
 
 // A planned step: which sequences run how many tokens.
@@ -82,6 +81,8 @@ struct Engine::Impl {
   bool EnsureDecodeBlock(Sequence* seq, const StepPlan& plan);
   Sequence* PickVictim(const Sequence* except, const StepPlan& plan);
   void Preempt(Sequence* seq);
+  // Marks seq running and inserts it into `running`, kept sorted by order.
+  void AddRunning(Sequence* seq);
   void ReleaseBlocks(Sequence* seq);
   // engine_step.cc
   void RunStep(const StepPlan& plan);

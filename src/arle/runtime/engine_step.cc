@@ -68,7 +68,6 @@ void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
   const int64_t n_rest = first->n_prompt % kv::kBlockSize;
   for (size_t i = 1; i < request->sequences.size(); ++i) {
     Sequence* child = request->sequences[i].get();
-    child->awaiting_fork = false;
     if (child->finished()) continue;
     child->n_cached_prompt = first->n_cached_prompt;
     // Share the prompt's full blocks; copy the partly filled last one.
@@ -85,12 +84,7 @@ void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
       child->hashes.assign(first->hashes.begin(),
                            first->hashes.begin() + std::min<int64_t>(n_full, first->hashes.size()));
       child->n_computed = first->n_prompt;
-      child->running = true;
-      running.insert(std::upper_bound(running.begin(), running.end(), child,
-                                      [](const Sequence* a, const Sequence* b) {
-                                        return a->order < b->order;
-                                      }),
-                     child);
+      AddRunning(child);
     } else {
       // No block for the copy: the sample recomputes its prompt later (mostly from the cache).
       waiting.push_front(child);

@@ -18,13 +18,6 @@ bool InPlan(const StepPlan& plan, const Sequence* seq) {
 
 int64_t BlocksFor(int64_t n_tokens) { return (n_tokens + kv::kBlockSize - 1) / kv::kBlockSize; }
 
-void InsertByOrder(std::vector<Sequence*>& list, Sequence* seq) {
-  auto it = std::upper_bound(list.begin(), list.end(), seq, [](const Sequence* a, const Sequence* b) {
-    return a->order < b->order;
-  });
-  list.insert(it, seq);
-}
-
 }  // namespace
 
 StepPlan Engine::Impl::PlanStep() {
@@ -94,8 +87,7 @@ bool Engine::Impl::TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan) {
     seq->n_cached_prompt = std::min(seq->n_computed, seq->n_prompt);
     computed_prompt_total += seq->n_prompt - seq->n_cached_prompt;
   }
-  seq->running = true;
-  InsertByOrder(running, seq);
+  AddRunning(seq);
   const int64_t chunk = std::min(seq->n_pending(), *budget);
   plan->entries.push_back({seq, chunk});
   plan->n_tokens += chunk;
@@ -142,6 +134,15 @@ Sequence* Engine::Impl::PickVictim(const Sequence* except, const StepPlan& plan)
     }
   }
   return victim;
+}
+
+void Engine::Impl::AddRunning(Sequence* seq) {
+  seq->running = true;
+  running.insert(std::upper_bound(running.begin(), running.end(), seq,
+                                  [](const Sequence* a, const Sequence* b) {
+                                    return a->order < b->order;
+                                  }),
+                 seq);
 }
 
 void Engine::Impl::Preempt(Sequence* seq) {
