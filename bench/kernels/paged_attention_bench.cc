@@ -1,5 +1,6 @@
-// Paged attention micro-benchmark: a decode step (one token per sequence) over a paged cache at
-// Qwen3-0.6B head shapes, against contiguous Attention over the same rows (one call per sequence).
+// Paged attention micro-benchmarks at Qwen3-0.6B head shapes: a decode step (one token per
+// sequence) against contiguous Attention over the same rows (one call per sequence), and a
+// prefill chunk at the end of a long cached context.
 // Run: build/<dir>/bench/kernels/arle_bench_kernels --benchmark_filter=Attention
 #include <benchmark/benchmark.h>
 
@@ -44,37 +45,79 @@ void Fill(core::Buffer& buf, core::DType dtype, int64_t n, core::Rng& rng) {
   }
 }
 
-// args: n_seq, n_ctx, dtype (0 f32, 1 bf16, 2 f16). Blocks are handed out in a shuffled order.
+// A paged K/V cache of n_blocks random blocks, with the block ids in a shuffled order (`perm`), so
+// tables point all over the cache as they do in a long-running server.
+struct RandomPagedCache {
+  RandomPagedCache(core::DType dtype, int64_t n_blocks, core::Rng& rng)
+      : n_kv(n_blocks * kBlockSize * kNHeadKv * kHeadDim),
+        kb(n_kv * core::ElementSize(dtype)),
+        vb(n_kv * core::ElementSize(dtype)),
+        layer{kb.data(), vb.data(), dtype, n_blocks, kBlockSize, kNHeadKv, kHeadDim},
+        perm(n_blocks) {
+    Fill(kb, dtype, n_kv, rng);
+    Fill(vb, dtype, n_kv, rng);
+    std::iota(perm.begin(), perm.end(), 0);
+    for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.NextU64() % i]);
+  }
+  int64_t n_kv;
+  core::Buffer kb, vb;
+  PagedKvLayer layer;
+  std::vector<int32_t> perm;
+};
+
+// args: n_seq, n_ctx, dtype (0 f32, 1 bf16, 2 f16).
 void BM_PagedAttentionDecode(benchmark::State& state) {
   const int64_t n_seq = state.range(0), n_ctx = state.range(1);
   const core::DType dtype = state.range(2) == 0   ? core::DType::kF32
                             : state.range(2) == 1 ? core::DType::kBF16
                                                   : core::DType::kF16;
   const int64_t blocks_per_seq = (n_ctx + kBlockSize - 1) / kBlockSize;
-  const int64_t n_blocks = n_seq * blocks_per_seq;
-  const int64_t n_kv = n_blocks * kBlockSize * kNHeadKv * kHeadDim;
   core::Rng rng(1);
-  core::Buffer kb(n_kv * core::ElementSize(dtype)), vb(n_kv * core::ElementSize(dtype));
-  Fill(kb, dtype, n_kv, rng);
-  Fill(vb, dtype, n_kv, rng);
-  const PagedKvLayer layer{kb.data(), vb.data(), dtype, n_blocks, kBlockSize, kNHeadKv, kHeadDim};
-  std::vector<int32_t> perm(n_blocks);
-  std::iota(perm.begin(), perm.end(), 0);
-  for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.NextU64() % i]);
+  RandomPagedCache cache(dtype, n_seq * blocks_per_seq, rng);
   std::vector<const int32_t*> tables(n_seq);
-  for (int64_t s = 0; s < n_seq; ++s) tables[s] = perm.data() + s * blocks_per_seq;
+  for (int64_t s = 0; s < n_seq; ++s) tables[s] = cache.perm.data() + s * blocks_per_seq;
   const std::vector<int32_t> positions(n_seq, static_cast<int32_t>(n_ctx - 1));
   core::Buffer qb(n_seq * kNHead * kHeadDim * 4), ob(n_seq * kNHead * kHeadDim * 4);
   Fill(qb, core::DType::kF32, n_seq * kNHead * kHeadDim, rng);
   core::Tensor q = qb.AsTensor(core::DType::kF32, {n_seq, kNHead, kHeadDim});
   core::Tensor out = ob.AsTensor(core::DType::kF32, {n_seq, kNHead, kHeadDim});
   for (auto _ : state) {
-    PagedAttention(q, layer, tables, positions, 0.088f, out, AttnPool(), Backend::kCpu);
+    PagedAttention(q, cache.layer, tables, positions, 0.088f, out, AttnPool(), Backend::kCpu);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() * 2 * n_seq * n_ctx * kNHeadKv * kHeadDim *
                           core::ElementSize(dtype));
+  state.SetLabel(std::string(core::DTypeName(dtype)) + " " + cpu::ChosenTargetName() +
+                 " threads=" + std::to_string(AttnPool().size()));
+}
+
+// A prefill chunk of one sequence: n_new query tokens at the end of an n_ctx context (a chat turn
+// whose earlier turns come from the prefix cache). Every query reads the K/V rows before it, so
+// the kernel's row reuse across tokens decides the speed. args: n_new, n_ctx, dtype.
+void BM_PagedAttentionPrefill(benchmark::State& state) {
+  const int64_t n_new = state.range(0), n_ctx = state.range(1);
+  const core::DType dtype = state.range(2) == 0 ? core::DType::kF32 : core::DType::kBF16;
+  core::Rng rng(2);
+  RandomPagedCache cache(dtype, (n_ctx + kBlockSize - 1) / kBlockSize, rng);
+  const std::vector<int32_t>& table = cache.perm;
+  const std::vector<const int32_t*> tables(n_new, table.data());
+  std::vector<int32_t> positions(n_new);
+  std::iota(positions.begin(), positions.end(), static_cast<int32_t>(n_ctx - n_new));
+  core::Buffer qb(n_new * kNHead * kHeadDim * 4), ob(n_new * kNHead * kHeadDim * 4);
+  Fill(qb, core::DType::kF32, n_new * kNHead * kHeadDim, rng);
+  core::Tensor q = qb.AsTensor(core::DType::kF32, {n_new, kNHead, kHeadDim});
+  core::Tensor out = ob.AsTensor(core::DType::kF32, {n_new, kNHead, kHeadDim});
+  for (auto _ : state) {
+    PagedAttention(q, cache.layer, tables, positions, 0.088f, out, AttnPool(), Backend::kCpu);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  // Query-key pairs per second (each is a head_dim dot product and a head_dim weighted add).
+  int64_t pairs = 0;
+  for (int32_t p : positions) pairs += (p + 1) * kNHead;
+  state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(pairs * state.iterations()),
+                                                 benchmark::Counter::kIsRate);
   state.SetLabel(std::string(core::DTypeName(dtype)) + " " + cpu::ChosenTargetName() +
                  " threads=" + std::to_string(AttnPool().size()));
 }
@@ -112,6 +155,11 @@ void BM_ContiguousAttentionDecode(benchmark::State& state) {
 BENCHMARK(BM_PagedAttentionDecode)
     ->ArgsProduct({{1, 16}, {1024}, {0, 1, 2}})
     ->ArgNames({"n_seq", "n_ctx", "dtype"})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_PagedAttentionPrefill)
+    ->ArgsProduct({{80}, {736}, {0, 1}})
+    ->ArgNames({"n_new", "n_ctx", "dtype"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_ContiguousAttentionDecode)

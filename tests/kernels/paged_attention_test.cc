@@ -85,9 +85,13 @@ struct Cache {
   }
   // Row j of sequence s (all KV heads) widened to f32, from the stored bits.
   void ReadRow(const void* side, int64_t s, int64_t j, float* dst) const {
-    const int64_t row = layer.n_head_kv * layer.head_dim;
-    const int64_t slot = tables[s][j / layer.block_size] * layer.block_size + j % layer.block_size;
-    for (int64_t i = 0; i < row; ++i) dst[i] = CacheAt(side, layer.dtype, slot * row + i);
+    const int64_t hd = layer.head_dim;
+    const int64_t block = tables[s][j / layer.block_size];
+    for (int64_t kvh = 0; kvh < layer.n_head_kv; ++kvh) {
+      const int64_t at = PagedKvElement(block, j % layer.block_size, kvh, layer.n_head_kv,
+                                        layer.block_size, hd);
+      for (int64_t i = 0; i < hd; ++i) dst[kvh * hd + i] = CacheAt(side, layer.dtype, at + i);
+    }
   }
 };
 
@@ -424,11 +428,13 @@ TEST(WritePagedKvTest, RoundsLikeCoreHalfAndTouchesOnlyItsSlots) {
     const core::Tensor kt(k.data(), core::DType::kF32, {n_tok, n_head_kv, hd});
     const core::Tensor vt(v.data(), core::DType::kF32, {n_tok, n_head_kv, hd});
     WritePagedKv(kt, vt, slots, layer);
-    std::vector<bool> written(n_blocks * bs, false);
+    // Element-wise: which elements of a side were written (layout from PagedKvElement).
+    std::vector<bool> written(n_blocks * bs * row, false);
     for (int64_t t = 0; t < n_tok; ++t) {
-      written[slots[t]] = true;
       for (int64_t i = 0; i < row; ++i) {
-        const int64_t dst = slots[t] * row + i;
+        const int64_t dst =
+            PagedKvElement(slots[t] / bs, slots[t] % bs, i / hd, n_head_kv, bs, hd) + i % hd;
+        written[dst] = true;
         for (const auto& [src, side] : {std::pair{&k, &kb}, std::pair{&v, &vb}}) {
           const float x = (*src)[t * row + i];
           if (dtype == core::DType::kF32) {
@@ -439,11 +445,11 @@ TEST(WritePagedKvTest, RoundsLikeCoreHalfAndTouchesOnlyItsSlots) {
         }
       }
     }
-    for (int64_t s = 0; s < n_blocks * bs; ++s) {
-      if (written[s]) continue;
-      for (int64_t b = s * row * esize; b < (s + 1) * row * esize; ++b) {
-        ASSERT_EQ(kb.as<uint8_t>()[b], 0xA5) << "slot " << s;
-        ASSERT_EQ(vb.as<uint8_t>()[b], 0x5A) << "slot " << s;
+    for (int64_t e = 0; e < n_blocks * bs * row; ++e) {
+      if (written[e]) continue;
+      for (int64_t b = e * esize; b < (e + 1) * esize; ++b) {
+        ASSERT_EQ(kb.as<uint8_t>()[b], 0xA5) << "element " << e;
+        ASSERT_EQ(vb.as<uint8_t>()[b], 0x5A) << "element " << e;
       }
     }
   }
@@ -472,12 +478,18 @@ TEST(CopyPagedKvRowsTest, CopiesExactlyNRowsOfKAndV) {
       const PagedKvLayer layer{kb.data(), vb.data(), dtype, n_blocks, bs, n_head_kv, hd};
       const int64_t src = 3, dst = 1;
       CopyPagedKvRows(layer, src, dst, n_rows);
-      const int64_t copied = n_rows * row * core::ElementSize(dtype);
+      // Byte i belongs to element e = i / esize at (block, kvh, offset, d) of
+      // [n_blocks, n_head_kv, bs, hd]; it is copied when block == dst and offset < n_rows, from
+      // the same place in block src.
+      const int64_t esize = core::ElementSize(dtype);
+      const int64_t block_elems = n_head_kv * bs * hd;
       for (const auto& [buf, before] : {std::pair{&kb, &k0}, std::pair{&vb, &v0}}) {
         for (int64_t i = 0; i < n_bytes; ++i) {
-          const bool in_copy = i >= dst * block_bytes && i < dst * block_bytes + copied;
+          const int64_t e = i / esize;
+          const int64_t block = e / block_elems, offset = (e % (bs * hd)) / hd;
+          const bool in_copy = block == dst && offset < n_rows;
           const uint8_t want =
-              in_copy ? (*before)[src * block_bytes + (i - dst * block_bytes)] : (*before)[i];
+              in_copy ? (*before)[i + (src - dst) * block_elems * esize] : (*before)[i];
           ASSERT_EQ(buf->as<uint8_t>()[i], want) << "byte " << i;
         }
       }

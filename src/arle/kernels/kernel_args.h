@@ -57,10 +57,17 @@ namespace arle::kernels {
 // Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
 // 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /
 // block_size] at offset j % block_size. Work item = t * n_head + h.
+// Element index of head `kvh` of row `offset` (< block_size) of block `block` in a paged K or V
+// side laid out [n_blocks, n_head_kv, block_size, head_dim].
+inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_t n_head_kv,
+                              int64_t block_size, int64_t head_dim) {
+  return ((block * n_head_kv + kvh) * block_size + offset) * head_dim;
+}
+
 struct PagedAttentionArgs {
   const float* q = nullptr;  // [n_tok, n_head, head_dim]
-  const void* k = nullptr;   // [n_blocks, block_size, n_head_kv, head_dim] in kv_dtype
-  const void* v = nullptr;   // [n_blocks, block_size, n_head_kv, head_dim] in kv_dtype
+  const void* k = nullptr;   // [n_blocks, n_head_kv, block_size, head_dim] in kv_dtype
+  const void* v = nullptr;   // [n_blocks, n_head_kv, block_size, head_dim] in kv_dtype
   core::DType kv_dtype = core::DType::kF32;  // f32, bf16 or f16
   float* out = nullptr;                      // [n_tok, n_head, head_dim]
   const int32_t* const* block_tables = nullptr;  // [n_tok], each covering row positions[t]

@@ -34,9 +34,6 @@ bool Overlap(const core::Tensor& a, const core::Tensor& b) {
   return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
-// Elements of one row (all KV heads of one token) of a block.
-int64_t RowElems(const PagedKvLayer& layer) { return layer.n_head_kv * layer.head_dim; }
-
 void StoreRow(const float* src, int64_t n, core::DType dtype, void* dst) {
   switch (dtype) {
     case core::DType::kF32:
@@ -76,13 +73,19 @@ void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
     ARLE_CHECK(s >= 0 && s < n_slots)
         << "WritePagedKv: slot " << s << " outside [0, " << n_slots << ")";
   }
-  const int64_t row = RowElems(layer);
-  const int64_t row_bytes = row * core::ElementSize(layer.dtype);
+  const int64_t hd = layer.head_dim;
+  const int64_t row = layer.n_head_kv * hd;
+  const int64_t elem = core::ElementSize(layer.dtype);
   for (int64_t t = 0; t < n_tok; ++t) {
-    StoreRow(k_new.data_as<float>() + t * row, row, layer.dtype,
-             static_cast<char*>(layer.k) + slots[t] * row_bytes);
-    StoreRow(v_new.data_as<float>() + t * row, row, layer.dtype,
-             static_cast<char*>(layer.v) + slots[t] * row_bytes);
+    const int64_t block = slots[t] / layer.block_size, offset = slots[t] % layer.block_size;
+    for (int64_t kvh = 0; kvh < layer.n_head_kv; ++kvh) {
+      const int64_t at =
+          PagedKvElement(block, offset, kvh, layer.n_head_kv, layer.block_size, hd) * elem;
+      StoreRow(k_new.data_as<float>() + t * row + kvh * hd, hd, layer.dtype,
+               static_cast<char*>(layer.k) + at);
+      StoreRow(v_new.data_as<float>() + t * row + kvh * hd, hd, layer.dtype,
+               static_cast<char*>(layer.v) + at);
+    }
   }
 }
 
@@ -161,12 +164,17 @@ void CopyPagedKvRows(const PagedKvLayer& layer, int64_t src, int64_t dst, int64_
   ARLE_CHECK(n_rows >= 0 && n_rows <= layer.block_size)
       << "CopyPagedKvRows: n_rows " << n_rows << " block_size " << layer.block_size;
   if (src == dst || n_rows == 0) return;
-  const int64_t row_bytes = RowElems(layer) * core::ElementSize(layer.dtype);
-  const int64_t block_bytes = layer.block_size * row_bytes;
-  const size_t n_bytes = static_cast<size_t>(n_rows * row_bytes);
+  const int64_t elem = core::ElementSize(layer.dtype);
+  const size_t n_bytes = static_cast<size_t>(n_rows * layer.head_dim * elem);
   for (void* side : {layer.k, layer.v}) {
     char* base = static_cast<char*>(side);
-    std::memcpy(base + dst * block_bytes, base + src * block_bytes, n_bytes);
+    for (int64_t kvh = 0; kvh < layer.n_head_kv; ++kvh) {
+      const auto at = [&](int64_t block) {
+        return PagedKvElement(block, 0, kvh, layer.n_head_kv, layer.block_size, layer.head_dim) *
+               elem;
+      };
+      std::memcpy(base + at(dst), base + at(src), n_bytes);
+    }
   }
 }
 

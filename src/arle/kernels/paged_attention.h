@@ -10,12 +10,16 @@
 #include "arle/core/tensor.h"
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/backend.h"
+#include "arle/kernels/kernel_args.h"
 
 namespace arle::kernels {
 
-// One layer's K and V storage: each [n_blocks, block_size, n_head_kv, head_dim] contiguous, in
-// dtype f32, bf16 or f16. Row j of a sequence lives in block block_table[j / block_size] at offset
-// j % block_size.
+// One layer's K and V storage: each [n_blocks, n_head_kv, block_size, head_dim] contiguous, in
+// dtype f32, bf16 or f16 (element index: PagedKvElement in kernel_args.h). Row j of a sequence
+// lives in block block_table[j / block_size] at offset j % block_size. Head-major inside a block
+// keeps one KV head's rows of a block contiguous, so attention streams them; token-major rows
+// would sit n_head_kv * head_dim elements apart (4 KiB for Qwen3-0.6B in f32), all in the same
+// few L1 sets.
 struct PagedKvLayer {
   void* k = nullptr;
   void* v = nullptr;

@@ -14,8 +14,21 @@ namespace arle::kernels::cpu {
 void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
 // Rows [begin, end).
 void RmsNormRows(const RmsNormArgs& args, int64_t begin, int64_t end);
-// Work items (t * n_head + h) in [begin, end).
+// Attention work items [begin, end) of [0, n_tok * n_head), in ItemAt's order.
 void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
+// Work item `item` of attention: head-group-major, so consecutive items (the query heads of one
+// KV head, token after token) read the same K/V rows while they are still in cache. Any order
+// gives the same bits; this one is only faster.
+struct AttentionItem {
+  int64_t t, h, kvh;
+};
+inline AttentionItem ItemAt(int64_t item, int64_t n_tok, int64_t n_head, int64_t group) {
+  const int64_t per_kv_head = n_tok * group;
+  const int64_t kvh = item / per_kv_head;
+  const int64_t r = item % per_kv_head;
+  return {r / group, kvh * group + r % group, kvh};
+}
+
 // Name of the Highway target the dispatcher currently picks ("AVX2", ...).
 const char* ChosenTargetName();
 
@@ -23,7 +36,7 @@ const char* ChosenTargetName();
 
 namespace arle::kernels::cpu {
 
-// Work items (t * n_head + h) in [begin, end) of paged attention: the same operations as
+// Work items [begin, end) of paged attention (ItemAt's order): the same operations as
 // AttentionRows on the same target, rows found through the block table and 16-bit rows widened
 // exactly to f32 as they are loaded (bit-identical to AttentionRows over the widened rows).
 void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end);

@@ -14,6 +14,8 @@
 #define HWY_TARGET_INCLUDE "arle/kernels/cpu/matmul_cpu.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+// After highway.h, per target:
+#include "arle/kernels/cpu/widen-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace arle::kernels::cpu {
@@ -22,24 +24,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
-
-HWY_INLINE VF LoadW(DF df, const float* p) { return hn::LoadU(df, p); }
-HWY_INLINE VF LoadW(DF df, const hwy::bfloat16_t* p) {
-  const hn::Rebind<hwy::bfloat16_t, DF> dbf;
-  return hn::PromoteTo(df, hn::LoadU(dbf, p));
-}
-HWY_INLINE VF LoadW(DF df, const hwy::float16_t* p) {
-  const hn::Rebind<hwy::float16_t, DF> dh;
-  return hn::PromoteTo(df, hn::LoadU(dh, p));
-}
-
-HWY_INLINE float ScalarW(const float* p) { return *p; }
-HWY_INLINE float ScalarW(const hwy::bfloat16_t* p) {
-  return core::BF16ToF32(*reinterpret_cast<const uint16_t*>(p));
-}
-HWY_INLINE float ScalarW(const hwy::float16_t* p) {
-  return core::F16ToF32(*reinterpret_cast<const uint16_t*>(p));
-}
 
 // Output columns o0 .. o0+R-1 of tokens t0 .. t0+T-1.
 // `w` points at weight row o0 (rows n_in apart).
@@ -55,7 +39,7 @@ HWY_INLINE void Tile(const MatMulArgs& a, const WT* w, int64_t o0, int64_t t0) {
   int64_t i = 0;
   for (; i + n <= n_in; i += n) {
     VF wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = LoadW(df, w + r * n_in + i);
+    for (int r = 0; r < R; ++r) wv[r] = WidenLoad(df, w + r * n_in + i);
     for (int t = 0; t < T; ++t) {
       const VF xv = hn::LoadU(df, x + t * a.x_stride + i);
       for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
@@ -65,7 +49,7 @@ HWY_INLINE void Tile(const MatMulArgs& a, const WT* w, int64_t o0, int64_t t0) {
     for (int t = 0; t < T; ++t) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
       const float* xt = x + t * a.x_stride;
-      for (int64_t j = i; j < n_in; ++j) s += xt[j] * ScalarW(w + r * n_in + j);
+      for (int64_t j = i; j < n_in; ++j) s += xt[j] * WidenAt(w + r * n_in + j, 0);
       if (a.bias != nullptr) s += ref::LoadAsF32(a.bias, a.bias_dtype, o0 + r);
       a.y[(t0 + t) * a.y_stride + o0 + r] = s;
     }
@@ -89,8 +73,8 @@ HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out) {
     const WT* src = w + r * n_in;
     float* dst = out + r * n_in;
     int64_t i = 0;
-    for (; i + n <= n_in; i += n) hn::StoreU(LoadW(df, src + i), df, dst + i);
-    for (; i < n_in; ++i) dst[i] = ScalarW(src + i);
+    for (; i + n <= n_in; i += n) hn::StoreU(WidenLoad(df, src + i), df, dst + i);
+    for (; i < n_in; ++i) dst[i] = WidenAt(src + i, 0);
   }
 }
 

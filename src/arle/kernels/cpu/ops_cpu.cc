@@ -1,5 +1,7 @@
-// Highway RMSNorm and the dot products / weighted sums of causal GQA attention. Softmax stays
-// scalar (exp in f32), as in the reference.
+// Highway RMSNorm and causal GQA attention over a contiguous KV cache (the per-row math lives in
+// attention_group-inl.h, shared with paged attention). Softmax stays scalar (exp in f32), as in the
+// reference.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -12,6 +14,9 @@
 #define HWY_TARGET_INCLUDE "arle/kernels/cpu/ops_cpu.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+// After highway.h, per target:
+#include "arle/kernels/cpu/attention_group-inl.h"
+#include "arle/kernels/cpu/widen-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace arle::kernels::cpu {
@@ -34,21 +39,6 @@ HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
 }
 
 template <typename WT>
-HWY_INLINE VF LoadW(DF df, const WT* p);
-template <>
-HWY_INLINE VF LoadW(DF df, const float* p) { return hn::LoadU(df, p); }
-template <>
-HWY_INLINE VF LoadW(DF df, const hwy::bfloat16_t* p) {
-  const hn::Rebind<hwy::bfloat16_t, DF> dbf;
-  return hn::PromoteTo(df, hn::LoadU(dbf, p));
-}
-template <>
-HWY_INLINE VF LoadW(DF df, const hwy::float16_t* p) {
-  const hn::Rebind<hwy::float16_t, DF> dh;
-  return hn::PromoteTo(df, hn::LoadU(dh, p));
-}
-
-template <typename WT>
 void RmsNormRowsT(const RmsNormArgs& a, int64_t begin, int64_t end) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
@@ -61,7 +51,7 @@ void RmsNormRowsT(const RmsNormArgs& a, int64_t begin, int64_t end) {
     const VF vinv = hn::Set(df, inv);
     int64_t i = 0;
     for (; i + lanes <= a.n; i += lanes) {
-      hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, x + i), vinv), LoadW(df, w + i)), df, y + i);
+      hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, x + i), vinv), WidenLoad(df, w + i)), df, y + i);
     }
     for (; i < a.n; ++i) y[i] = (x[i] * inv) * ref::LoadAsF32(a.w, a.w_dtype, i);
   }
@@ -84,46 +74,28 @@ void RmsNormRows(const RmsNormArgs& a, int64_t begin, int64_t end) {
 }
 
 void AttentionRows(const AttentionArgs& a, int64_t begin, int64_t end) {
-  const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
   const int64_t kv_row = a.n_head_kv * hd;
+  auto row_offset = [kv_row](int64_t j) { return j * kv_row; };
   // Grows to the longest context seen by this thread, then stays (no allocation per call).
   thread_local std::vector<float> scores;
-  for (int64_t item = begin; item < end; ++item) {
-    const int64_t t = item / a.n_head;
-    const int64_t h = item % a.n_head;
-    const int64_t kvh = h / group;
-    const int64_t n_seen = static_cast<int64_t>(a.positions[t]) + 1;
-    if (static_cast<int64_t>(scores.size()) < n_seen) scores.resize(n_seen);
-    const float* q = a.q + item * hd;
-    float max_score = -INFINITY;
-    for (int64_t j = 0; j < n_seen; ++j) {
-      scores[j] = Dot(q, a.k + j * kv_row + kvh * hd, hd) * a.scale;
-      if (scores[j] > max_score) max_score = scores[j];
+  GroupQuery queries[kMaxGroupQueries];
+  int64_t item = begin;
+  while (item < end) {
+    // The run of items that share this KV head (ItemAt's order), up to kMaxGroupQueries.
+    const AttentionItem first = ItemAt(item, a.n_tok, a.n_head, group);
+    int64_t m = 0, max_seen = 0;
+    for (; item < end && m < kMaxGroupQueries; ++item, ++m) {
+      const AttentionItem it = ItemAt(item, a.n_tok, a.n_head, group);
+      if (it.kvh != first.kvh) break;
+      const int64_t qh = it.t * a.n_head + it.h;
+      queries[m] = {a.q + qh * hd, static_cast<int64_t>(a.positions[it.t]) + 1, a.out + qh * hd};
+      max_seen = std::max(max_seen, queries[m].n_seen);
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_seen; ++j) {
-      scores[j] = std::exp(scores[j] - max_score);
-      sum += scores[j];
-    }
-    for (int64_t j = 0; j < n_seen; ++j) scores[j] /= sum;
-    float* out = a.out + item * hd;
-    const float* v = a.v + kvh * hd;
-    int64_t d = 0;
-    for (; d + lanes <= hd; d += lanes) {
-      VF acc = hn::Zero(df);
-      for (int64_t j = 0; j < n_seen; ++j) {
-        acc = hn::MulAdd(hn::Set(df, scores[j]), hn::LoadU(df, v + j * kv_row + d), acc);
-      }
-      hn::StoreU(acc, df, out + d);
-    }
-    for (; d < hd; ++d) {
-      float acc = 0.0f;
-      for (int64_t j = 0; j < n_seen; ++j) acc += scores[j] * v[j * kv_row + d];
-      out[d] = acc;
-    }
+    if (static_cast<int64_t>(scores.size()) < m * max_seen) scores.resize(m * max_seen);
+    AttendGroup(queries, m, a.k + first.kvh * hd, a.v + first.kvh * hd, hd, a.scale, row_offset,
+                scores.data(), max_seen);
   }
 }
 

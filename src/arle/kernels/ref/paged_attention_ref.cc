@@ -10,7 +10,6 @@ namespace arle::kernels::ref {
 void PagedAttentionRows(const PagedAttentionArgs& a, int64_t begin, int64_t end) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
-  const int64_t kv_row = a.n_head_kv * hd;
   const bool widen = a.kv_dtype != core::DType::kF32;
   const int64_t elem = core::ElementSize(a.kv_dtype);
   const char* k_base = static_cast<const char*>(a.k);
@@ -19,9 +18,9 @@ void PagedAttentionRows(const PagedAttentionArgs& a, int64_t begin, int64_t end)
   std::vector<float> row(widen ? hd : 0);  // one widened K or V head row
   // Returns head kvh of row j of token t's sequence as f32 (in `row` when the cache is 16-bit).
   const auto load_row = [&](const char* base, int64_t t, int64_t j, int64_t kvh) -> const float* {
-    const int64_t slot =
-        static_cast<int64_t>(a.block_tables[t][j / a.block_size]) * a.block_size + j % a.block_size;
-    const char* p = base + (slot * kv_row + kvh * hd) * elem;
+    const int64_t block = a.block_tables[t][j / a.block_size];
+    const char* p =
+        base + PagedKvElement(block, j % a.block_size, kvh, a.n_head_kv, a.block_size, hd) * elem;
     if (!widen) return reinterpret_cast<const float*>(p);
     ConvertRow(p, a.kv_dtype, hd, row.data());
     return row.data();
