@@ -100,6 +100,7 @@ struct RequestResult {
   int64_t output_tokens = 0;
   bool usage = false;  // token counts came from the server's `usage`
   std::string text;    // the answer's content (the assistant turn in sessions mode)
+  std::optional<std::vector<int>> token_ids;  // the generated ids, when the server returned them
 };
 
 // Sends one streaming request and times its chunks. `chat` selects /v1/chat/completions deltas.
@@ -157,6 +158,17 @@ core::StatusOr<RequestResult> StreamOne(ServeClient& client, const json& body, b
         if (text != c.end() && text->is_string()) {
           content = text->get<std::string>();
           has_piece = !content.empty();
+        }
+        auto ids = c.find("token_ids");
+        if (ids != c.end() && ids->is_array()) {
+          if (!r.token_ids) r.token_ids.emplace();
+          for (const json& id : *ids) {
+            if (!id.is_number_integer()) {
+              return core::DataLossError(
+                  fmt::format("POST {}: token_ids holds a non-integer: {}", where, Shorten(ev.data)));
+            }
+            r.token_ids->push_back(id.get<int>());
+          }
         }
       }
       if (has_piece) {
@@ -383,8 +395,73 @@ core::StatusOr<std::vector<RequestResult>> RunCompletions(const ServeBenchOption
   return results;
 }
 
-// S sessions run concurrently; each sends T turns in order, the context growing by the previous
-// answer plus a new user message of about P tokens per turn.
+// The growing context of one chat session: each turn adds a user message of about P words; the
+// answer's text becomes the next assistant message.
+class ChatHistory {
+ public:
+  static constexpr bool kChat = true;
+  ChatHistory(const ServeBenchOptions& o, const std::string& model) : o_(o), model_(model) {}
+  json Next(uint64_t stream) {
+    messages_.push_back(
+        {{"role", "user"}, {"content", WordPrompt(StreamRng(o_.seed, stream), o_.prompt_len)}});
+    words_ += o_.prompt_len;
+    json body = BaseBody(o_, model_);
+    body["messages"] = messages_;
+    return body;
+  }
+  int64_t PromptEstimate() const { return words_; }
+  core::Status Add(const RequestResult& r, const ServerUrl&) {
+    messages_.push_back({{"role", "assistant"}, {"content", r.text}});
+    return core::OkStatus();
+  }
+
+ private:
+  const ServeBenchOptions& o_;
+  const std::string& model_;
+  json messages_ = json::array();
+  int64_t words_ = 0;
+};
+
+// The growing context of one token session (/v1/completions, token-id prompts,
+// return_token_ids): each turn adds P random ids; the ids the server generated are appended as
+// they are. Unlike chat sessions, the history is exactly what the server computed, so a prefix
+// cache can serve all of it (a chat answer re-rendered as text may tokenize differently, above
+// all with random-weight models).
+class TokenHistory {
+ public:
+  static constexpr bool kChat = false;
+  TokenHistory(const ServeBenchOptions& o, const std::string& model) : o_(o), model_(model) {}
+  json Next(uint64_t stream) {
+    const std::vector<int> user =
+        TokenPrompt(StreamRng(o_.seed, stream), o_.prompt_len, o_.token_vocab);
+    ids_.insert(ids_.end(), user.begin(), user.end());
+    json body = BaseBody(o_, model_);
+    body["prompt"] = ids_;
+    body["return_token_ids"] = true;
+    return body;
+  }
+  int64_t PromptEstimate() const { return static_cast<int64_t>(ids_.size()); }
+  core::Status Add(const RequestResult& r, const ServerUrl& url) {
+    if (!r.token_ids) {
+      return core::FailedPreconditionError(
+          fmt::format("{}/v1/completions returned no token_ids for return_token_ids: true",
+                      url.ToString()),
+          "token sessions need a server that returns generated token ids (arle; vLLM >= "
+          "0.10.2); run sessions without --token-prompts");
+    }
+    ids_.insert(ids_.end(), r.token_ids->begin(), r.token_ids->end());
+    return core::OkStatus();
+  }
+
+ private:
+  const ServeBenchOptions& o_;
+  const std::string& model_;
+  std::vector<int> ids_;
+};
+
+// S sessions run concurrently; each sends T turns in order, its context (History) growing by the
+// previous answer plus about P new tokens per turn.
+template <typename History>
 core::StatusOr<std::vector<RequestResult>> RunSessions(const ServeBenchOptions& o,
                                                        const ServerUrl& url,
                                                        const std::string& model) {
@@ -392,22 +469,17 @@ core::StatusOr<std::vector<RequestResult>> RunSessions(const ServeBenchOptions& 
   FirstError error;
   auto session = [&](int s) {
     ServeClient client(url, o.api_key, Timeout(o), error.stop());
-    json messages = json::array();
-    int64_t words_sent = 0;
+    History history(o, model);
     for (int t = 0; t < o.turns && !error.stopped(); ++t) {
       const uint64_t stream = static_cast<uint64_t>(s) * o.turns + t;
-      messages.push_back(
-          {{"role", "user"}, {"content", WordPrompt(StreamRng(o.seed, stream), o.prompt_len)}});
-      words_sent += o.prompt_len;
-      json body = BaseBody(o, model);
-      body["messages"] = messages;
-      auto r = StreamOne(client, body, /*chat=*/true, words_sent);
-      if (!r.ok()) {
-        error.Set(r.status());
+      const json body = history.Next(stream);
+      auto r = StreamOne(client, body, History::kChat, history.PromptEstimate());
+      core::Status added = r.ok() ? history.Add(*r, url) : r.status();
+      if (!added.ok()) {
+        error.Set(std::move(added));
         return;
       }
       r->turn = t;
-      messages.push_back({{"role", "assistant"}, {"content", r->text}});
       results[stream] = std::move(*r);
     }
   };
@@ -509,8 +581,11 @@ void PrintReport(const json& rep) {
   fmt::print("arle bench serve: {}  model {}\n", rep["url"].get<std::string>(),
              rep["model"].get<std::string>());
   if (sessions) {
-    fmt::print("{:<24}{} sessions x {} turns (chat), ~{} tokens per user message\n", "load",
-               rep["sessions"].get<int>(), rep["turns"].get<int>(), rep["prompt_len"].get<int>());
+    const bool tokens = rep["token_prompts"].get<bool>();
+    fmt::print("{:<24}{} sessions x {} turns ({}), {}{} tokens per user message\n", "load",
+               rep["sessions"].get<int>(), rep["turns"].get<int>(),
+               tokens ? "completions, token ids" : "chat", tokens ? "" : "~",
+               rep["prompt_len"].get<int>());
   } else {
     fmt::print("{:<24}{} requests (completions), concurrency {}, ~{} prompt tokens\n", "load",
                rep["requests"].get<int>(), rep["concurrency"].get<int>(),
@@ -573,7 +648,9 @@ int BenchServe(ServeBenchOptions o) {
   if (!before.ok()) return ReportError(before.status());
 
   const Clock::time_point start = Clock::now();
-  auto results = o.sessions > 0 ? RunSessions(o, *url, model) : RunCompletions(o, *url, model);
+  auto results = o.sessions == 0    ? RunCompletions(o, *url, model)
+                 : o.token_prompts ? RunSessions<TokenHistory>(o, *url, model)
+                                   : RunSessions<ChatHistory>(o, *url, model);
   const double wall = Seconds(Clock::now() - start);
   if (!results.ok()) return ReportError(results.status());
 
@@ -616,9 +693,9 @@ void RegisterBenchServeCommand(CLI::App& bench, int& exit_code) {
   cmd->add_option("--turns", o.turns, "Turns per session (sessions mode)")
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
-  auto* token_prompts =
-      cmd->add_flag("--token-prompts", o.token_prompts,
-                    "Send prompts as token-id arrays of exactly --prompt-len ids (arle, vLLM)");
+  cmd->add_flag("--token-prompts", o.token_prompts,
+                    "Send prompts as token-id arrays of exactly --prompt-len ids (arle, vLLM); with "
+                    "--sessions, continue each turn on the returned token_ids");
   cmd->add_option("--token-vocab", o.token_vocab,
                   "With --token-prompts: ids are drawn from [1, N); keep N <= the model's vocab")
       ->check(CLI::Range(2, 1 << 30))
@@ -637,7 +714,6 @@ void RegisterBenchServeCommand(CLI::App& bench, int& exit_code) {
       ->capture_default_str();
   sessions->excludes(requests);
   sessions->excludes(concurrency);
-  sessions->excludes(token_prompts);
   cmd->callback([&exit_code] { exit_code = BenchServe(o); });
 }
 

@@ -19,6 +19,7 @@ FAILURES = []
 FIRST_DELAY = 0.15  # seconds from request to the first content chunk
 GAP = 0.02          # seconds between content chunks
 MODEL = "fake-model"
+GEN_ID_BASE = 5000  # with return_token_ids, generated token i has id GEN_ID_BASE + i
 
 
 def check(cond, what):
@@ -35,7 +36,7 @@ class FakeState:
     def reset(self, mode, metrics=None):
         with self.lock:
             self.mode = mode          # ok | error500 | malformed | nostream | midstream_error |
-                                      # stall | sneaky_close | no_done
+                                      # stall | sneaky_close | no_done | no_token_ids
             self.metrics = metrics    # None (404) | "arle" | "vllm"
             self.requests = []        # (path, headers dict, body json)
             self.client_ports = set()
@@ -142,6 +143,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.chunk("")
                 return
             c = {"delta": {"content": p}} if chat else {"text": p}
+            if body.get("return_token_ids") and mode != "no_token_ids":
+                c["token_ids"] = [GEN_ID_BASE + i]  # vLLM: the ids of this chunk
             self.event({"id": "x", "choices": [dict(c, index=0, finish_reason=None)]})
         if mode == "no_done":
             self.chunk("")  # ends the body without finish_reason or [DONE]
@@ -327,6 +330,43 @@ def main():
         human = run_bench(args, "--url", url, "--sessions", "2", "--turns", "2", "--gen-len", "2")
         check(human.returncode == 0 and "TTFT p50" in human.stdout and "n/a" in human.stdout,
               "sessions human table has per-turn TTFT and n/a prefix ratio")
+
+    # ---- token sessions: completions on exact ids, each turn = history + returned ids + P new ----
+    S, T, P, G = 2, 3, 8, 4
+    STATE.reset("ok")
+    out = run_bench(args, "--url", url, "--sessions", str(S), "--turns", str(T), "--prompt-len",
+                    str(P), "--gen-len", str(G), "--token-prompts", "--token-vocab", "100", "--json")
+    check(out.returncode == 0, f"token sessions run exits 0 ({out.stderr.strip()[:300]})")
+    if out.returncode == 0:
+        rep = json.loads(out.stdout)
+        comps = [r[2] for r in STATE.requests if r[0] == "/v1/completions"]
+        check(len(comps) == S * T and rep["completed"] == S * T, f"{S}x{T} completion requests")
+        check(all(b["return_token_ids"] is True and isinstance(b["prompt"], list) for b in comps),
+              "token sessions send token-id prompts with return_token_ids")
+        gen = [GEN_ID_BASE + i for i in range(G)]
+        by_first = {}
+        for b in comps:
+            by_first.setdefault(tuple(b["prompt"][:P]), []).append(b["prompt"])
+        grows = len(by_first) == S
+        for prompts in by_first.values():
+            prompts.sort(key=len)
+            grows &= [len(x) for x in prompts] == [P + t * (G + P) for t in range(T)]
+            for t in range(1, len(prompts)):
+                prev, cur = prompts[t - 1], prompts[t]
+                grows &= cur[: len(prev)] == prev and cur[len(prev): len(prev) + G] == gen
+                grows &= all(1 <= i < 100 for i in cur[len(prev) + G:])
+        check(grows, "each turn's prompt = the previous prompt + the returned ids + P new ids")
+        turns = rep.get("per_turn", [])
+        check([x["prompt_tokens_mean"] for x in turns] == [P + t * (P + G) for t in range(T)],
+              "per-turn prompt tokens grow by the answer and the new ids")
+        human = run_bench(args, "--url", url, "--sessions", "1", "--turns", "2", "--gen-len", "2",
+                          "--token-prompts")
+        check(human.returncode == 0 and "completions, token ids" in human.stdout,
+              "token sessions human table names the mode")
+    STATE.reset("no_token_ids")
+    expect_error(args, "token sessions against a server without token_ids",
+                 ["--url", url, "--sessions", "1", "--turns", "2", "--token-prompts"],
+                 ["no token_ids", "without --token-prompts"])
 
     # ---- errors: exit 2 with a clear message, never a hang ----
     STATE.reset("error500")

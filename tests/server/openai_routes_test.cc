@@ -78,6 +78,59 @@ TEST_F(OpenAiServiceTest, Completions) {
   EXPECT_EQ(events[events.size() - 2]["usage"]["completion_tokens"], ids.size());
 }
 
+// return_token_ids (vLLM): the exact prompt and generated ids, whole and streamed, so a client
+// can continue on the same tokens. Absent unless asked for.
+TEST_F(OpenAiServiceTest, CompletionsReturnTokenIds) {
+  Start();
+  const std::string prompt = Rendered("hi");
+  tokenizer::EncodeOptions o;
+  o.add_special_tokens = false;
+  const std::vector<int32_t> prompt_ids = Tok().Encode(prompt, o);
+  const std::vector<int32_t> ids = ScriptTokens("Hello world");
+
+  Json r = Post("/v1/completions", {{"model", "test-model"}, {"prompt", prompt_ids}});
+  EXPECT_FALSE(r["choices"][0].contains("token_ids"));
+  EXPECT_FALSE(r["choices"][0].contains("prompt_token_ids"));
+
+  r = Post("/v1/completions", {{"model", "test-model"}, {"prompt", prompt_ids}, {"n", 2},
+                               {"max_tokens", 50}, {"return_token_ids", true}});
+  ASSERT_EQ(r["choices"].size(), 2u);
+  for (const Json& c : r["choices"]) {
+    EXPECT_EQ(c["prompt_token_ids"].get<std::vector<int32_t>>(), prompt_ids);
+    // The script ends with EOS, which is generated (and counted) but is not text.
+    std::vector<int32_t> got = c["token_ids"].get<std::vector<int32_t>>();
+    ASSERT_GE(got.size(), ids.size());
+    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + static_cast<long>(ids.size())), ids);
+    EXPECT_EQ(static_cast<int64_t>(got.size()) * 2, r["usage"]["completion_tokens"].get<int64_t>());
+  }
+
+  auto events = PostStream("/v1/completions", {{"model", "test-model"}, {"prompt", prompt},
+                                               {"stream", true}, {"max_tokens", 50},
+                                               {"return_token_ids", true},
+                                               {"stream_options", {{"include_usage", true}}}});
+  std::vector<int32_t> streamed;
+  int prompt_id_chunks = 0;
+  for (const Json& e : events) {
+    if (e == "[DONE]" || e["choices"].empty()) continue;
+    const Json& c = e["choices"][0];
+    if (c.contains("prompt_token_ids")) {
+      ++prompt_id_chunks;
+      EXPECT_EQ(c["prompt_token_ids"].get<std::vector<int32_t>>(), prompt_ids);
+    }
+    for (const Json& id : c["token_ids"]) streamed.push_back(id.get<int32_t>());
+  }
+  EXPECT_EQ(prompt_id_chunks, 1);
+  EXPECT_EQ(static_cast<int64_t>(streamed.size()),
+            events[events.size() - 2]["usage"]["completion_tokens"].get<int64_t>());
+  ASSERT_GE(streamed.size(), ids.size());
+  EXPECT_EQ(std::vector<int32_t>(streamed.begin(), streamed.begin() + static_cast<long>(ids.size())),
+            ids);
+
+  Json bad = Post("/v1/completions",
+                  {{"model", "test-model"}, {"prompt", prompt}, {"return_token_ids", "yes"}}, 400);
+  EXPECT_EQ(bad["error"]["param"], "return_token_ids");
+}
+
 TEST_F(OpenAiServiceTest, ResponsesApi) {
   Start();
   Json r = Post("/v1/responses", {{"model", "test-model"}, {"input", "hi"}, {"temperature", 0}});

@@ -252,8 +252,13 @@ void Call::ProcessCompletion(int index, ChoiceState& c, const runtime::EngineOut
     lp_delta.emplace();
     AppendCompletionLogprobs(lps, &c.text_offset, &*lp_delta);
   }
+  std::vector<int32_t> ids;
+  if (return_token_ids) {
+    for (const runtime::SampledToken& t : out.tokens) ids.push_back(t.id);
+  }
   if (!stream) {
     c.text += piece;
+    c.token_ids.insert(c.token_ids.end(), ids.begin(), ids.end());
     if (lp_delta) {
       if (!c.completion_logprobs) c.completion_logprobs.emplace();
       CompletionLogprobs& all = *c.completion_logprobs;
@@ -267,12 +272,20 @@ void Call::ProcessCompletion(int index, ChoiceState& c, const runtime::EngineOut
     }
     return;
   }
-  if (piece.empty() && lps.empty() && !final) return;
+  // Token ids go out even while their text is held back (a partial character or a possible
+  // stop string), so a client sees every generated id once.
+  const bool ids_due = return_token_ids && (!ids.empty() || !c.sent_prompt_ids);
+  if (piece.empty() && lps.empty() && !final && !ids_due) return;
   CompletionChoice chunk;
   chunk.index = index;
   chunk.text = std::move(piece);
   chunk.finish_reason = c.finish_reason;
   chunk.logprobs = std::move(lp_delta);
+  if (return_token_ids) {
+    if (!c.sent_prompt_ids) chunk.prompt_token_ids = sub.request.prompt_tokens;
+    c.sent_prompt_ids = true;
+    chunk.token_ids = std::move(ids);
+  }
   Write(SseData(CompletionChunkJson(meta, chunk, include_usage)));
 }
 
@@ -366,6 +379,10 @@ void Call::Complete() {
       cc.text = std::move(c.text);
       cc.finish_reason = c.finish_reason;
       if (want_logprobs) cc.logprobs = c.completion_logprobs.value_or(CompletionLogprobs{});
+      if (return_token_ids) {
+        cc.prompt_token_ids = submissions[i / static_cast<size_t>(n)].request.prompt_tokens;
+        cc.token_ids = std::move(c.token_ids);
+      }
       out.push_back(std::move(cc));
     }
     body = CompletionJson(meta, out, usage);

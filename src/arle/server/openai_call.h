@@ -78,6 +78,8 @@ struct ChoiceState {
   std::string text;
   std::optional<CompletionLogprobs> completion_logprobs;
   int64_t text_offset = 0;
+  std::vector<int32_t> token_ids;  // return_token_ids, non-stream: every generated id
+  bool sent_prompt_ids = false;    // return_token_ids, stream: prompt_token_ids went out
   // Responses: tokens generated while inside reasoning (an estimate for reasoning_tokens).
   bool in_reasoning = false;
   int64_t n_reasoning_tokens = 0;
@@ -97,6 +99,7 @@ class Call : public std::enable_shared_from_this<Call> {
   bool stream = false;
   bool include_usage = false;
   bool want_logprobs = false;  // chat logprobs / completions logprobs
+  bool return_token_ids = false;  // completions: prompt_token_ids and token_ids per choice
   int n = 1;
   std::vector<Submission> submissions;
   std::vector<ChoiceState> choices;  // submissions.size() * n

@@ -207,6 +207,9 @@ ApiOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const Par
     req.params.sampling.logprobs = true;
     req.params.sampling.top_logprobs = req.logprobs.value();
   }
+  std::optional<bool> return_token_ids;
+  ARLE_API_TRY(r.Bool("return_token_ids", &return_token_ids));
+  req.return_token_ids = return_token_ids.value_or(false);
   std::optional<int64_t> best_of;
   ARLE_API_TRY(r.Int("best_of", &best_of));
   if (best_of && *best_of != req.params.n) {

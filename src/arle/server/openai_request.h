@@ -109,6 +109,10 @@ struct CompletionRequest {
   bool echo = false;
   // `logprobs`: unset = none; k in [0, 20] = the sampled token's logprob and the k most likely.
   std::optional<int> logprobs;
+  // vLLM's `return_token_ids`: each choice carries `prompt_token_ids` (in its first stream chunk)
+  // and the generated `token_ids` (per chunk when streaming), so a client can continue a
+  // conversation on the exact tokens (token in, token out) and hit the prefix cache.
+  bool return_token_ids = false;
 };
 
 struct ResponsesRequest {

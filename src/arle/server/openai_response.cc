@@ -110,10 +110,13 @@ Json CompletionLogprobsJson(const std::optional<CompletionLogprobs>& lp) {
 }
 
 Json CompletionChoiceJson(const CompletionChoice& c) {
-  return {{"index", c.index},
-          {"text", c.text},
-          {"logprobs", CompletionLogprobsJson(c.logprobs)},
-          {"finish_reason", FinishReason(c.finish_reason)}};
+  Json j = {{"index", c.index},
+            {"text", c.text},
+            {"logprobs", CompletionLogprobsJson(c.logprobs)},
+            {"finish_reason", FinishReason(c.finish_reason)}};
+  if (c.prompt_token_ids) j["prompt_token_ids"] = *c.prompt_token_ids;
+  if (c.token_ids) j["token_ids"] = *c.token_ids;
+  return j;
 }
 
 }  // namespace

@@ -108,6 +108,9 @@ struct CompletionChoice {
   std::string text;
   std::string finish_reason;  // empty = null (stream chunks)
   std::optional<CompletionLogprobs> logprobs;
+  // return_token_ids: unset = the keys are omitted.
+  std::optional<std::vector<int32_t>> prompt_token_ids;
+  std::optional<std::vector<int32_t>> token_ids;
 };
 std::string CompletionJson(const ResponseMeta& meta, const std::vector<CompletionChoice>& choices,
                            const Usage& usage);

@@ -218,6 +218,7 @@ void HandleCompletion(const std::shared_ptr<Shared>& shared, const HttpRequest& 
   call->stream = req.params.stream;
   call->include_usage = req.params.include_usage;
   call->want_logprobs = req.logprobs.has_value();
+  call->return_token_ids = req.return_token_ids;
   call->n = req.params.n;
   const tokenizer::Tokenizer& tok = shared->engine.tokenizer();
   for (size_t k = 0; k < req.prompts.size(); ++k) {
