@@ -22,6 +22,10 @@ void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
 // Element i of a f32/f16/bf16 array as f32.
 float LoadAsF32(const void* data, core::DType dtype, int64_t i);
 
+// GGUF block rows <-> f32 (contracts in kernels/quant.h; arguments already checked there).
+void DequantizeRow(core::DType dtype, const void* src, int64_t n, float* dst);
+void QuantizeRow(core::DType dtype, const float* src, int64_t n, void* dst);
+
 }  // namespace arle::kernels::ref
 
 namespace arle::kernels::ref {
