@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/quant.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
@@ -22,8 +23,10 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
             core::ThreadPool& pool, Backend backend) {
   ARLE_CHECK(x.rank() == 2 && x.dtype() == core::DType::kF32 && x.is_contiguous())
       << "MatMul x: " << x.ToString();
-  ARLE_CHECK(w.rank() == 2 && IsFloatWeight(w.dtype()) && w.is_contiguous())
+  ARLE_CHECK(w.rank() == 2 && (IsFloatWeight(w.dtype()) || IsSupportedQuant(w.dtype())) &&
+             w.is_contiguous())
       << "MatMul w: " << w.ToString();
+  // (A block-format Tensor's rows are whole blocks: core::Tensor checks that.)
   ARLE_CHECK(y.rank() == 2 && y.dtype() == core::DType::kF32 && y.is_contiguous())
       << "MatMul y: " << y.ToString();
   ARLE_CHECK_EQ(x.dim(1), w.dim(1));

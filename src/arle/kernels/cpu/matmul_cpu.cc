@@ -112,6 +112,29 @@ void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   }
 }
 
+// GGUF block weights: each 4-row block is dequantized into f32 (kernels/quant.h) and multiplied
+// by the f32 tiles, so the result is bit-identical to MatMul over the dequantized weights.
+void MatMulRowsQuantized(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+  constexpr int64_t kTokenBlock = 64;
+  const int64_t n_in = a.n_in;
+  const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, n_in);
+  const char* w = static_cast<const char*>(a.w);
+  thread_local std::vector<float> rows;
+  if (static_cast<int64_t>(rows.size()) < 4 * n_in) rows.resize(4 * n_in);
+  for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
+    const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
+    int64_t o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+      ref::DequantizeRow(a.w_dtype, w + o * row_bytes, 4 * n_in, rows.data());
+      TokenBlock<4, float>(a, rows.data(), o, tb, te);
+    }
+    for (; o < o_end; ++o) {
+      ref::DequantizeRow(a.w_dtype, w + o * row_bytes, n_in, rows.data());
+      TokenBlock<1, float>(a, rows.data(), o, tb, te);
+    }
+  }
+}
+
 void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   switch (a.w_dtype) {
     case core::DType::kF32:
@@ -124,7 +147,7 @@ void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
       MatMulRowsT<hwy::bfloat16_t>(a, o_begin, o_end);
       break;
     default:
-      ARLE_CHECK(false) << "MatMul: unsupported weight dtype " << core::DTypeName(a.w_dtype);
+      MatMulRowsQuantized(a, o_begin, o_end);  // MatMul admitted only GGUF block formats
   }
 }
 

@@ -1,4 +1,8 @@
 // Scalar reference matmul: one f32 accumulator per output element, indices in ascending order.
+// GGUF block weights are dequantized a row at a time (kernels/quant.h), so a quantized matmul is
+// the f32 matmul over the dequantized weights.
+#include <vector>
+
 #include "arle/core/half.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
@@ -53,8 +57,22 @@ void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
       MatMulTyped(a, o_begin, o_end, [w](int64_t j) { return core::BF16ToF32(w[j]); });
       break;
     }
-    default:
-      ARLE_CHECK(false) << "MatMul: unsupported weight dtype " << core::DTypeName(a.w_dtype);
+    default: {
+      // A GGUF block format (checked by MatMul): each weight row is dequantized once, then every
+      // token's element is the same ascending f32 sum as for f32 weights.
+      const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
+      std::vector<float> row(a.n_in);
+      for (int64_t o = o_begin; o < o_end; ++o) {
+        DequantizeRow(a.w_dtype, static_cast<const char*>(a.w) + o * row_bytes, a.n_in, row.data());
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+          const float* x = a.x + t * a.x_stride;
+          float acc = 0.0f;
+          for (int64_t i = 0; i < a.n_in; ++i) acc += x[i] * row[i];
+          if (a.bias != nullptr) acc += LoadAsF32(a.bias, a.bias_dtype, o);
+          a.y[t * a.y_stride + o] = acc;
+        }
+      }
+    }
   }
 }
 
