@@ -27,5 +27,6 @@ void RegisterRunCommand(CLI::App& app, int& exit_code);
 void RegisterBenchCommand(CLI::App& app, int& exit_code);
 void RegisterTemplateCommand(CLI::App& app, int& exit_code);
 void RegisterServeCommand(CLI::App& app, int& exit_code);
+void RegisterQuantizeCommand(CLI::App& app, int& exit_code);
 
 }  // namespace arle::app

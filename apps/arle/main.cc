@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterBenchCommand(app, exit_code);
   arle::app::RegisterTemplateCommand(app, exit_code);
   arle::app::RegisterServeCommand(app, exit_code);
+  arle::app::RegisterQuantizeCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -48,7 +48,8 @@ core::StatusOr<std::unique_ptr<Model>> LoadGgufModel(const std::string& path,
     // convert_hf_to_gguf.py permuted these rows for llama.cpp's interleaved RoPE; undo it.
     const int64_t heads = is_q ? n_head : n_head_kv;
     const core::DTypeInfo& info = core::GetDTypeInfo(t.dtype());
-    if (info.block_elems != 1 || t.rank() < 1 || t.dim(0) % (2 * heads) != 0) {
+    // Whole rows move, so a block-format matrix works too (its rows are whole blocks).
+    if ((info.block_elems != 1 && t.rank() != 2) || t.rank() < 1 || t.dim(0) % (2 * heads) != 0) {
       return core::UnimplementedError(path + ": cannot restore the row order of '" + gguf_name +
                                       "' (" + t.ToString() + ", " + std::to_string(heads) +
                                       " heads)");

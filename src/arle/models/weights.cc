@@ -5,6 +5,8 @@
 #include <regex>
 #include <sstream>
 
+#include "arle/kernels/quant.h"
+
 namespace arle::models {
 namespace {
 
@@ -20,7 +22,15 @@ class Binder {
  public:
   Binder(const TensorGetter& get, const std::string& source) : get_(get), source_(source) {}
 
-  core::StatusOr<core::Tensor> Get(const std::string& name, std::vector<int64_t> shape) {
+  // A matrix (projection, embedding, LM head): f32/f16/bf16 or a GGUF block format the kernels
+  // read in place.
+  core::StatusOr<core::Tensor> GetMatrix(const std::string& name, std::vector<int64_t> shape) {
+    return Get(name, std::move(shape), /*allow_quantized=*/true);
+  }
+
+  // A norm weight or bias: f32/f16/bf16 only.
+  core::StatusOr<core::Tensor> Get(const std::string& name, std::vector<int64_t> shape,
+                                   bool allow_quantized = false) {
     auto t = get_(name);
     if (!t.ok()) {
       if (t.status().code() == core::StatusCode::kNotFound) {
@@ -33,11 +43,15 @@ class Binder {
     }
     const core::Tensor& v = *t;
     const core::DType dt = v.dtype();
-    if (dt != core::DType::kF32 && dt != core::DType::kF16 && dt != core::DType::kBF16) {
+    const bool is_float = dt == core::DType::kF32 || dt == core::DType::kF16 ||
+                          dt == core::DType::kBF16;
+    if (!is_float && !(allow_quantized && kernels::IsSupportedQuant(dt))) {
       return core::UnimplementedError(
           source_ + ": tensor '" + name + "' has dtype " + std::string(core::DTypeName(dt)) +
-              "; the CPU kernels support f32, f16 and bf16 weights",
-          "convert the model to bf16/f16/f32 (quantized formats come with a later release)");
+              (allow_quantized ? "; arle reads matrices in f32, f16, bf16, q8_0, q4_0, q4_k, "
+                                 "q5_k and q6_k"
+                               : "; norms and biases must be f32, f16 or bf16"),
+          "re-quantize the model with `arle quantize` (or llama-quantize) to a supported type");
     }
     if (!std::equal(v.shape().begin(), v.shape().end(), shape.begin(), shape.end())) {
       return core::InvalidArgumentError(source_ + ": tensor '" + name + "' has shape " +
@@ -63,16 +77,16 @@ core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& c, const TensorG
   Binder b(get, source);
   ModelWeights w;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  ARLE_ASSIGN_OR_RETURN(w.embed, b.Get("model.embed_tokens.weight", {c.n_vocab, c.n_embd}));
+  ARLE_ASSIGN_OR_RETURN(w.embed, b.GetMatrix("model.embed_tokens.weight", {c.n_vocab, c.n_embd}));
   w.layers.resize(c.n_layer);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerWeights& L = w.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
     ARLE_ASSIGN_OR_RETURN(L.attn_norm, b.Get(p + "input_layernorm.weight", {c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.wq, b.Get(p + "self_attn.q_proj.weight", {q_dim, c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.wk, b.Get(p + "self_attn.k_proj.weight", {kv_dim, c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.wv, b.Get(p + "self_attn.v_proj.weight", {kv_dim, c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.wo, b.Get(p + "self_attn.o_proj.weight", {c.n_embd, q_dim}));
+    ARLE_ASSIGN_OR_RETURN(L.wq, b.GetMatrix(p + "self_attn.q_proj.weight", {q_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wk, b.GetMatrix(p + "self_attn.k_proj.weight", {kv_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wv, b.GetMatrix(p + "self_attn.v_proj.weight", {kv_dim, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.wo, b.GetMatrix(p + "self_attn.o_proj.weight", {c.n_embd, q_dim}));
     if (c.attention_bias) {
       ARLE_ASSIGN_OR_RETURN(L.bq, b.Get(p + "self_attn.q_proj.bias", {q_dim}));
       ARLE_ASSIGN_OR_RETURN(L.bk, b.Get(p + "self_attn.k_proj.bias", {kv_dim}));
@@ -84,9 +98,9 @@ core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& c, const TensorG
       ARLE_ASSIGN_OR_RETURN(L.k_norm, b.Get(p + "self_attn.k_norm.weight", {c.head_dim}));
     }
     ARLE_ASSIGN_OR_RETURN(L.ffn_norm, b.Get(p + "post_attention_layernorm.weight", {c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.w_gate, b.Get(p + "mlp.gate_proj.weight", {c.n_ff, c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.w_up, b.Get(p + "mlp.up_proj.weight", {c.n_ff, c.n_embd}));
-    ARLE_ASSIGN_OR_RETURN(L.w_down, b.Get(p + "mlp.down_proj.weight", {c.n_embd, c.n_ff}));
+    ARLE_ASSIGN_OR_RETURN(L.w_gate, b.GetMatrix(p + "mlp.gate_proj.weight", {c.n_ff, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.w_up, b.GetMatrix(p + "mlp.up_proj.weight", {c.n_ff, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(L.w_down, b.GetMatrix(p + "mlp.down_proj.weight", {c.n_embd, c.n_ff}));
     if (c.mlp_bias) {
       ARLE_ASSIGN_OR_RETURN(L.b_gate, b.Get(p + "mlp.gate_proj.bias", {c.n_ff}));
       ARLE_ASSIGN_OR_RETURN(L.b_up, b.Get(p + "mlp.up_proj.bias", {c.n_ff}));
@@ -97,7 +111,7 @@ core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& c, const TensorG
   if (c.tie_word_embeddings) {
     w.lm_head = w.embed;
   } else {
-    ARLE_ASSIGN_OR_RETURN(w.lm_head, b.Get("lm_head.weight", {c.n_vocab, c.n_embd}));
+    ARLE_ASSIGN_OR_RETURN(w.lm_head, b.GetMatrix("lm_head.weight", {c.n_vocab, c.n_embd}));
   }
   return w;
 }
@@ -131,8 +145,8 @@ std::string GgufNameForHf(const std::string& hf_name) {
 core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads) {
   // convert_hf_to_gguf.py: w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).
   // So GGUF row (h, j, s) = HF row (h, s, j) with s in {0, 1}, j < head_dim / 2.
-  ARLE_CHECK(w.rank() >= 1 && core::GetDTypeInfo(w.dtype()).block_elems == 1 && w.is_contiguous())
-      << w.ToString();
+  // Rows are moved whole, so block formats work too (a block-format row is whole blocks).
+  ARLE_CHECK(w.rank() >= 1 && w.is_contiguous()) << w.ToString();
   const int64_t n_rows = w.dim(0);
   ARLE_CHECK(n_heads > 0 && n_rows % (2 * n_heads) == 0) << w.ToString() << " heads " << n_heads;
   const int64_t half = n_rows / n_heads / 2;
