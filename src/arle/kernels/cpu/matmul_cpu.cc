@@ -125,11 +125,11 @@ void MatMulRowsQuantized(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
     const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
     int64_t o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
-      ref::DequantizeRow(a.w_dtype, w + o * row_bytes, 4 * n_in, rows.data());
+      DequantizeRow(a.w_dtype, w + o * row_bytes, 4 * n_in, rows.data());
       TokenBlock<4, float>(a, rows.data(), o, tb, te);
     }
     for (; o < o_end; ++o) {
-      ref::DequantizeRow(a.w_dtype, w + o * row_bytes, n_in, rows.data());
+      DequantizeRow(a.w_dtype, w + o * row_bytes, n_in, rows.data());
       TokenBlock<1, float>(a, rows.data(), o, tb, te);
     }
   }
