@@ -6,8 +6,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "apps/arle/cmd_bench_serve.h"
@@ -18,6 +21,43 @@
 
 namespace arle::app {
 namespace {
+
+// Bytes of the weights as loaded (a tied embedding counted once) and a label for their types:
+// the matrices' dtype, or "q4_k+q6_k" style when a quantized file mixes several, as llama-bench's
+// model column names the file type.
+struct WeightFootprint {
+  int64_t bytes = 0;
+  std::string label;
+};
+
+WeightFootprint Footprint(const models::ModelWeights& w) {
+  WeightFootprint fp;
+  std::set<const void*> seen;
+  std::map<std::string, int64_t> matrix_bytes;  // dtype name -> bytes
+  auto add = [&](const core::Tensor& t, bool matrix) {
+    if (t.empty() || !seen.insert(t.data()).second) return;
+    fp.bytes += t.nbytes();
+    if (matrix) matrix_bytes[std::string(core::DTypeName(t.dtype()))] += t.nbytes();
+  };
+  add(w.embed, true);
+  add(w.lm_head, true);
+  add(w.out_norm, false);
+  for (const models::LayerWeights& l : w.layers) {
+    for (const core::Tensor* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      add(*m, true);
+    }
+    for (const core::Tensor* v : {&l.attn_norm, &l.ffn_norm, &l.q_norm, &l.k_norm, &l.bq, &l.bk,
+                                  &l.bv, &l.bo, &l.b_gate, &l.b_up, &l.b_down}) {
+      add(*v, false);
+    }
+  }
+  // Largest share first.
+  std::vector<std::pair<int64_t, std::string>> order;
+  for (const auto& [name, b] : matrix_bytes) order.emplace_back(-b, name);
+  std::sort(order.begin(), order.end());
+  for (const auto& [neg, name] : order) fp.label += (fp.label.empty() ? "" : "+") + name;
+  return fp;
+}
 
 struct BenchOptions {
   std::string model;
@@ -101,9 +141,10 @@ int Bench(const BenchOptions& o) {
       for (int64_t d : w.shape) n *= d;
       params += n;
     }
-    const double bytes = static_cast<double>(params) * core::ElementSize(c.torch_dtype);
+    const WeightFootprint fp = Footprint(model.weights());
+    const double bytes = static_cast<double>(fp.bytes);
     const std::string model_name = fmt::format("{} {:.2f}B {}", io::ArchitectureName(c.arch),
-                                               params / 1e9, core::DTypeName(c.torch_dtype));
+                                               params / 1e9, fp.label);
     std::vector<std::pair<std::string, std::pair<int, int>>> tests;
     if (o.n_prompt > 0) tests.push_back({fmt::format("pp{}", o.n_prompt), {o.n_prompt, 0}});
     if (o.n_gen > 0) tests.push_back({fmt::format("tg{}", o.n_gen), {0, o.n_gen}});

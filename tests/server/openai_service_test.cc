@@ -61,7 +61,9 @@ TEST_F(OpenAiServiceTest, StreamedChatWithUsage) {
     EXPECT_EQ(e["id"], first["id"]);
     EXPECT_TRUE(e["usage"].is_null());  // include_usage: every chunk has "usage": null
     ASSERT_EQ(e["choices"].size(), 1u);
-    if (i > 0) EXPECT_FALSE(e["choices"][0]["delta"].contains("role"));
+    if (i > 0) {
+      EXPECT_FALSE(e["choices"][0]["delta"].contains("role"));
+    }
     content += e["choices"][0]["delta"].value("content", "");
     if (!e["choices"][0]["finish_reason"].is_null()) {
       EXPECT_EQ(i + 3, events.size()) << "finish_reason only on the last choice chunk";

@@ -49,6 +49,8 @@ class Model {
   ~Model();
 
   const io::ModelConfig& config() const { return config_; }
+  // The bound weights (views into the loaded file or buffers).
+  const ModelWeights& weights() const { return weights_; }
   core::ThreadPool& pool() { return *pool_; }
   kernels::Backend backend() const { return backend_; }
 
