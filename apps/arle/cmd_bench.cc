@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "apps/arle/cmd_bench_membw.h"
 #include "apps/arle/cmd_bench_serve.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/model_init.h"
@@ -27,6 +28,7 @@ namespace {
 // model column names the file type.
 struct WeightFootprint {
   int64_t bytes = 0;
+  int64_t decode_bytes = 0;  // read once per decode step: all but an untied embedding table
   std::string label;
 };
 
@@ -56,6 +58,8 @@ WeightFootprint Footprint(const models::ModelWeights& w) {
   for (const auto& [name, b] : matrix_bytes) order.emplace_back(-b, name);
   std::sort(order.begin(), order.end());
   for (const auto& [neg, name] : order) fp.label += (fp.label.empty() ? "" : "+") + name;
+  // A decode step gathers one embedding row; only a tied table is read whole (as the LM head).
+  fp.decode_bytes = fp.bytes - (w.embed.data() != w.lm_head.data() ? w.embed.nbytes() : 0);
   return fp;
 }
 
@@ -128,6 +132,7 @@ int Bench(const BenchOptions& o) {
   }
   nlohmann::json rows = nlohmann::json::array();
   bool printed_header = false;
+  std::vector<std::string> roofline_lines;
   for (int threads : thread_counts) {
     models::LoadOptions load;
     load.n_threads = threads;
@@ -163,6 +168,20 @@ int Bench(const BenchOptions& o) {
                             {"threads", model.pool().size()}, {"test", name},
                             {"avg_ts", s.mean},         {"stddev_ts", s.sd},
                             {"samples_ts", tps}};
+      if (sizes.second > 0 && sizes.first == 0) {
+        // The decode roofline: every weight byte is read once per token.
+        auto bw = MeasureReadBandwidth(model.pool().size(), int64_t{1} << 30, 3);
+        if (!bw.ok()) return ReportError(bw.status());
+        const double roof = bw->bytes_per_second / static_cast<double>(fp.decode_bytes);
+        row["read_gbps"] = bw->bytes_per_second / 1e9;
+        row["roofline_ts"] = roof;
+        row["roofline_pct"] = 100.0 * s.mean / roof;
+        roofline_lines.push_back(fmt::format(
+            "{} t={}: read bandwidth {:.1f} GB/s / {:.3f} GiB of weights per token = {:.1f} t/s "
+            "roofline; reached {:.0f} %",
+            name, model.pool().size(), bw->bytes_per_second / 1e9,
+            static_cast<double>(fp.decode_bytes) / (1 << 30), roof, 100.0 * s.mean / roof));
+      }
       rows.push_back(row);
       if (o.output == "md") {
         if (!printed_header) {
@@ -176,6 +195,10 @@ int Bench(const BenchOptions& o) {
         std::fflush(stdout);
       }
     }
+  }
+  if (o.output == "md" && !roofline_lines.empty()) {
+    fmt::print("\n");
+    for (const std::string& line : roofline_lines) fmt::print("{}\n", line);
   }
   if (o.output == "json") fmt::print("{}\n", rows.dump(2));
   return kExitOk;
@@ -196,8 +219,9 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o.output, "md | json")
       ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   RegisterBenchServeCommand(*cmd, exit_code);
+  RegisterBenchMembwCommand(*cmd, exit_code);
   cmd->callback([cmd, &exit_code] {
-    if (!cmd->got_subcommand("serve")) exit_code = Bench(o);
+    if (!cmd->got_subcommand("serve") && !cmd->got_subcommand("membw")) exit_code = Bench(o);
   });
 }
 

@@ -409,6 +409,18 @@ def main():
                            capture_output=True, text=True, timeout=120)
     rows = json.loads(local.stdout) if local.returncode == 0 else []
     check([r["test"] for r in rows] == ["pp8", "tg4"], "arle bench (local pp/tg) still works")
+    tg = rows[1] if len(rows) == 2 else {}
+    check(tg.get("read_gbps", 0) > 0 and tg.get("roofline_ts", 0) > 0 and
+          abs(tg.get("roofline_pct", 0) - 100 * tg.get("avg_ts", 0) / max(tg.get("roofline_ts", 1), 1e-9))
+          < 1e-6, "tg rows carry the read bandwidth, the roofline and the share reached")
+    membw = subprocess.run([args.arle, "bench", "membw", "-t", "1,2", "--size-mb", "64", "-r", "1",
+                            "-o", "json"], capture_output=True, text=True, timeout=120)
+    mrows = json.loads(membw.stdout) if membw.returncode == 0 else []
+    check([r["threads"] for r in mrows] == [1, 2] and all(r["read_gbps"] > 0.1 for r in mrows),
+          f"arle bench membw reports GB/s per thread count ({membw.stderr.strip()[:200]})")
+    bad = subprocess.run([args.arle, "bench", "membw", "-t", "x"], capture_output=True, text=True,
+                         timeout=60)
+    check(bad.returncode == 2 and "bad -t value" in bad.stderr, "membw: a bad -t is exit 2")
 
     server.shutdown()
     print(f"{len(FAILURES)} failed")

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "arle/kernels/attention.h"
+#include "arle/kernels/bandwidth.h"
 #include "arle/kernels/matmul.h"
 #include "arle/kernels/elementwise.h"
 #include "arle/kernels/embedding.h"
@@ -288,6 +289,31 @@ TEST(TargetsTest, ForcingATargetChangesTheKernelThatRuns) {
   bool differ = false;
   for (float r : results) differ |= r != results[0];
   EXPECT_TRUE(differ);
+}
+
+}  // namespace
+}  // namespace arle::kernels
+
+namespace arle::kernels {
+namespace {
+
+// ReadAll (the bandwidth probe) sums like any f32 reduction: within 2 * gamma_n * sum|x| of the
+// scalar reference on every target, for lengths with and without a tail.
+TEST(ReadAllTest, CpuMatchesReferenceOnEveryTarget) {
+  core::Rng rng(11);
+  testing::ForEachTarget([&](const char*) {
+    for (const int64_t n : {0, 1, 7, 64, 1000, 4099}) {
+      std::vector<float> x(n);
+      double abs_sum = 0;
+      for (float& v : x) {
+        v = static_cast<float>(rng.Normal());
+        abs_sum += std::fabs(v);
+      }
+      const float want = ReadAll(x.data(), n, Backend::kRef);
+      const float got = ReadAll(x.data(), n, Backend::kCpu);
+      ASSERT_LE(std::fabs(double{got} - want), 2 * testing::Gamma(n) * abs_sum + 1e-30) << "n " << n;
+    }
+  });
 }
 
 }  // namespace

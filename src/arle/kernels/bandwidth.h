@@ -1,0 +1,15 @@
+// Memory read bandwidth probe: `arle bench membw` and the decode roofline read a large buffer with
+// this as fast as the CPU's widest vectors allow.
+#pragma once
+
+#include <cstdint>
+
+#include "arle/kernels/backend.h"
+
+namespace arle::kernels {
+
+// The sum of p[0 .. n) in f32 (several vector accumulators; the order depends on the target).
+// Returned so the reads cannot be optimized away; the value itself only matters to tests.
+float ReadAll(const float* p, int64_t n, Backend backend = Backend::kDefault);
+
+}  // namespace arle::kernels
