@@ -1,7 +1,7 @@
 // FakeBatchModel: a BatchModel test double for the engine and scheduler. Its "KV cache" stores the
-// token id written at each slot, and its logits are a hash of the whole history it reads back
-// through the block table. So a wrong block table, a wrongly shared or evicted prefix block or a
-// stale row changes the tokens, and ReferenceNext() (the same function over the true token list)
+// token id written at each slot (TokenSlotModel), and its logits are a hash of the whole history it
+// reads back through the block table. So a wrong block table, a wrongly shared or evicted prefix
+// block or a stale row changes the tokens, and ReferenceNext() (the same function over the true token list)
 // tells what the engine must produce. It also checks, every step, that no block written by one
 // sequence is read by another in the same step (a block being filled must never be shared).
 #pragma once
@@ -18,6 +18,7 @@
 
 #include "arle/kv/block_pool.h"
 #include "arle/runtime/batch_model.h"
+#include "tests/common/token_slot_model.h"
 
 namespace arle::runtime::testing {
 
@@ -41,7 +42,7 @@ inline void FakeLogits(std::span<const int32_t> history, float* logits) {
   }
 }
 
-class FakeBatchModel final : public BatchModel {
+class FakeBatchModel final : public arle::testing::TokenSlotModel {
  public:
   // Shared with the test (the engine owns the model).
   struct Probe {
@@ -57,12 +58,9 @@ class FakeBatchModel final : public BatchModel {
   int32_t n_vocab() const override { return kFakeVocab; }
   int64_t n_ctx_train() const override { return n_ctx_; }
   int64_t kv_bytes_per_block(core::DType) const override { return 1024; }
-  core::Status AllocateKv(int32_t n_blocks, core::DType) override {
-    slots_.assign(static_cast<size_t>(n_blocks) * kv::kBlockSize, -1);
-    return core::OkStatus();
-  }
-  core::Status Forward(std::span<const int32_t> tokens, std::span<const BatchSequence> seqs,
-                       std::vector<float>* logits) override {
+
+ protected:
+  void BeforeStep(std::span<const int32_t> tokens, std::span<const BatchSequence> seqs) override {
     if (probe_->step_delay_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(probe_->step_delay_us.load()));
     }
@@ -86,36 +84,14 @@ class FakeBatchModel final : public BatchModel {
         if (it != written_by.end() && it->second != s) ++probe_->n_violations;
       }
     }
-    logits->clear();
-    std::vector<int32_t> history;
-    for (const BatchSequence& q : seqs) {
-      for (int64_t i = 0; i < q.n_tokens; ++i) {
-        const int64_t p = q.n_past + i;
-        slots_[Slot(q, p)] = tokens[q.token_begin + i];
-      }
-      if (!q.want_logits) continue;
-      history.clear();
-      for (int64_t p = 0; p < q.n_past + q.n_tokens; ++p) history.push_back(slots_[Slot(q, p)]);
-      logits->resize(logits->size() + kFakeVocab);
-      FakeLogits(history, logits->data() + logits->size() - kFakeVocab);
-    }
-    return core::OkStatus();
   }
-  void CopyBlockRows(int32_t src, int32_t dst, int64_t n_rows) override {
-    for (int64_t r = 0; r < n_rows; ++r) {
-      slots_[static_cast<size_t>(dst) * kv::kBlockSize + r] =
-          slots_[static_cast<size_t>(src) * kv::kBlockSize + r];
-    }
+  void NextLogits(std::span<const int32_t> history, std::span<float> out) override {
+    FakeLogits(history, out.data());
   }
 
  private:
-  static size_t Slot(const BatchSequence& q, int64_t p) {
-    return static_cast<size_t>(q.block_table[p / kv::kBlockSize]) * kv::kBlockSize +
-           p % kv::kBlockSize;
-  }
   std::shared_ptr<Probe> probe_;
   int64_t n_ctx_;
-  std::vector<int32_t> slots_;
 };
 
 }  // namespace arle::runtime::testing

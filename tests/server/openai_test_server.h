@@ -27,6 +27,8 @@
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
 #include "arle/tokenizer/tokenizer.h"
+#include "tests/common/token_slot_model.h"
+#include "tests/runtime/engine_test_util.h"
 
 namespace arle::server::openai_test {
 
@@ -38,15 +40,7 @@ using Json = nlohmann::ordered_json;
 
 inline constexpr auto kIoTimeout = std::chrono::seconds(10);
 
-inline const tokenizer::Tokenizer& Tok() {
-  static const std::unique_ptr<tokenizer::Tokenizer> tok = [] {
-    auto t = tokenizer::Tokenizer::FromFile(std::string(ARLE_SOURCE_DIR) +
-                                            "/assets/tokenizers/qwen3/tokenizer.json.gz");
-    EXPECT_TRUE(t.ok()) << t.status().ToString();
-    return std::move(*t);
-  }();
-  return *tok;
-}
+inline const tokenizer::Tokenizer& Tok() { return runtime::testing::TestTokenizer(); }
 
 inline int32_t Id(const char* token) { return *Tok().TokenToId(token); }
 
@@ -93,55 +87,36 @@ inline std::vector<int32_t> ScriptTokens(const std::string& script) {
 // A BatchModel that reads each sequence's history back through its block table (so paging bugs
 // show), finds the user message and the text after "<|im_start|>assistant\n", and puts all the
 // probability on the script's next token.
-class ScriptedModel final : public runtime::BatchModel {
+class ScriptedModel final : public arle::testing::TokenSlotModel {
  public:
   explicit ScriptedModel(std::shared_ptr<Scripts> scripts) : scripts_(std::move(scripts)) {}
   int32_t n_vocab() const override { return Tok().vocab_size(); }
   int64_t n_ctx_train() const override { return 512; }
   int64_t kv_bytes_per_block(core::DType) const override { return 256; }
-  core::Status AllocateKv(int32_t n_blocks, core::DType) override {
-    slots_.assign(static_cast<size_t>(n_blocks) * kv::kBlockSize, -1);
-    return core::OkStatus();
-  }
-  core::Status Forward(std::span<const int32_t> tokens, std::span<const runtime::BatchSequence> seqs,
-                       std::vector<float>* logits) override {
-    if (int ms = scripts_->step_delay_ms.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    logits->clear();
-    const int32_t v = n_vocab();
-    for (const runtime::BatchSequence& q : seqs) {
-      for (int64_t i = 0; i < q.n_tokens; ++i) slots_[Slot(q, q.n_past + i)] = tokens[q.token_begin + i];
-      if (!q.want_logits) continue;
-      std::vector<int32_t> history;
-      for (int64_t p = 0; p < q.n_past + q.n_tokens; ++p) history.push_back(slots_[Slot(q, p)]);
-      const std::string text = Tok().Decode(history);
-      std::string user, generated;
-      const std::string kUser = "<|im_start|>user\n", kAssistant = "<|im_start|>assistant\n";
-      if (size_t u = text.rfind(kUser); u != std::string::npos) {
-        const size_t begin = u + kUser.size();
-        user = text.substr(begin, text.find("<|im_end|>", begin) - begin);
-      }
-      if (size_t a = text.rfind(kAssistant); a != std::string::npos) {
-        generated = text.substr(a + kAssistant.size());
-      }
-      const int32_t next = NextScriptToken(scripts_->Get(user), generated);
-      logits->resize(logits->size() + v, 0.0f);
-      (*logits)[logits->size() - v + next] = 30.0f;
+
+ protected:
+  void BeforeStep(std::span<const int32_t>, std::span<const runtime::BatchSequence>) override {
+    if (int ms = scripts_->step_delay_ms.load(); ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
-    return core::OkStatus();
   }
-  void CopyBlockRows(int32_t src, int32_t dst, int64_t n_rows) override {
-    for (int64_t r = 0; r < n_rows; ++r) {
-      slots_[static_cast<size_t>(dst) * kv::kBlockSize + r] =
-          slots_[static_cast<size_t>(src) * kv::kBlockSize + r];
+  void NextLogits(std::span<const int32_t> history, std::span<float> out) override {
+    const std::string text = Tok().Decode(std::vector<int32_t>(history.begin(), history.end()));
+    std::string user, generated;
+    const std::string kUser = "<|im_start|>user\n", kAssistant = "<|im_start|>assistant\n";
+    if (size_t u = text.rfind(kUser); u != std::string::npos) {
+      const size_t begin = u + kUser.size();
+      user = text.substr(begin, text.find("<|im_end|>", begin) - begin);
     }
+    if (size_t a = text.rfind(kAssistant); a != std::string::npos) {
+      generated = text.substr(a + kAssistant.size());
+    }
+    std::fill(out.begin(), out.end(), 0.0f);
+    out[NextScriptToken(scripts_->Get(user), generated)] = 30.0f;
   }
 
  private:
-  static size_t Slot(const runtime::BatchSequence& q, int64_t p) {
-    return static_cast<size_t>(q.block_table[p / kv::kBlockSize]) * kv::kBlockSize + p % kv::kBlockSize;
-  }
   std::shared_ptr<Scripts> scripts_;
-  std::vector<int32_t> slots_;
 };
 
 // What the renderer was last called with.

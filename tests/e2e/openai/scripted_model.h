@@ -18,6 +18,7 @@
 #include "arle/kv/block_pool.h"
 #include "arle/runtime/batch_model.h"
 #include "arle/tokenizer/tokenizer.h"
+#include "tests/common/token_slot_model.h"
 
 namespace arle::e2e {
 
@@ -44,7 +45,7 @@ namespace arle::e2e {
 //    different for different histories and seeds, never an EOS.
 //
 // Thread safety: Forward() runs on the engine thread only (as the engine guarantees).
-class ScriptedBatchModel final : public runtime::BatchModel {
+class ScriptedBatchModel final : public testing::TokenSlotModel {
  public:
   static constexpr std::string_view kMarkerOpen = "SCRIPT<<";
   static constexpr std::string_view kMarkerClose = ">>SCRIPT";
@@ -76,42 +77,6 @@ class ScriptedBatchModel final : public runtime::BatchModel {
   int64_t kv_bytes_per_block(core::DType) const override {
     return static_cast<int64_t>(kv::kBlockSize) * sizeof(int32_t);
   }
-  core::Status AllocateKv(int32_t n_blocks, core::DType) override {
-    slots_.assign(static_cast<size_t>(n_blocks) * kv::kBlockSize, -1);
-    return core::OkStatus();
-  }
-
-  core::Status Forward(std::span<const int32_t> tokens,
-                       std::span<const runtime::BatchSequence> sequences,
-                       std::vector<float>* logits) override {
-    if (step_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms_));
-    const size_t n_vocab = static_cast<size_t>(tokenizer_.vocab_size());
-    logits->clear();
-    std::vector<int32_t> history;
-    for (const runtime::BatchSequence& q : sequences) {
-      for (int64_t i = 0; i < q.n_tokens; ++i) {
-        slots_[Slot(q, q.n_past + i)] = tokens[q.token_begin + i];
-      }
-      if (!q.want_logits) continue;
-      history.clear();
-      for (int64_t p = 0; p < q.n_past + q.n_tokens; ++p) {
-        const int32_t id = slots_[Slot(q, p)];
-        ARLE_CHECK(id >= 0) << "read a KV row never written: position " << p;
-        history.push_back(id);
-      }
-      logits->resize(logits->size() + n_vocab);
-      NextLogits(history, std::span<float>(logits->data() + logits->size() - n_vocab, n_vocab));
-    }
-    return core::OkStatus();
-  }
-
-  void CopyBlockRows(int32_t src, int32_t dst, int64_t n_rows) override {
-    for (int64_t r = 0; r < n_rows; ++r) {
-      slots_[static_cast<size_t>(dst) * kv::kBlockSize + r] =
-          slots_[static_cast<size_t>(src) * kv::kBlockSize + r];
-    }
-  }
-
   // The token the script dictates after `history`, or nullopt without a marker (steps 1-4).
   std::optional<int32_t> ScriptedNext(std::span<const int32_t> history) const {
     // Byte offset at which each token's text begins (byte-level BPE: the concatenation of the
@@ -159,13 +124,12 @@ class ScriptedBatchModel final : public runtime::BatchModel {
     return rest[0];
   }
 
- private:
-  static size_t Slot(const runtime::BatchSequence& q, int64_t p) {
-    return static_cast<size_t>(q.block_table[p / kv::kBlockSize]) * kv::kBlockSize +
-           p % kv::kBlockSize;
+ protected:
+  void BeforeStep(std::span<const int32_t>, std::span<const runtime::BatchSequence>) override {
+    if (step_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms_));
   }
 
-  void NextLogits(std::span<const int32_t> history, std::span<float> out) const {
+  void NextLogits(std::span<const int32_t> history, std::span<float> out) override {
     if (std::optional<int32_t> next = ScriptedNext(history)) {
       std::fill(out.begin(), out.end(), 0.0f);
       out[*next] = kScriptLogit;
@@ -187,12 +151,12 @@ class ScriptedBatchModel final : public runtime::BatchModel {
     }
   }
 
+ private:
   const tokenizer::Tokenizer& tokenizer_;
   int64_t n_ctx_;
   int step_delay_ms_;
   int32_t eos_id_ = -1;
   std::vector<int32_t> letter_ids_;
-  std::vector<int32_t> slots_;
 };
 
 }  // namespace arle::e2e
