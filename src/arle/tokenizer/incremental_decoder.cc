@@ -17,6 +17,9 @@ std::string IncrementalDecoder::Push(int32_t id) {
 void IncrementalDecoder::Continue(std::span<const int32_t> context) {
   std::string discarded;
   for (int32_t id : context) {
+    // The state settles once a token was decoded and the leading strip is done; decoding the rest
+    // of a long prompt would not change it (the engine calls this under its lock, per sample).
+    if (state_.n_decoded > 0 && state_.strip_remaining == 0) break;
     tokenizer_.DecodeAppend(id, skip_special_, &state_, &discarded);
     discarded.clear();
   }

@@ -104,7 +104,7 @@ class Tokenizer {
   // concatenation over a sequence, passed through lossy UTF-8 repair, equals Decode(). Used by
   // IncrementalDecoder.
   struct DecodeState {
-    int64_t n_decoded = 0;     // tokens that reached the decoder chain
+    int64_t n_decoded = 0;     // tokens that reached the decoder chain (only 0 vs. more matters)
     int strip_remaining = -1;  // leading characters still to strip (-1: not initialized)
   };
   void DecodeAppend(int32_t id, bool skip_special, DecodeState* state, std::string* bytes) const;

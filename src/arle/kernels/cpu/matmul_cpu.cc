@@ -1,4 +1,5 @@
-// Highway matmul y = x * W^T for f32 activations and f32/f16/bf16 weights. Tiles of 4 weight rows x
+// Highway matmul y = x * W^T for f32 activations and f32/f16/bf16 or GGUF block weights (the latter
+// dequantized per 4-row block, as 16-bit weights are widened). Tiles of 4 weight rows x
 // 2 tokens share weight loads; each output element keeps its own vector accumulator, so its value
 // does not depend on the tile it falls in (batch invariance).
 #include <algorithm>
@@ -6,7 +7,6 @@
 #include <vector>
 
 #include "arle/core/check.h"
-#include "arle/core/half.h"
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
@@ -78,60 +78,58 @@ HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out) {
   }
 }
 
-template <typename WT>
-void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
-  // Token blocks keep a slab of activations in L2 while the weight rows stream past.
-  constexpr int64_t kTokenBlock = 64;
-  const WT* w = static_cast<const WT*>(a.w);
-  const int64_t n_in = a.n_in;
-  // With several tokens per block, 16-bit weights are widened once per 4-row block instead of
-  // once per tile; each element still sees the same f32 weights in the same order.
-  constexpr bool kWiden = !std::is_same_v<WT, float>;
-  thread_local std::vector<float> widened;
-  for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
-    const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
-    const bool widen = kWiden && te - tb >= 4;
-    if (widen && static_cast<int64_t>(widened.size()) < 4 * n_in) widened.resize(4 * n_in);
-    int64_t o = o_begin;
-    for (; o + 4 <= o_end; o += 4) {
-      if (widen) {
-        WidenRows(w + o * n_in, 4, n_in, widened.data());
-        TokenBlock<4, float>(a, widened.data(), o, tb, te);
-      } else {
-        TokenBlock<4, WT>(a, w + o * n_in, o, tb, te);
-      }
-    }
-    for (; o < o_end; ++o) {
-      if (widen) {
-        WidenRows(w + o * n_in, 1, n_in, widened.data());
-        TokenBlock<1, float>(a, widened.data(), o, tb, te);
-      } else {
-        TokenBlock<1, WT>(a, w + o * n_in, o, tb, te);
-      }
-    }
+// Token blocks keep a slab of activations in L2 while the weight rows stream past.
+constexpr int64_t kTokenBlock = 64;
+
+// Weight rows [o_begin, o_end) against tokens [tb, te), each 4-row block (and each remaining row)
+// first converted to f32 by to_f32(o, n_rows, out) into a per-thread scratch, then multiplied by
+// the f32 tiles: each element sees the same f32 weights in the same order as with f32 storage.
+template <typename ToF32>
+void StagedRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end, int64_t tb, int64_t te,
+                const ToF32& to_f32) {
+  thread_local std::vector<float> rows;
+  if (static_cast<int64_t>(rows.size()) < 4 * a.n_in) rows.resize(4 * a.n_in);
+  int64_t o = o_begin;
+  for (; o + 4 <= o_end; o += 4) {
+    to_f32(o, 4, rows.data());
+    TokenBlock<4, float>(a, rows.data(), o, tb, te);
+  }
+  for (; o < o_end; ++o) {
+    to_f32(o, 1, rows.data());
+    TokenBlock<1, float>(a, rows.data(), o, tb, te);
   }
 }
 
-// GGUF block weights: each 4-row block is dequantized into f32 (kernels/quant.h) and multiplied
-// by the f32 tiles, so the result is bit-identical to MatMul over the dequantized weights.
-void MatMulRowsQuantized(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
-  constexpr int64_t kTokenBlock = 64;
+template <typename WT>
+void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+  const WT* w = static_cast<const WT*>(a.w);
   const int64_t n_in = a.n_in;
-  const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, n_in);
-  const char* w = static_cast<const char*>(a.w);
-  thread_local std::vector<float> rows;
-  if (static_cast<int64_t>(rows.size()) < 4 * n_in) rows.resize(4 * n_in);
   for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
     const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
+    // With several tokens per block, 16-bit weights are widened once per 4-row block instead of
+    // once per tile.
+    if (!std::is_same_v<WT, float> && te - tb >= 4) {
+      StagedRows(a, o_begin, o_end, tb, te, [&](int64_t o, int64_t n_rows, float* out) {
+        WidenRows(w + o * n_in, n_rows, n_in, out);
+      });
+      continue;
+    }
     int64_t o = o_begin;
-    for (; o + 4 <= o_end; o += 4) {
-      DequantizeRow(a.w_dtype, w + o * row_bytes, 4 * n_in, rows.data());
-      TokenBlock<4, float>(a, rows.data(), o, tb, te);
-    }
-    for (; o < o_end; ++o) {
-      DequantizeRow(a.w_dtype, w + o * row_bytes, n_in, rows.data());
-      TokenBlock<1, float>(a, rows.data(), o, tb, te);
-    }
+    for (; o + 4 <= o_end; o += 4) TokenBlock<4, WT>(a, w + o * n_in, o, tb, te);
+    for (; o < o_end; ++o) TokenBlock<1, WT>(a, w + o * n_in, o, tb, te);
+  }
+}
+
+// GGUF block weights: dequantized into f32 (bit-identical to kernels::DequantizeRow) and
+// multiplied by the f32 tiles, so the result equals MatMul over the dequantized weights.
+void MatMulRowsQuantized(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+  const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
+  const char* w = static_cast<const char*>(a.w);
+  for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
+    const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
+    StagedRows(a, o_begin, o_end, tb, te, [&](int64_t o, int64_t n_rows, float* out) {
+      DequantizeRow(a.w_dtype, w + o * row_bytes, n_rows * a.n_in, out);
+    });
   }
 }
 

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "arle/core/check.h"
-#include "arle/core/half.h"
 #include "arle/kernels/cpu/cpu_kernels.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -54,9 +53,13 @@ void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end
       rows_len = 0;
     }
     // Tokens of one sequence share its table: extend the offsets instead of recomputing them.
-    for (int64_t j = rows_len; j < max_seen; ++j) {
-      rows[j] = PagedKvElement(table[j / a.block_size], j % a.block_size, 0, a.n_head_kv,
-                               a.block_size, hd);
+    // One block at a time: a decode batch visits each sequence once per KV head, so this runs
+    // often; rows of a block are head_dim elements apart.
+    for (int64_t j = rows_len; j < max_seen;) {
+      const int64_t b = j / a.block_size;
+      const int64_t base = PagedKvElement(table[b], 0, 0, a.n_head_kv, a.block_size, hd);
+      const int64_t end = std::min(max_seen, (b + 1) * a.block_size);
+      for (; j < end; ++j) rows[j] = base + (j - b * a.block_size) * hd;
     }
     rows_len = std::max(rows_len, max_seen);
     // Head kvh's rows sit kvh * block_size rows after head 0's in every block.
