@@ -130,4 +130,8 @@ core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::o
       context.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
+std::string OutputParserFamily(const io::ModelConfig& config) {
+  return config.arch == io::Architecture::kQwen3 ? "qwen3" : "plain";
+}
+
 }  // namespace arle::app

@@ -36,6 +36,10 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
                                         const std::string& override_file,
                                         const io::GgufFile* gguf = nullptr);
 
+// The output-parser family (runtime/output_parser.h) of a model's chat output: Qwen models use
+// <think> and <tool_call> tags.
+std::string OutputParserFamily(const io::ModelConfig& config);
+
 // Renders `messages` (a JSON array, member order kept) with optional `tools` (array or null) and
 // extra template variables `kwargs` (an object, e.g. {"enable_thinking": false}).
 core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::ordered_json& messages,

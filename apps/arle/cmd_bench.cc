@@ -109,31 +109,16 @@ core::StatusOr<double> TimeOnce(models::Model& model, int n_prompt, int n_gen, u
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::vector<int> ParseThreads(const std::string& list) {
-  std::vector<int> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(std::stoi(item));
-  }
-  return out;
-}
-
 int Bench(const BenchOptions& o) {
-  std::vector<int> thread_counts;
-  try {
-    thread_counts = ParseThreads(o.threads);
-  } catch (...) {
-    return ReportError(core::InvalidArgumentError("-t must be a comma-separated list of integers"));
-  }
-  if (thread_counts.empty()) thread_counts.push_back(0);
+  auto thread_counts = ParseThreadCounts(o.threads);
+  if (!thread_counts.ok()) return ReportError(thread_counts.status());
   if (o.reps < 1 || o.n_prompt < 0 || o.n_gen < 0) {
     return ReportError(core::InvalidArgumentError("-r must be >= 1 and -p/-n >= 0"));
   }
   nlohmann::json rows = nlohmann::json::array();
   bool printed_header = false;
   std::vector<std::string> roofline_lines;
-  for (int threads : thread_counts) {
+  for (int threads : *thread_counts) {
     models::LoadOptions load;
     load.n_threads = threads;
     auto loaded = LoadModel(o.model, load);
@@ -170,7 +155,7 @@ int Bench(const BenchOptions& o) {
                             {"samples_ts", tps}};
       if (sizes.second > 0 && sizes.first == 0) {
         // The decode roofline: every weight byte is read once per token.
-        auto bw = MeasureReadBandwidth(model.pool().size(), int64_t{1} << 30, 3);
+        auto bw = MeasureReadBandwidth(model.pool(), int64_t{1} << 30, 3);
         if (!bw.ok()) return ReportError(bw.status());
         const double roof = bw->bytes_per_second / static_cast<double>(fp.decode_bytes);
         row["read_gbps"] = bw->bytes_per_second / 1e9;
@@ -221,7 +206,7 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code) {
   RegisterBenchServeCommand(*cmd, exit_code);
   RegisterBenchMembwCommand(*cmd, exit_code);
   cmd->callback([cmd, &exit_code] {
-    if (!cmd->got_subcommand("serve") && !cmd->got_subcommand("membw")) exit_code = Bench(o);
+    if (cmd->get_subcommands().empty()) exit_code = Bench(o);  // not `bench serve` / `bench membw`
   });
 }
 

@@ -19,7 +19,7 @@
 
 namespace arle::app {
 
-core::StatusOr<ReadBandwidth> MeasureReadBandwidth(int threads, int64_t bytes, int reps) {
+core::StatusOr<ReadBandwidth> MeasureReadBandwidth(core::ThreadPool& pool, int64_t bytes, int reps) {
   if (reps < 1 || bytes < (1 << 20)) {
     return core::InvalidArgumentError(fmt::format("membw: reps {} bytes {}", reps, bytes),
                                       "repetitions must be >= 1 and the buffer at least 1 MiB");
@@ -27,7 +27,6 @@ core::StatusOr<ReadBandwidth> MeasureReadBandwidth(int threads, int64_t bytes, i
   const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
   core::Buffer buf(static_cast<size_t>(n) * sizeof(float));
   float* p = buf.as<float>();
-  core::ThreadPool pool(threads);
   // Written by the same threads that read it later, so the pages are committed (and, on NUMA
   // machines, local) before the first timed pass.
   pool.ParallelFor(n, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, 1.0f); });
@@ -45,6 +44,26 @@ core::StatusOr<ReadBandwidth> MeasureReadBandwidth(int threads, int64_t bytes, i
   return ReadBandwidth{pool.size(), best};
 }
 
+core::StatusOr<std::vector<int>> ParseThreadCounts(const std::string& list) {
+  std::vector<int> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    size_t used = 0;
+    int n = -1;
+    try {
+      n = std::stoi(item, &used);
+    } catch (...) {
+    }
+    if (n < 0 || used != item.size()) {
+      return core::InvalidArgumentError("bad -t value '" + item + "'",
+                                        "a comma-separated list of thread counts, e.g. -t 1,2");
+    }
+    out.push_back(n);
+  }
+  if (out.empty()) out.push_back(0);
+  return out;
+}
+
 namespace {
 
 struct MembwOptions {
@@ -55,22 +74,15 @@ struct MembwOptions {
 };
 
 int Membw(const MembwOptions& o) {
-  std::vector<int> counts;
-  std::stringstream ss(o.threads);
-  for (std::string item; std::getline(ss, item, ',');) {
-    try {
-      counts.push_back(std::stoi(item));
-    } catch (...) {
-      return ReportError(core::InvalidArgumentError("bad -t value '" + item + "'"));
-    }
-  }
-  if (counts.empty()) counts.push_back(0);
+  auto counts = ParseThreadCounts(o.threads);
+  if (!counts.ok()) return ReportError(counts.status());
   nlohmann::json rows = nlohmann::json::array();
   if (o.output == "md") {
     fmt::print("| threads | buffer | read GB/s |\n| ---: | ---: | ---: |\n");
   }
-  for (const int t : counts) {
-    auto bw = MeasureReadBandwidth(t, o.size_mb << 20, o.reps);
+  for (const int t : *counts) {
+    core::ThreadPool pool(t);
+    auto bw = MeasureReadBandwidth(pool, o.size_mb << 20, o.reps);
     if (!bw.ok()) return ReportError(bw.status());
     const double gbps = bw->bytes_per_second / 1e9;
     rows.push_back({{"threads", bw->threads}, {"buffer_bytes", o.size_mb << 20}, {"read_gbps", gbps}});

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "arle/core/status.h"
+#include "arle/core/thread_pool.h"
 
 namespace arle::app {
 
@@ -14,10 +17,13 @@ struct ReadBandwidth {
   double bytes_per_second = 0;
 };
 
-// Best of `reps` timed passes of `threads` threads (< 1: the thread pool's default, one per
-// physical core) reading a `bytes` buffer, after one untimed pass. The buffer should be several
-// times the last-level cache.
-core::StatusOr<ReadBandwidth> MeasureReadBandwidth(int threads, int64_t bytes, int reps);
+// Best of `reps` timed passes of `pool`'s threads reading a `bytes` buffer, after one untimed
+// pass. The buffer should be several times the last-level cache.
+core::StatusOr<ReadBandwidth> MeasureReadBandwidth(core::ThreadPool& pool, int64_t bytes, int reps);
+
+// A `-t` list of `arle bench` and `arle bench membw`: "1,2,4" -> {1, 2, 4}; empty -> {0} (0: one
+// thread per physical core). InvalidArgument names a bad item.
+core::StatusOr<std::vector<int>> ParseThreadCounts(const std::string& list);
 
 void RegisterBenchMembwCommand(CLI::App& bench, int& exit_code);
 

@@ -412,6 +412,13 @@ class ChatHistory {
   int64_t PromptEstimate() const { return words_; }
   core::Status Add(const RequestResult& r, const ServerUrl&) {
     messages_.push_back({{"role", "assistant"}, {"content", r.text}});
+    // The answer is part of the next prompt (the estimate is used when a server sends no usage).
+    bool in_word = false;
+    for (const char c : r.text) {
+      const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+      words_ += !space && !in_word;
+      in_word = !space;
+    }
     return core::OkStatus();
   }
 

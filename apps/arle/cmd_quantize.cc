@@ -2,8 +2,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <thread>
-
 #include "apps/arle/commands.h"
 #include "apps/arle/quantize.h"
 
@@ -18,7 +16,7 @@ void RegisterQuantizeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("OUT", out, "Output GGUF file")->required();
   cmd->add_option("--type", type_name, "q8_0 | q4_0 | q4_k_m | q5_k_m | q6_k")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", threads, "Threads (default: one per physical core)");
   cmd->callback([&exit_code] {
     const std::optional<QuantFileType> type = ParseQuantFileType(type_name);
     if (!type) {
@@ -26,8 +24,7 @@ void RegisterQuantizeCommand(CLI::App& app, int& exit_code) {
           fmt::format("unknown --type '{}'", type_name), "one of q8_0, q4_0, q4_k_m, q5_k_m, q6_k"));
       return;
     }
-    const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-    auto summary = QuantizeGguf(in, out, *type, n);
+    auto summary = QuantizeGguf(in, out, *type, threads);
     if (!summary.ok()) {
       exit_code = ReportError(summary.status());
       return;

@@ -43,10 +43,6 @@ struct RunOptions {
   std::string enable_thinking;
 };
 
-// The output parser family for a model: Qwen models use <think> and <tool_call> tags.
-std::string ParserFamily(const io::ModelConfig& config) {
-  return config.arch == io::Architecture::kQwen3 ? "qwen3" : "plain";
-}
 
 int Run(const RunOptions& o) {
   std::string prompt = o.prompt;
@@ -110,7 +106,7 @@ int Run(const RunOptions& o) {
   request.stop.ignore_eos = o.ignore_eos;
   request.stop_strings = o.stop;
 
-  auto parser = runtime::CreateOutputParser(chat ? ParserFamily(model.config()) : "plain",
+  auto parser = runtime::CreateOutputParser(chat ? OutputParserFamily(model.config()) : "plain",
                                             parser_options);
   if (!parser.ok()) return ReportError(parser.status());
   std::vector<runtime::OutputDelta> deltas;

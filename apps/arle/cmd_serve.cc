@@ -59,10 +59,6 @@ std::string DefaultServedName(const std::string& spec, const ModelLocation& loca
   return p.filename().string();
 }
 
-std::string ParserFamily(const io::ModelConfig& config) {
-  return config.arch == io::Architecture::kQwen3 ? "qwen3" : "plain";
-}
-
 int Serve(const ServeOptions& o) {
   // Validate what CLI11 cannot before the (slow) model load.
   const std::optional<core::DType> kv_dtype = core::DTypeFromName(o.kv_dtype);
@@ -111,7 +107,7 @@ int Serve(const ServeOptions& o) {
                                       : o.served_model_name;
   server::OpenAiServiceOptions service_options;
   service_options.served_model_name = served_name;
-  service_options.parser_family = chat.is_fallback ? "plain" : ParserFamily(model.config());
+  service_options.parser_family = chat.is_fallback ? "plain" : OutputParserFamily(model.config());
   service_options.default_stop = runtime::DefaultStopParams(model, tok);
   service_options.system_fingerprint = fmt::format("arle-{}", kVersion);
   service_options.render_chat = [&chat](std::string_view messages, std::string_view tools,

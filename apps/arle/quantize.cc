@@ -43,9 +43,7 @@ bool UseMoreBits(int64_t i, int64_t n) {
   return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-bool FitsBlocks(core::DType dtype, int64_t cols) {
-  return cols % core::GetDTypeInfo(dtype).block_elems == 0;
-}
+bool FitsBlocks(core::DType dtype, int64_t cols) { return core::DTypeBytes(dtype, cols).has_value(); }
 
 bool IsFloat(core::DType d) {
   return d == core::DType::kF32 || d == core::DType::kF16 || d == core::DType::kBF16;
@@ -104,7 +102,7 @@ core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::s
   writer.AddU32("general.quantization_version", 2);
 
   QuantizeSummary summary;
-  core::ThreadPool pool(std::max(1, n_threads));
+  core::ThreadPool pool(n_threads);  // < 1: one thread per physical core
   std::vector<std::unique_ptr<core::Buffer>> buffers;  // the quantized tensors, alive until Write
   for (const io::GgufTensorInfo& info : file.tensors()) {
     ARLE_ASSIGN_OR_RETURN(core::Tensor t, file.GetTensor(info.name));

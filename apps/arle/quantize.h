@@ -36,7 +36,8 @@ std::optional<core::DType> ChooseQuantType(QuantFileType type, const std::string
                                            std::span<const int64_t> shape, int64_t n_layer,
                                            bool has_output);
 
-// Reads the GGUF model `in`, writes `out` (atomically). Prints nothing; returns what it did.
+// Reads the GGUF model `in`, writes `out` (atomically) using `n_threads` threads (< 1: one per
+// physical core). Prints nothing; returns what it did.
 struct QuantizeSummary {
   int64_t n_quantized = 0;
   int64_t n_kept = 0;

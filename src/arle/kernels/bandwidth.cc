@@ -1,4 +1,4 @@
-// ReadAll: dispatch to the Highway reader or the scalar reference.
+// ReadAll: the Highway reader (cpu/bandwidth_cpu.cc) behind an argument check.
 #include "arle/kernels/bandwidth.h"
 
 #include "arle/core/check.h"
@@ -6,13 +6,8 @@
 
 namespace arle::kernels {
 
-float ReadAll(const float* p, int64_t n, Backend backend) {
+float ReadAll(const float* p, int64_t n) {
   ARLE_CHECK(n >= 0 && (n == 0 || p != nullptr)) << "ReadAll: n " << n;
-  if (ResolveBackend(backend) == Backend::kRef) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) s += p[i];
-    return s;
-  }
   return cpu::ReadAll(p, n);
 }
 

@@ -4,12 +4,11 @@
 
 #include <cstdint>
 
-#include "arle/kernels/backend.h"
-
 namespace arle::kernels {
 
 // The sum of p[0 .. n) in f32 (several vector accumulators; the order depends on the target).
-// Returned so the reads cannot be optimized away; the value itself only matters to tests.
-float ReadAll(const float* p, int64_t n, Backend backend = Backend::kDefault);
+// Returned so the reads cannot be optimized away; the value itself only matters to tests. Always
+// the widest SIMD target: ARLE_KERNELS=ref must not turn a bandwidth probe into a scalar loop.
+float ReadAll(const float* p, int64_t n);
 
 }  // namespace arle::kernels

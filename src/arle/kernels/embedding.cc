@@ -18,16 +18,11 @@ void Embedding(const core::Tensor& table, std::span<const int32_t> ids, core::Te
   const int64_t n_vocab = table.dim(0), n_embd = table.dim(1);
   // Rows of a block-format table are whole blocks (core::Tensor checks it).
   const int64_t row_bytes = *core::DTypeBytes(table.dtype(), n_embd);
-  const bool quantized = IsSupportedQuant(table.dtype());
   const char* base = static_cast<const char*>(table.data());
   float* y = out.data_as<float>();
   for (size_t t = 0; t < ids.size(); ++t) {
     ARLE_CHECK(ids[t] >= 0 && ids[t] < n_vocab) << "token id " << ids[t] << " of " << n_vocab;
-    if (quantized) {
-      DequantizeRow(table.dtype(), base + ids[t] * row_bytes, n_embd, y + t * n_embd);
-    } else {
-      ref::ConvertRow(base + ids[t] * row_bytes, table.dtype(), n_embd, y + t * n_embd);
-    }
+    ref::ConvertRow(base + ids[t] * row_bytes, table.dtype(), n_embd, y + t * n_embd);
   }
 }
 

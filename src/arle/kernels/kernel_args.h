@@ -35,7 +35,8 @@ struct RmsNormArgs {
 };
 
 // Causal grouped-query attention of n_tok queries over a KV cache; query t sees cache rows
-// 0 .. positions[t] (inclusive). Work item = t * n_head + h.
+// 0 .. positions[t] (inclusive). Work items are the n_tok * n_head (token, head) pairs, in an
+// order each backend chooses.
 struct AttentionArgs {
   const float* q = nullptr;  // [n_tok, n_head, head_dim]
   const float* k = nullptr;  // [n_ctx, n_head_kv, head_dim]
@@ -54,9 +55,6 @@ struct AttentionArgs {
 
 namespace arle::kernels {
 
-// Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
-// 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /
-// block_size] at offset j % block_size. Work item = t * n_head + h.
 // Element index of head `kvh` of row `offset` (< block_size) of block `block` in a paged K or V
 // side laid out [n_blocks, n_head_kv, block_size, head_dim].
 inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_t n_head_kv,
@@ -64,6 +62,9 @@ inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_
   return ((block * n_head_kv + kvh) * block_size + offset) * head_dim;
 }
 
+// Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
+// 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /
+// block_size] at offset j % block_size. Work items as for AttentionArgs.
 struct PagedAttentionArgs {
   const float* q = nullptr;  // [n_tok, n_head, head_dim]
   const void* k = nullptr;   // [n_blocks, n_head_kv, block_size, head_dim] in kv_dtype

@@ -39,6 +39,18 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144);
 
+// Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K or Q5_K super-block, unpacked from
+// its 12 `scales` bytes as the GGUF definition packs them.
+inline void ScaleMinK4(int j, const uint8_t* scales, int* sc, int* m) {
+  if (j < 4) {
+    *sc = scales[j] & 63;
+    *m = scales[j + 4] & 63;
+  } else {
+    *sc = (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
+    *m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+  }
+}
+
 // As Q4_K with a fifth bit per value in qh: bit 2i of qh[l] for sub-block 2i, bit 2i+1 for 2i+1.
 struct BlockQ5_K {
   uint16_t d;

@@ -14,8 +14,6 @@
 namespace arle::runtime {
 namespace {
 
-inline constexpr int kMaxSamples = 16;
-
 // MemAvailable from /proc/meminfo in bytes (0 when unknown).
 int64_t AvailableMemoryBytes() {
   std::ifstream in("/proc/meminfo");

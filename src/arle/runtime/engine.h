@@ -34,6 +34,9 @@ struct EngineOptions {
   int64_t max_context_tokens = 0;
 };
 
+// Samples per request (EngineRequest::n) at most.
+inline constexpr int kMaxSamples = 16;
+
 struct EngineRequest {
   std::vector<int32_t> prompt_tokens;  // REQUIRES: non-empty, ids in the vocabulary
   SamplingParams sampling;

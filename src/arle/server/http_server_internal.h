@@ -36,8 +36,6 @@ struct SharedState {
   std::atomic<bool> stopping{false};
 };
 
-// What a writer hands to its connection's strand.
-
 struct RouteEntry {
   Handler handler;
   bool auth = true;

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "arle/core/logging.h"
+#include "arle/tokenizer/unicode.h"
 
 namespace arle::server::openai_internal {
 namespace {
@@ -244,7 +245,7 @@ void Call::ProcessCompletion(int index, ChoiceState& c, const runtime::EngineOut
   if (!c.started) {
     c.started = true;
     piece = sub.echo_text;
-    c.text_offset = Utf8Length(sub.echo_text);
+    c.text_offset = tokenizer::Utf8CodePointCount(sub.echo_text);
   }
   piece += out.text;
   std::optional<CompletionLogprobs> lp_delta;
@@ -306,12 +307,6 @@ void Call::ProcessResponses(ChoiceState& c, const runtime::EngineOutput& out, bo
   if (c.in_reasoning) c.n_reasoning_tokens += static_cast<int64_t>(out.tokens.size());
   if (final) c.finish_reason = std::string(runtime::FinishReasonName(out.finish_reason));
   if (stream && !sse.empty()) Write(std::move(sse));
-}
-
-int64_t Call::Utf8Length(std::string_view s) {
-  int64_t n = 0;
-  for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
-  return n;
 }
 
 void Call::Complete() {

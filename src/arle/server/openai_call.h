@@ -133,8 +133,6 @@ class Call : public std::enable_shared_from_this<Call> {
 
   void ProcessResponses(ChoiceState& c, const runtime::EngineOutput& out, bool final);
 
-  static int64_t Utf8Length(std::string_view s);
-
   // Every choice finished. REQUIRES: mu_ held.
   void Complete();
 

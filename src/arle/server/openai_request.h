@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "arle/core/check.h"
+#include "arle/runtime/engine.h"
 #include "arle/runtime/sampler.h"
 
 namespace arle::server {
@@ -72,8 +73,8 @@ struct GenerationParams {
   std::string user;            // recorded at debug level only
 };
 
-inline constexpr int kMaxSamples = 16;
-inline constexpr int kMaxLogprobs = 20;
+inline constexpr int kMaxSamples = runtime::kMaxSamples;
+inline constexpr int kMaxLogprobs = runtime::kMaxTopLogprobs;
 
 enum class ToolChoice {
   kAuto,      // render the tools; parse tool calls

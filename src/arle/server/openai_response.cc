@@ -231,7 +231,7 @@ void AppendCompletionLogprobs(const std::vector<TokenLogprob>& tokens, int64_t* 
     out->top_logprobs.push_back(std::move(top));
     out->text_offset.push_back(*offset);
     // Character (code point) offsets, as vLLM and OpenAI's Python-string offsets count.
-    for (unsigned char ch : t.text.token) *offset += (ch & 0xC0) != 0x80;
+    *offset += tokenizer::Utf8CodePointCount(t.text.token);
   }
 }
 

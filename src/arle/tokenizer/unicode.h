@@ -16,6 +16,14 @@ int Utf8SequenceLength(std::string_view s);
 // definitely invalid. An incomplete but still possibly valid sequence at the very end is not settled.
 size_t Utf8SettledPrefix(std::string_view s);
 
+// Code points in `s`, counting each byte that does not continue a sequence (the count Python's
+// len() gives for valid UTF-8; OpenAI's text offsets use it).
+inline int64_t Utf8CodePointCount(std::string_view s) {
+  int64_t n = 0;
+  for (const unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
 // Appends `s` to `out`, replacing each maximal ill-formed subpart with U+FFFD. When `s` ends with an
 // incomplete sequence it is replaced too (this is the end of the stream).
 void AppendUtf8Lossy(std::string_view s, std::string* out);

@@ -79,16 +79,8 @@ void DequantK4K5(uint16_t d_bits, uint16_t dmin_bits, const uint8_t* scales, con
   const VI mask = hn::Set(di, 15), one = hn::Set(di, 1);
   for (int i = 0; i < 4; ++i) {
     int sc[2], m[2];
-    for (int k = 0; k < 2; ++k) {
-      const int j = 2 * i + k;
-      if (j < 4) {
-        sc[k] = scales[j] & 63;
-        m[k] = scales[j + 4] & 63;
-      } else {
-        sc[k] = (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
-        m[k] = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-      }
-    }
+    ScaleMinK4(2 * i, scales, &sc[0], &m[0]);
+    ScaleMinK4(2 * i + 1, scales, &sc[1], &m[1]);
     const VF d1 = hn::Set(df, d * static_cast<float>(sc[0]));
     const VF m1 = hn::Set(df, dmin * static_cast<float>(m[0]));
     const VF d2 = hn::Set(df, d * static_cast<float>(sc[1]));

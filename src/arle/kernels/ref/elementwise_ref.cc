@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "arle/core/half.h"
+#include "arle/kernels/quant.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels::ref {
@@ -50,7 +51,8 @@ void ConvertRow(const void* row, core::DType dtype, int64_t n, float* out) {
       break;
     }
     default:
-      ARLE_CHECK(false) << "ConvertRow: unsupported dtype " << core::DTypeName(dtype);
+      ARLE_CHECK(IsSupportedQuant(dtype)) << "ConvertRow: unsupported dtype " << core::DTypeName(dtype);
+      DequantizeRow(dtype, row, n, out);  // n is whole blocks (the caller's tensor guarantees it)
   }
 }
 

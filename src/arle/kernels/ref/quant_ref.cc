@@ -13,17 +13,6 @@ namespace {
 
 float Half(uint16_t bits) { return core::F16ToF32(bits); }
 
-// Scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block, 6 bits each.
-void ScaleMinK4(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // The inverse of ScaleMinK4. REQUIRES: `s` zeroed first; sc, m in [0, 63].
 void PackScaleMinK4(int j, int sc, int m, uint8_t* s) {
   if (j < 4) {

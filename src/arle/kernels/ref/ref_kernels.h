@@ -35,7 +35,8 @@ void RopeRows(const float* cos, const float* sin, float* x, int64_t n_head, int6
               int64_t t_begin, int64_t t_end);
 // out[i] = silu(gate[i]) * up[i] for i in [begin, end).
 void SwiGluRange(const float* gate, const float* up, float* out, int64_t begin, int64_t end);
-// out[i] = f32(row[i]) for i < n.
+// out[i] = f32(row[i]) for i < n: f32/f16/bf16, or a GGUF block format of kernels/quant.h (n whole
+// blocks, dequantized as DequantizeRow).
 void ConvertRow(const void* row, core::DType dtype, int64_t n, float* out);
 
 }  // namespace arle::kernels::ref
