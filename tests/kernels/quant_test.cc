@@ -185,51 +185,6 @@ TEST(QuantDeathTest, RejectsUnsupportedFormatsAndPartialBlocks) {
   EXPECT_DEATH(DequantizeRow(core::DType::kQ8_0, q.data(), 33, x.data()), "whole number");
 }
 
-}  // namespace
-}  // namespace arle::kernels
-
-namespace arle::kernels {
-namespace {
-
-// A MatMul over GGUF block weights equals, bit for bit, the MatMul over their dequantized f32
-// copy, on both backends, for decode (1 token), small batches and more than one 64-token block,
-// with an n_out that leaves a remainder after the 4-row tiles.
-TEST(QuantMatMulTest, EqualsMatMulOverTheDequantizedWeightsBitForBit) {
-  core::ThreadPool pool(2);
-  core::Rng rng(7);
-  const int64_t n_in = 512, n_out = 11;
-  for (const core::DType dtype : kFormats) {
-    SCOPED_TRACE(std::string(core::DTypeName(dtype)));
-    std::vector<float> wf(n_out * n_in);
-    for (float& v : wf) v = static_cast<float>(rng.Normal() * 0.05);
-    core::Buffer wq(*core::DTypeBytes(dtype, n_out * n_in));
-    QuantizeRow(dtype, wf.data(), n_out * n_in, wq.data());
-    core::Buffer wd(n_out * n_in * 4);
-    DequantizeRow(dtype, wq.data(), n_out * n_in, wd.as<float>());
-    const core::Tensor w_q = wq.AsTensor(dtype, {n_out, n_in});
-    const core::Tensor w_f = wd.AsTensor(core::DType::kF32, {n_out, n_in});
-    for (const int64_t n_tok : {1, 3, 70}) {
-      core::Buffer xb(n_tok * n_in * 4);
-      for (int64_t i = 0; i < n_tok * n_in; ++i) xb.as<float>()[i] = static_cast<float>(rng.Normal());
-      const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
-      for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
-        core::Buffer yq_b(n_tok * n_out * 4), yf_b(n_tok * n_out * 4);
-        core::Tensor yq = yq_b.AsTensor(core::DType::kF32, {n_tok, n_out});
-        core::Tensor yf = yf_b.AsTensor(core::DType::kF32, {n_tok, n_out});
-        MatMul(x, w_q, nullptr, yq, pool, backend);
-        MatMul(x, w_f, nullptr, yf, pool, backend);
-        ASSERT_EQ(std::memcmp(yq.data(), yf.data(), static_cast<size_t>(n_tok * n_out * 4)), 0)
-            << "n_tok " << n_tok << (backend == Backend::kRef ? " ref" : " cpu");
-      }
-    }
-  }
-}
-
-}  // namespace
-}  // namespace arle::kernels
-
-namespace arle::kernels {
-namespace {
 
 // The Highway dequantization (used by MatMul) equals the definition bit for bit on every compiled
 // target, on the goldens and on blocks of random bytes (every bit pattern of quants and scales).

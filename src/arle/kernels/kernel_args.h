@@ -12,7 +12,10 @@ namespace arle::kernels {
 struct MatMulArgs {
   const float* x = nullptr;  // [n_tok, n_in], rows x_stride floats apart
   int64_t x_stride = 0;
-  const void* w = nullptr;  // [n_out, n_in] contiguous, f32/f16/bf16
+  const void* w = nullptr;  // [n_out, n_in] contiguous, f32/f16/bf16 or a GGUF block format
+  // Block-format weights only: every token's activations quantized by QuantizeActivationRow
+  // (quant_dot.h), ActRowBytes apart.
+  const void* xq = nullptr;
   core::DType w_dtype = core::DType::kF32;
   const void* bias = nullptr;  // [n_out] f32/f16/bf16, or null
   core::DType bias_dtype = core::DType::kF32;

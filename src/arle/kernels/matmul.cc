@@ -2,9 +2,11 @@
 #include "arle/kernels/matmul.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/quant.h"
+#include "arle/kernels/quant_dot.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
@@ -51,6 +53,24 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
   args.n_out = w.dim(0);
   if (args.n_tok == 0 || args.n_out == 0) return;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  const bool quantized = IsSupportedQuant(args.w_dtype);
+  // Block weights multiply 8-bit activations in integers: each token is quantized once here,
+  // into this thread's scratch (MatMul may run on several threads at once, each with its pool).
+  // The workers reach the scratch through `act`: a thread_local named in the lambda would be
+  // each worker's own.
+  thread_local std::vector<char> act_scratch;
+  if (quantized) {
+    const int64_t act_bytes = ActRowBytes(args.w_dtype, args.n_in);
+    act_scratch.resize(static_cast<size_t>(args.n_tok * act_bytes));
+    char* act = act_scratch.data();
+    pool.ParallelFor(args.n_tok, /*work_per_item=*/4 * args.n_in, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        QuantizeActivationRow(args.w_dtype, args.x + t * args.x_stride, args.n_in,
+                              act + t * act_bytes);
+      }
+    });
+    args.xq = act;
+  }
   const int64_t n_blocks = (args.n_out + kColumnBlock - 1) / kColumnBlock;
   pool.ParallelFor(n_blocks, /*work_per_item=*/kColumnBlock * args.n_tok * args.n_in,
                    [&](int64_t b_begin, int64_t b_end) {
@@ -58,6 +78,8 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
                      const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
                      if (use_ref) {
                        ref::MatMulRows(args, o_begin, o_end);
+                     } else if (quantized) {
+                       cpu::QuantMatMulRows(args, o_begin, o_end);
                      } else {
                        cpu::MatMulRows(args, o_begin, o_end);
                      }

@@ -1,5 +1,5 @@
-// Highway matmul y = x * W^T for f32 activations and f32/f16/bf16 or GGUF block weights (the latter
-// dequantized per 4-row block, as 16-bit weights are widened). Tiles of 4 weight rows x
+// Highway matmul y = x * W^T for f32 activations and f32/f16/bf16 weights (GGUF block weights go
+// to quant_dot_cpu.cc). Tiles of 4 weight rows x
 // 2 tokens share weight loads; each output element keeps its own vector accumulator, so its value
 // does not depend on the tile it falls in (batch invariance).
 #include <algorithm>
@@ -120,19 +120,6 @@ void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   }
 }
 
-// GGUF block weights: dequantized into f32 (bit-identical to kernels::DequantizeRow) and
-// multiplied by the f32 tiles, so the result equals MatMul over the dequantized weights.
-void MatMulRowsQuantized(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
-  const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
-  const char* w = static_cast<const char*>(a.w);
-  for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
-    const int64_t te = std::min(a.n_tok, tb + kTokenBlock);
-    StagedRows(a, o_begin, o_end, tb, te, [&](int64_t o, int64_t n_rows, float* out) {
-      DequantizeRow(a.w_dtype, w + o * row_bytes, n_rows * a.n_in, out);
-    });
-  }
-}
-
 void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   switch (a.w_dtype) {
     case core::DType::kF32:
@@ -145,7 +132,7 @@ void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
       MatMulRowsT<hwy::bfloat16_t>(a, o_begin, o_end);
       break;
     default:
-      MatMulRowsQuantized(a, o_begin, o_end);  // MatMul admitted only GGUF block formats
+      ARLE_CHECK(false) << "cpu::MatMulRows: " << core::DTypeName(a.w_dtype);
   }
 }
 

@@ -1,9 +1,9 @@
 // Scalar reference matmul: one f32 accumulator per output element, indices in ascending order.
-// GGUF block weights are dequantized a row at a time (kernels/quant.h), so a quantized matmul is
-// the f32 matmul over the dequantized weights.
+// GGUF block weights use the integer dot products of quant_dot.h.
 #include <vector>
 
 #include "arle/core/half.h"
+#include "arle/kernels/quant_dot.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels::ref {
@@ -58,16 +58,15 @@ void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
       break;
     }
     default: {
-      // A GGUF block format (checked by MatMul): each weight row is dequantized once, then every
-      // token's element is the same ascending f32 sum as for f32 weights.
+      // A GGUF block format (checked by MatMul): integer dot products with the activations MatMul
+      // quantized (quant_dot.h).
       const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
-      std::vector<float> row(a.n_in);
+      const int64_t act_bytes = ActRowBytes(a.w_dtype, a.n_in);
       for (int64_t o = o_begin; o < o_end; ++o) {
-        DequantizeRow(a.w_dtype, static_cast<const char*>(a.w) + o * row_bytes, a.n_in, row.data());
+        const char* w = static_cast<const char*>(a.w) + o * row_bytes;
         for (int64_t t = 0; t < a.n_tok; ++t) {
-          const float* x = a.x + t * a.x_stride;
-          float acc = 0.0f;
-          for (int64_t i = 0; i < a.n_in; ++i) acc += x[i] * row[i];
+          float acc =
+              QuantDotRow(a.w_dtype, w, static_cast<const char*>(a.xq) + t * act_bytes, a.n_in);
           if (a.bias != nullptr) acc += LoadAsF32(a.bias, a.bias_dtype, o);
           a.y[t * a.y_stride + o] = acc;
         }

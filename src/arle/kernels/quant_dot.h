@@ -1,0 +1,57 @@
+// Internal to arle_kernels: integer dot products of GGUF block weights with activations quantized
+// to 8 bits per token (llama.cpp's scheme: Q8_0-style blocks for Q8_0/Q4_0 weights, Q8_K-style
+// super-blocks for the K-quants).
+//
+// The result of a row . token dot product is defined by ref::QuantDotRow: per weight block, the
+// integer sum of quant products (exact in int32, so any lane order gives the same value), then a
+// few scalar float operations per block, accumulated block after block. The SIMD kernels reproduce
+// exactly those float operations, so every backend and Highway target gives the same bits, and a
+// value never depends on how many tokens or rows were computed with it (batch invariance).
+#pragma once
+
+#include <cstdint>
+
+#include "arle/core/dtype.h"
+#include "arle/kernels/kernel_args.h"
+
+namespace arle::kernels {
+
+// 32 activations for Q8_0/Q4_0 weights: x ~= d * q.
+struct ActBlockQ8 {
+  float d;
+  int8_t q[32];
+};
+static_assert(sizeof(ActBlockQ8) == 36);
+
+// 256 activations for K-quant weights: x ~= d * q; bsums[j] = sum of q[16j .. 16j + 16).
+struct ActBlockQ8K {
+  float d;
+  int16_t bsums[16];
+  int8_t q[256];
+};
+static_assert(sizeof(ActBlockQ8K) == 292);
+
+// Bytes of one token's quantized activations for weights of `w_dtype` (a GGUF block format)
+// with n_in columns (a multiple of its block).
+int64_t ActRowBytes(core::DType w_dtype, int64_t n_in);
+
+// Quantizes one token's n_in activations for weights of `w_dtype` into ActRowBytes at `out`: per
+// activation block d = max|x| / 127 and q = x / d rounded to nearest (ties to even). Scalar and
+// shared by both backends, so they see the same activations.
+void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out);
+
+namespace ref {
+// The dot product of one weight row (n_in values of `w_dtype` blocks) with one token's quantized
+// activations: the definition every fast kernel reproduces bit for bit.
+float QuantDotRow(core::DType w_dtype, const void* w_row, const void* act_row, int64_t n_in);
+}  // namespace ref
+
+namespace cpu {
+// y for output columns [o_begin, o_end) of every token of a MatMul over block weights, with
+// args.xq holding every token's quantized activations (ActRowBytes apart). Bit-identical to
+// ref::QuantDotRow per element on every target; AVX2 and AVX-512 targets use 8-bit integer
+// multiply-adds, other targets the scalar definition.
+void QuantMatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
+}  // namespace cpu
+
+}  // namespace arle::kernels
