@@ -1,9 +1,12 @@
-// Kernel micro-benchmarks: MatMul GEMV (n_tok = 1, decode) and GEMM (n_tok = 64, prefill) at
-// Qwen3-0.6B shapes in bf16 and f32 weights; bytes/s counts weight bytes read per call.
+// Kernel micro-benchmarks: MatMul GEMV (n_tok = 1, decode), batched decode (n_tok = 4) and GEMM
+// (n_tok = 64, prefill) at Qwen3-0.6B shapes, for f32, bf16 and the GGUF block formats; bytes/s
+// counts weight bytes read per call (compare GEMV with `arle bench membw`).
 // Run: build/<dir>/bench/kernels/arle_bench_kernels [--benchmark_filter=bf16]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/matmul.h"
+#include "arle/kernels/quant.h"
 
 namespace arle::kernels {
 namespace {
@@ -27,20 +31,27 @@ core::ThreadPool& Pool() {
   return pool;
 }
 
-// args: n_out, n_in, n_tok, dtype (0 f32, 1 bf16), backend (0 cpu, 1 ref)
+constexpr core::DType kDTypes[] = {core::DType::kF32,  core::DType::kBF16, core::DType::kQ8_0,
+                                   core::DType::kQ4_0, core::DType::kQ4_K, core::DType::kQ5_K,
+                                   core::DType::kQ6_K};
+
+// args: n_out, n_in, n_tok, dtype (index into kDTypes), backend (0 cpu, 1 ref)
 void BM_MatMul(benchmark::State& state) {
   const int64_t n_out = state.range(0), n_in = state.range(1), n_tok = state.range(2);
-  const core::DType dtype = state.range(3) == 0 ? core::DType::kF32 : core::DType::kBF16;
+  const core::DType dtype = kDTypes[state.range(3)];
   const Backend backend = state.range(4) == 0 ? Backend::kCpu : Backend::kRef;
   core::Rng rng(1);
-  const int64_t w_bytes = n_out * n_in * core::ElementSize(dtype);
+  const int64_t w_bytes = *core::DTypeBytes(dtype, n_out * n_in);
   core::Buffer wb(w_bytes), xb(n_tok * n_in * 4), yb(n_tok * n_out * 4);
-  for (int64_t i = 0; i < n_out * n_in; ++i) {
-    const float v = static_cast<float>(rng.Normal() * 0.05);
+  std::vector<float> row(n_in);
+  for (int64_t o = 0; o < n_out; ++o) {
+    for (float& v : row) v = static_cast<float>(rng.Normal() * 0.05);
     if (dtype == core::DType::kF32) {
-      wb.as<float>()[i] = v;
+      std::copy(row.begin(), row.end(), wb.as<float>() + o * n_in);
+    } else if (dtype == core::DType::kBF16) {
+      for (int64_t i = 0; i < n_in; ++i) wb.as<uint16_t>()[o * n_in + i] = core::F32ToBF16(row[i]);
     } else {
-      wb.as<uint16_t>()[i] = core::F32ToBF16(v);
+      QuantizeRow(dtype, row.data(), n_in, wb.as<char>() + *core::DTypeBytes(dtype, o * n_in));
     }
   }
   for (int64_t i = 0; i < n_tok * n_in; ++i) xb.as<float>()[i] = static_cast<float>(rng.Normal());
@@ -62,14 +73,15 @@ void BM_MatMul(benchmark::State& state) {
 void Shapes(benchmark::internal::Benchmark* b) {
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
       {1024, 1024}, {3072, 1024}, {1024, 3072}, {151936, 1024}};
-  for (const int64_t dtype : {1, 0}) {
+  for (int64_t dtype = 0; dtype < static_cast<int64_t>(std::size(kDTypes)); ++dtype) {
     for (const auto& [n_out, n_in] : shapes) {
-      for (const int64_t n_tok : {1, 64}) b->Args({n_out, n_in, n_tok, dtype, 0});
+      for (const int64_t n_tok : {1, 4, 64}) b->Args({n_out, n_in, n_tok, dtype, 0});
     }
   }
-  // The scalar reference once, for scale.
+  // The scalar reference once per format family, for scale.
   b->Args({1024, 1024, 1, 1, 1});
-  b->ArgNames({"n_out", "n_in", "n_tok", "bf16", "ref"});
+  b->Args({1024, 1024, 1, 4, 1});
+  b->ArgNames({"n_out", "n_in", "n_tok", "dtype", "ref"});
   b->Unit(benchmark::kMicrosecond);
   b->UseRealTime();
 }

@@ -2,11 +2,13 @@
 // to 8 bits per token (llama.cpp's scheme: Q8_0-style blocks for Q8_0/Q4_0 weights, Q8_K-style
 // super-blocks for the K-quants).
 //
-// The result of a row . token dot product is defined by ref::QuantDotRow: per weight block, the
-// integer sum of quant products (exact in int32, so any lane order gives the same value), then a
-// few scalar float operations per block, accumulated block after block. The SIMD kernels reproduce
-// exactly those float operations, so every backend and Highway target gives the same bits, and a
-// value never depends on how many tokens or rows were computed with it (batch invariance).
+// The result of a row . token dot product is defined by ref::QuantDotRow, in 8 lanes (the int32
+// lanes of a 256-bit vector): lane m takes values 4m .. 4m+3 of every 32-value chunk. Per weight
+// block, each lane's integer sum of quant products (times the integer sub-block scales) is exact,
+// then converted to f32, scaled and added to that lane's f32 accumulator; the 8 accumulators are
+// summed in a fixed tree at the end of the row. The SIMD kernels perform exactly these
+// operations, so every backend and Highway target gives the same bits, and a value never depends
+// on how many tokens or rows were computed with it (batch invariance).
 #pragma once
 
 #include <cstdint>

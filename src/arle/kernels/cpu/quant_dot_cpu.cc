@@ -1,10 +1,10 @@
 // Integer block dot products (quant_dot.h) on the current Highway target. x86 targets from AVX2 up
 // multiply 4/5/6/8-bit weights by 8-bit activations with vpmaddubsw (u8 x s8 pairs into int16,
 // never saturating here: |weight quant| <= 128 and |activation quant| <= 127 keep a pair within
-// 32512) and vpmaddwd (pairs times the int16 sub-block scale into int32), which Highway 1.0 does
-// not expose, so those paths use the intrinsics on Highway's vectors. The integer sums are exact,
-// and the float epilogue per block is the scalar code of ref::QuantDotRow, so every target gives
-// its bits. Other targets compute ref::QuantDotRow per element.
+// 32512) and vpmaddwd (pairs times the int16 sub-block scale into int32 lanes), which Highway 1.0
+// does not expose, so those paths use the intrinsics on 256-bit vectors (also on AVX-512 targets).
+// Each int32 lane is ref::QuantDotRow's lane, and the float steps per block are its steps, so
+// every target gives its bits. Other targets compute ref::QuantDotRow per element.
 //
 // Tiling: one weight row against up to 4 tokens, so each weight block is loaded and unpacked once
 // per 4 tokens; tokens come in blocks of 64 so their activations stay in L2 while rows stream.
@@ -68,29 +68,34 @@ HWY_INLINE __m256i Load32(const void* p) {
 }
 
 // Pairs of u8 x s8 products summed, then multiplied by the int16 lanes of `scale` and summed in
-// pairs again: 8 int32 lanes, each the scaled sum of 4 products.
+// pairs again: int32 lane m is the scaled sum of products 4m .. 4m+3.
 HWY_INLINE __m256i ScaledDot(__m256i u8, __m256i s8, __m256i scale) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), scale);
 }
 
-// The exact sums of the lanes of a and of b.
-HWY_INLINE void SumLanes2(__m256i a, __m256i b, int32_t* sum_a, int32_t* sum_b) {
-  const __m256i h = _mm256_hadd_epi32(a, b);
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-  s = _mm_hadd_epi32(s, s);
-  *sum_a = _mm_cvtsi128_si32(s);
-  *sum_b = _mm_extract_epi32(s, 1);
+// acc + d * float(s), lane by lane, rounded as the reference rounds.
+HWY_INLINE __m256 AddScaled(__m256 acc, float d, __m256i s) {
+  return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s)));
 }
 
-// Q8_0 / Q4_0: signed 8-bit weights (Q4_0's nibbles minus 8). The product of signed bytes goes
-// through vpmaddubsw as |w| x (x with w's sign).
-struct SignedBlockDot {
-  static HWY_INLINE __m256i Dot(__m256i w, const int8_t* x) {
-    const __m256i xs = _mm256_sign_epi8(Load32(x), w);
-    return ScaledDot(_mm256_sign_epi8(w, w), xs, _mm256_set1_epi16(1));
-  }
-};
+// ref's SumLanes: ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)).
+HWY_INLINE float SumLanes(__m256 acc) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
 
+// f16 to f32 (exact, as core::F16ToF32 for every non-NaN input).
+HWY_INLINE float Half(uint16_t bits) { return _cvtsh_ss(bits); }
+
+// Int16 lane j of a 128-bit vector, broadcast to all 16 int16 lanes (both halves hold `v`).
+template <int j>
+HWY_INLINE __m256i BroadcastI16(__m256i v) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
+}
+
+// Q8_0 / Q4_0: signed 8-bit weights (Q4_0's nibbles minus 8), multiplied through vpmaddubsw as
+// |w| x (x with w's sign).
 template <typename Block>
 HWY_INLINE __m256i SignedWeights(const Block& b);
 
@@ -115,46 +120,22 @@ struct Q8Row {
                              float* out) {
     const auto* w = reinterpret_cast<const Block*>(w_row);
     const ActBlockQ8* x[T];
-    float acc[T];
+    __m256 acc[T];
     for (int t = 0; t < T; ++t) {
       x[t] = reinterpret_cast<const ActBlockQ8*>(acts[t]);
-      acc[t] = 0.0f;
+      acc[t] = _mm256_setzero_ps();
     }
-    const int64_t n_blocks = n_in / kQK8_0;
-    int64_t b = 0;
-    // Four blocks at a time: their four integer sums come out of one reduction.
-    for (; b + 4 <= n_blocks; b += 4) {
-      __m256i wv[4];
-      float dw[4];
-      for (int k = 0; k < 4; ++k) {
-        wv[k] = SignedWeights(w[b + k]);
-        dw[k] = core::F16ToF32(w[b + k].d);
-      }
-      for (int t = 0; t < T; ++t) {
-        __m256i v[4];
-        for (int k = 0; k < 4; ++k) v[k] = SignedBlockDot::Dot(wv[k], x[t][b + k].q);
-        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]),
-                                            _mm256_hadd_epi32(v[2], v[3]));
-        alignas(16) int32_t isum[4];
-        _mm_store_si128(reinterpret_cast<__m128i*>(isum),
-                        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
-        for (int k = 0; k < 4; ++k) {
-          const float d = dw[k] * x[t][b + k].d;
-          acc[t] += d * static_cast<float>(isum[k]);
-        }
-      }
-    }
-    for (; b < n_blocks; ++b) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
       const __m256i wv = SignedWeights(w[b]);
-      const float dw = core::F16ToF32(w[b].d);
+      const __m256i w_abs = _mm256_sign_epi8(wv, wv);
+      const float d_w = Half(w[b].d);
       for (int t = 0; t < T; ++t) {
-        int32_t isum, unused;
-        SumLanes2(SignedBlockDot::Dot(wv, x[t][b].q), _mm256_setzero_si256(), &isum, &unused);
-        const float d = dw * x[t][b].d;
-        acc[t] += d * static_cast<float>(isum);
+        const __m256i xs = _mm256_sign_epi8(Load32(x[t][b].q), wv);
+        acc[t] = AddScaled(acc[t], d_w * x[t][b].d, ScaledDot(w_abs, xs, ones));
       }
     }
-    for (int t = 0; t < T; ++t) out[t] = acc[t];
+    for (int t = 0; t < T; ++t) out[t] = SumLanes(acc[t]);
   }
 };
 
@@ -174,121 +155,138 @@ HWY_INLINE void ScalesMinsK4(const uint8_t* scales, uint8_t* sc, uint8_t* m) {
 // Q4_K and Q5_K (kFifthBit).
 template <typename Block, bool kFifthBit>
 struct K4K5Row {
+  // Sub-blocks 2i (low nibbles) and 2i+1 (high nibbles) of one block against T tokens.
+  template <int T, int i>
+  static HWY_INLINE void Pair(const Block& blk, __m256i scales16, __m256i hbits,
+                              const ActBlockQ8K* const* x, int64_t b, __m256i* sumi) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    const __m256i q = Load32(blk.qs + 32 * i);
+    __m256i lo = _mm256_and_si256(q, low4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    if constexpr (kFifthBit) {
+      const __m256i one = _mm256_set1_epi8(1);
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * i), one), 4));
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * i + 1), one), 4));
+    }
+    const __m256i s_lo = BroadcastI16<2 * i>(scales16);
+    const __m256i s_hi = BroadcastI16<2 * i + 1>(scales16);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* xq = x[t][b].q + 64 * i;
+      sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(ScaledDot(lo, Load32(xq), s_lo),
+                                                           ScaledDot(hi, Load32(xq + 32), s_hi)));
+    }
+  }
+
   template <int T>
   static HWY_INLINE void Row(const char* w_row, const char* const* acts, int64_t n_in,
                              float* out) {
     const auto* w = reinterpret_cast<const Block*>(w_row);
     const ActBlockQ8K* x[T];
-    float acc[T];
+    __m256 acc[T];
     for (int t = 0; t < T; ++t) {
       x[t] = reinterpret_cast<const ActBlockQ8K*>(acts[t]);
-      acc[t] = 0.0f;
+      acc[t] = _mm256_setzero_ps();
     }
-    const __m256i low4 = _mm256_set1_epi8(15);
-    const __m256i one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {
       const Block& blk = w[b];
       alignas(16) uint8_t sc[8], mn[8];
       ScalesMinsK4(blk.scales, sc, mn);
-      // mins per bsums lane: m0 m0 m1 m1 ... m7 m7 (two 16-value bsums per 32-value sub-block).
+      const __m256i scales16 = _mm256_broadcastsi128_si256(
+          _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+      // mins per bsums lane: m0 m0 m1 m1 ... m7 m7 (two 16-value sums per 32-value sub-block).
       const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
       const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
       __m256i hbits = _mm256_setzero_si256();
       if constexpr (kFifthBit) hbits = Load32(blk.qh);
       __m256i sumi[T];
       for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
-      for (int i = 0; i < 4; ++i) {
-        const __m256i q = Load32(blk.qs + 32 * i);
-        __m256i lo = _mm256_and_si256(q, low4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        if constexpr (kFifthBit) {
-          const __m256i b_lo =
-              _mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * i)), one);
-          const __m256i b_hi =
-              _mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * i + 1)), one);
-          lo = _mm256_or_si256(lo, _mm256_slli_epi16(b_lo, 4));
-          hi = _mm256_or_si256(hi, _mm256_slli_epi16(b_hi, 4));
-        }
-        const __m256i s_lo = _mm256_set1_epi16(sc[2 * i]);
-        const __m256i s_hi = _mm256_set1_epi16(sc[2 * i + 1]);
-        for (int t = 0; t < T; ++t) {
-          const int8_t* xq = x[t][b].q + 64 * i;
-          sumi[t] = _mm256_add_epi32(
-              sumi[t], _mm256_add_epi32(ScaledDot(lo, Load32(xq), s_lo),
-                                        ScaledDot(hi, Load32(xq + 32), s_hi)));
-        }
-      }
-      const float d_w = core::F16ToF32(blk.d), dmin_w = core::F16ToF32(blk.dmin);
+      Pair<T, 0>(blk, scales16, hbits, x, b, sumi);
+      Pair<T, 1>(blk, scales16, hbits, x, b, sumi);
+      Pair<T, 2>(blk, scales16, hbits, x, b, sumi);
+      Pair<T, 3>(blk, scales16, hbits, x, b, sumi);
+      const float d_w = Half(blk.d), dmin_w = Half(blk.dmin);
       for (int t = 0; t < T; ++t) {
-        int32_t isum, msum;
-        SumLanes2(sumi[t], _mm256_madd_epi16(Load32(x[t][b].bsums), mins16), &isum, &msum);
-        const float d = d_w * x[t][b].d, dmin = dmin_w * x[t][b].d;
-        const float term = d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
-        acc[t] = acc[t] + term;
+        const __m256i mins = _mm256_madd_epi16(Load32(x[t][b].bsums), mins16);
+        const __m256 term = _mm256_sub_ps(
+            _mm256_mul_ps(_mm256_set1_ps(d_w * x[t][b].d), _mm256_cvtepi32_ps(sumi[t])),
+            _mm256_mul_ps(_mm256_set1_ps(dmin_w * x[t][b].d), _mm256_cvtepi32_ps(mins)));
+        acc[t] = _mm256_add_ps(acc[t], term);
       }
     }
-    for (int t = 0; t < T; ++t) out[t] = acc[t];
+    for (int t = 0; t < T; ++t) out[t] = SumLanes(acc[t]);
   }
 };
 
 struct Q6KRow {
+  // Values 32k .. 32k+32 of half n of a block: chunk k's stored 6-bit quants (q + 32).
+  template <int k>
+  static HWY_INLINE __m256i Quants(__m256i l0, __m256i l1, __m256i h) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    const __m256i low2 = _mm256_set1_epi8(3);
+    const __m256i l = k % 2 == 0 ? l0 : l1;
+    const __m256i low = k < 2 ? _mm256_and_si256(l, low4)
+                              : _mm256_and_si256(_mm256_srli_epi16(l, 4), low4);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(h, 2 * k), low2);
+    return _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+  }
+
+  // Int16 scales for chunk k of a half whose 8 scales (as int16) are in both halves of `sc16`:
+  // sc[2k] in the low 128 bits (values 0..15), sc[2k + 1] in the high.
+  template <int k>
+  static HWY_INLINE __m256i ChunkScale(__m256i sc16) {
+    const int16_t lo = static_cast<int16_t>(((4 * k + 1) << 8) | (4 * k));
+    const int16_t hi = static_cast<int16_t>(((4 * k + 3) << 8) | (4 * k + 2));
+    return _mm256_shuffle_epi8(sc16, _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi,
+                                                       hi, hi, hi, hi, hi));
+  }
+
+  template <int T, int k>
+  static HWY_INLINE void Chunk(__m256i l0, __m256i l1, __m256i h, __m256i sc16,
+                               const int8_t* const* xq, __m256i* sumi) {
+    const __m256i q = Quants<k>(l0, l1, h);
+    const __m256i s = ChunkScale<k>(sc16);
+    for (int t = 0; t < T; ++t) {
+      sumi[t] = _mm256_add_epi32(sumi[t], ScaledDot(q, Load32(xq[t] + 32 * k), s));
+    }
+  }
+
   template <int T>
   static HWY_INLINE void Row(const char* w_row, const char* const* acts, int64_t n_in,
                              float* out) {
     const auto* w = reinterpret_cast<const BlockQ6_K*>(w_row);
     const ActBlockQ8K* x[T];
-    float acc[T];
+    __m256 acc[T];
     for (int t = 0; t < T; ++t) {
       x[t] = reinterpret_cast<const ActBlockQ8K*>(acts[t]);
-      acc[t] = 0.0f;
+      acc[t] = _mm256_setzero_ps();
     }
-    const __m256i low4 = _mm256_set1_epi8(15);
-    const __m256i low2 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {
       const BlockQ6_K& blk = w[b];
-      const __m256i scales16 =
-          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+      const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales));
       __m256i sumi[T];
       for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
       for (int n = 0; n < 2; ++n) {
         const __m256i h = Load32(blk.qh + 32 * n);
         const __m256i l0 = Load32(blk.ql + 64 * n), l1 = Load32(blk.ql + 64 * n + 32);
-        // The stored 6-bit values (q + 32) of values 32k .. 32k+32 of this half.
-        __m256i q[4];
-        q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
-                               _mm256_slli_epi16(_mm256_and_si256(h, low2), 4));
-        q[1] = _mm256_or_si256(
-            _mm256_and_si256(l1, low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4));
-        q[2] = _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4));
-        q[3] = _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4));
-        // Values 32k .. 32k+16 have scale sc[2k], the next 16 sc[2k + 1].
-        const int8_t* sc = blk.scales + 8 * n;
-        __m256i s[4];
-        for (int k = 0; k < 4; ++k) {
-          s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        }
-        for (int t = 0; t < T; ++t) {
-          const int8_t* xq = x[t][b].q + 128 * n;
-          for (int k = 0; k < 4; ++k) {
-            sumi[t] = _mm256_add_epi32(sumi[t], ScaledDot(q[k], Load32(xq + 32 * k), s[k]));
-          }
-        }
+        const __m256i sc16 = _mm256_broadcastsi128_si256(
+            _mm_cvtepi8_epi16(n == 0 ? sc8 : _mm_srli_si128(sc8, 8)));
+        const int8_t* xq[T];
+        for (int t = 0; t < T; ++t) xq[t] = x[t][b].q + 128 * n;
+        Chunk<T, 0>(l0, l1, h, sc16, xq, sumi);
+        Chunk<T, 1>(l0, l1, h, sc16, xq, sumi);
+        Chunk<T, 2>(l0, l1, h, sc16, xq, sumi);
+        Chunk<T, 3>(l0, l1, h, sc16, xq, sumi);
       }
-      const float d_w = core::F16ToF32(blk.d);
+      // Lane m's share of the +32 offset: sub-blocks 2m and 2m+1.
+      const __m256i scales16 = _mm256_cvtepi8_epi16(sc8);
+      const float d_w = Half(blk.d);
       for (int t = 0; t < T; ++t) {
-        int32_t isum, offset;
-        SumLanes2(sumi[t], _mm256_madd_epi16(Load32(x[t][b].bsums), scales16), &isum, &offset);
-        isum -= 32 * offset;
-        const float d = d_w * x[t][b].d;
-        acc[t] = acc[t] + d * static_cast<float>(isum);
+        const __m256i offset = _mm256_madd_epi16(Load32(x[t][b].bsums), scales16);
+        const __m256i s = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
+        acc[t] = AddScaled(acc[t], d_w * x[t][b].d, s);
       }
     }
-    for (int t = 0; t < T; ++t) out[t] = acc[t];
+    for (int t = 0; t < T; ++t) out[t] = SumLanes(acc[t]);
   }
 };
 
