@@ -68,6 +68,7 @@ struct BenchOptions {
   int n_prompt = 512;
   int n_gen = 128;
   std::string threads;  // comma-separated list
+  std::string batches;  // comma-separated sequence counts for batched decode ("" = none)
   int reps = 5;
   std::string output = "md";
 };
@@ -109,11 +110,51 @@ core::StatusOr<double> TimeOnce(models::Model& model, int n_prompt, int n_gen, u
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Seconds for n_gen decode steps of `n_seq` sequences at once (paged KV, as the server batches
+// them): every step feeds one new token per sequence and computes every sequence's logits.
+core::StatusOr<double> TimeBatchedDecode(models::Model& model, int n_seq, int n_gen, uint64_t seed) {
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks_per_seq = (n_gen + kBlock - 1) / kBlock;
+  ARLE_ASSIGN_OR_RETURN(auto kv, model.NewPagedKv(n_seq * blocks_per_seq, kBlock, core::DType::kF32));
+  std::vector<int32_t> tables(static_cast<size_t>(n_seq * blocks_per_seq));
+  for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
+  core::Rng rng(seed);
+  const int64_t n_vocab = model.config().n_vocab;
+  std::vector<int32_t> tokens(n_seq);
+  std::vector<models::PagedSequence> seqs(n_seq);
+  std::vector<float> logits;
+  const auto start = std::chrono::steady_clock::now();
+  for (int step = 0; step < n_gen; ++step) {
+    for (int s = 0; s < n_seq; ++s) {
+      tokens[s] = static_cast<int32_t>(rng.NextU64() % n_vocab);
+      seqs[s].token_begin = s;
+      seqs[s].n_tokens = 1;
+      seqs[s].n_past = step;
+      seqs[s].block_table = std::span<const int32_t>(tables).subspan(s * blocks_per_seq, blocks_per_seq);
+      seqs[s].want_logits = true;
+    }
+    ARLE_RETURN_IF_ERROR(model.ForwardPaged(tokens, seqs, *kv, &logits));
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 int Bench(const BenchOptions& o) {
   auto thread_counts = ParseThreadCounts(o.threads);
   if (!thread_counts.ok()) return ReportError(thread_counts.status());
   if (o.reps < 1 || o.n_prompt < 0 || o.n_gen < 0) {
     return ReportError(core::InvalidArgumentError("-r must be >= 1 and -p/-n >= 0"));
+  }
+  std::vector<int> batches;
+  if (!o.batches.empty()) {
+    auto parsed = ParseThreadCounts(o.batches);  // the same comma-separated integers
+    const bool in_range = parsed.ok() && std::all_of(parsed->begin(), parsed->end(),
+                                                     [](int b) { return b >= 1 && b <= 1024; });
+    if (!in_range) {
+      return ReportError(core::InvalidArgumentError("bad -b '" + o.batches + "'",
+                                                    "comma-separated sequence counts from 1 to 1024, e.g. 1,4,8"));
+    }
+    batches = *parsed;
+    if (o.n_gen < 1) return ReportError(core::InvalidArgumentError("-b needs -n >= 1"));
   }
   nlohmann::json rows = nlohmann::json::array();
   bool printed_header = false;
@@ -135,17 +176,28 @@ int Bench(const BenchOptions& o) {
     const double bytes = static_cast<double>(fp.bytes);
     const std::string model_name = fmt::format("{} {:.2f}B {}", io::ArchitectureName(c.arch),
                                                params / 1e9, fp.label);
-    std::vector<std::pair<std::string, std::pair<int, int>>> tests;
-    if (o.n_prompt > 0) tests.push_back({fmt::format("pp{}", o.n_prompt), {o.n_prompt, 0}});
-    if (o.n_gen > 0) tests.push_back({fmt::format("tg{}", o.n_gen), {0, o.n_gen}});
-    for (const auto& [name, sizes] : tests) {
-      auto warmup = TimeOnce(model, sizes.first, sizes.second, 1);
+    struct Test {
+      std::string name;
+      int n_prompt = 0, n_gen = 0, n_seq = 0;  // n_seq > 0: batched decode of n_seq sequences
+    };
+    std::vector<Test> tests;
+    if (o.n_prompt > 0) tests.push_back({fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, 0});
+    if (o.n_gen > 0) tests.push_back({fmt::format("tg{}", o.n_gen), 0, o.n_gen, 0});
+    for (int b : batches) tests.push_back({fmt::format("tg{} b{}", o.n_gen, b), 0, o.n_gen, b});
+    for (const Test& test : tests) {
+      const std::string& name = test.name;
+      auto time_once = [&](uint64_t seed) {
+        return test.n_seq > 0 ? TimeBatchedDecode(model, test.n_seq, test.n_gen, seed)
+                              : TimeOnce(model, test.n_prompt, test.n_gen, seed);
+      };
+      auto warmup = time_once(1);
       if (!warmup.ok()) return ReportError(warmup.status());
       std::vector<double> tps;
       for (int r = 0; r < o.reps; ++r) {
-        auto secs = TimeOnce(model, sizes.first, sizes.second, 2 + r);
+        auto secs = time_once(2 + r);
         if (!secs.ok()) return ReportError(secs.status());
-        tps.push_back((sizes.first + sizes.second) / *secs);
+        // Batched decode: tokens generated per second over all sequences.
+        tps.push_back((test.n_prompt + test.n_gen * std::max(test.n_seq, 1)) / *secs);
       }
       const Stat s = MeanSd(tps);
       nlohmann::json row = {{"model", model_name},      {"size_bytes", bytes},
@@ -153,7 +205,7 @@ int Bench(const BenchOptions& o) {
                             {"threads", model.pool().size()}, {"test", name},
                             {"avg_ts", s.mean},         {"stddev_ts", s.sd},
                             {"samples_ts", tps}};
-      if (sizes.second > 0 && sizes.first == 0) {
+      if (test.n_gen > 0 && test.n_seq == 0) {
         // The decode roofline: every weight byte is read once per token.
         auto bw = MeasureReadBandwidth(model.pool(), int64_t{1} << 30, 3);
         if (!bw.ok()) return ReportError(bw.status());
@@ -200,6 +252,8 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-n,--n-gen", o.n_gen, "Generated tokens for the tg test (0 = skip)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", o.threads, "Comma-separated thread counts (default: physical cores)");
+  cmd->add_option("-b,--batch", o.batches,
+                  "Batched decode: comma-separated sequence counts (tokens/s over all sequences)");
   cmd->add_option("-r,--repetitions", o.reps, "Timed repetitions per test")->capture_default_str();
   cmd->add_option("-o,--output", o.output, "md | json")
       ->check(CLI::IsMember({"md", "json"}))->capture_default_str();

@@ -1,4 +1,4 @@
-// `arle quantize IN.gguf OUT.gguf --type T`: GGUF block-format weights with llama.cpp's mixtures.
+// `arle quantize IN OUT.gguf --type T` (IN a GGUF file or a Hugging Face directory): GGUF block-format weights with llama.cpp's mixtures.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -9,10 +9,10 @@ namespace arle::app {
 
 void RegisterQuantizeCommand(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
-      "quantize", "Rewrite a GGUF model (f32/f16/bf16) with quantized matrices, as llama-quantize");
+      "quantize", "Write a GGUF model with quantized matrices from a GGUF file or HF directory (f32/f16/bf16), as llama-quantize");
   static std::string in, out, type_name = "q4_k_m";
   static int threads = 0;
-  cmd->add_option("IN", in, "GGUF model with f32, f16 or bf16 matrices")->required();
+  cmd->add_option("IN", in, "GGUF file or Hugging Face directory (qwen3) with f32, f16 or bf16 weights")->required();
   cmd->add_option("OUT", out, "Output GGUF file")->required();
   cmd->add_option("--type", type_name, "q8_0 | q4_0 | q4_k_m | q5_k_m | q6_k")
       ->capture_default_str();
@@ -24,7 +24,7 @@ void RegisterQuantizeCommand(CLI::App& app, int& exit_code) {
           fmt::format("unknown --type '{}'", type_name), "one of q8_0, q4_0, q4_k_m, q5_k_m, q6_k"));
       return;
     }
-    auto summary = QuantizeGguf(in, out, *type, threads);
+    auto summary = QuantizeModel(in, out, *type, threads);
     if (!summary.ok()) {
       exit_code = ReportError(summary.status());
       return;

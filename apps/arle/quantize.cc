@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <memory>
 #include <regex>
 #include <vector>
 
+#include "apps/arle/hf_to_gguf.h"
 #include "arle/core/buffer.h"
+#include "arle/core/file_util.h"
 #include "arle/core/thread_pool.h"
 #include "arle/io/gguf.h"
 #include "arle/kernels/quant.h"
@@ -135,6 +138,18 @@ core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::s
     buffers.push_back(std::move(buf));
   }
   ARLE_RETURN_IF_ERROR(writer.Write(out));
+  return summary;
+}
+
+core::StatusOr<QuantizeSummary> QuantizeModel(const std::string& in, const std::string& out,
+                                              QuantFileType type, int n_threads) {
+  if (!core::IsDirectory(in)) return QuantizeGguf(in, out, type, n_threads);
+  const std::string unquantized = out + ".unquantized.tmp";
+  core::Status exported = ExportHfDirectoryToGguf(in, unquantized);
+  auto summary = exported.ok() ? QuantizeGguf(unquantized, out, type, n_threads)
+                               : core::StatusOr<QuantizeSummary>(exported);
+  std::error_code ignored;
+  std::filesystem::remove(unquantized, ignored);
   return summary;
 }
 

@@ -47,4 +47,9 @@ struct QuantizeSummary {
 core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::string& out,
                                              QuantFileType type, int n_threads);
 
+// QuantizeGguf for a GGUF file `in`; a Hugging Face directory is first exported to a temporary
+// GGUF next to `out` (hf_to_gguf.h), which is removed afterwards.
+core::StatusOr<QuantizeSummary> QuantizeModel(const std::string& in, const std::string& out,
+                                              QuantFileType type, int n_threads);
+
 }  // namespace arle::app

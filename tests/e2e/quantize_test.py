@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`arle quantize`: every file type on a tiny Llama GGUF.
+"""`arle quantize`: every file type on a tiny Llama GGUF, and q4_k_m from a Qwen3 HF directory.
 
 Checks, per type, the tensor types in the output (parsed here with an independent reader of the
 GGUF v3 layout) against llama.cpp's rules written out again below, that metadata and 1-D tensors
@@ -149,7 +149,41 @@ def main():
             check(run.returncode == 0 and '"completion_tokens": 8' in run.stdout.replace(
                 '"completion_tokens":8', '"completion_tokens": 8'),
                   f"{ftype}: arle run generates 8 tokens ({run.stderr.strip()[:200]})")
+        # From a Hugging Face directory (qwen3, byte-level BPE tokenizer): exported to GGUF, then
+        # quantized with the same rules; the output runs.
+        hf = os.path.join(tmp, "hf-qwen3")
+        qcfg = '{"hidden_size":256,"intermediate_size":512,"num_hidden_layers":2,' \
+               '"num_attention_heads":4,"num_key_value_heads":2,"head_dim":64}'
+        init = subprocess.run([args.arle, "model", "init", "--arch", "qwen3", "--preset", "tiny",
+                               "--config", qcfg, "--dtype", "f32", "--out", hf],
+                              capture_output=True, text=True, timeout=120)
+        check(init.returncode == 0, f"qwen3 HF model init ({init.stderr.strip()[:200]})")
+        out = os.path.join(tmp, "hf-q4_k_m.gguf")
+        r = subprocess.run([args.arle, "quantize", hf, out, "--type", "q4_k_m", "-t", "2"],
+                           capture_output=True, text=True, timeout=300)
+        check(r.returncode == 0 and "quantized" in r.stdout,
+              f"HF directory: quantize exits 0 ({r.stderr.strip()[:200]})")
+        if r.returncode == 0:
+            meta, tensors = read_gguf(out)
+            check(meta.get("general.architecture") == "qwen3", "HF directory: qwen3 GGUF")
+            check(meta.get("tokenizer.ggml.model") == "gpt2", "HF directory: tokenizer exported")
+            n = meta["qwen3.block_count"]
+            has_out = "output.weight" in tensors
+            wrong = [f"{name}: {t}" for name, (t, dims) in tensors.items()
+                     if t != expected_type("q4_k_m", name, F32, dims, n, has_out)]
+            check(not wrong, f"HF directory: tensor types follow llama.cpp's rules {wrong[:3]}")
+            check(not [f for f in os.listdir(tmp) if f.endswith(".tmp")],
+                  "HF directory: the temporary GGUF is removed")
+            run = subprocess.run([args.arle, "run", "--model", out, "--prompt", "Hello",
+                                  "--max-tokens", "4", "--no-chat", "--json"],
+                                 capture_output=True, text=True, timeout=120)
+            check(run.returncode == 0, f"HF directory: arle run ({run.stderr.strip()[:200]})")
+        llama_hf = os.path.join(tmp, "hf-llama")
+        init = subprocess.run([args.arle, "model", "init", "--arch", "llama", "--preset", "tiny",
+                               "--out", llama_hf], capture_output=True, text=True, timeout=120)
+        check(init.returncode == 0, f"llama HF model init ({init.stderr.strip()[:200]})")
         for what, cmd, must in [
+            ("llama HF directory", [llama_hf, os.path.join(tmp, "x.gguf")], "convert_hf_to_gguf"),
             ("unknown type", [src, os.path.join(tmp, "x.gguf"), "--type", "q3_k"], "unknown --type"),
             ("missing input", [os.path.join(tmp, "nope.gguf"), os.path.join(tmp, "x.gguf")],
              "nope.gguf"),
