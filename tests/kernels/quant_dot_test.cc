@@ -233,3 +233,34 @@ TEST(QuantDotCpuTest, EveryTargetGivesTheReferenceBits) {
 
 }  // namespace
 }  // namespace arle::kernels
+
+namespace arle::kernels {
+namespace {
+
+// The SIMD activation quantization gives the scalar one's bytes on every target: Gaussian rows,
+// values on rounding ties, an all-zero block, and non-finite values (no undefined casts).
+TEST(QuantDotCpuTest, ActivationQuantizationIsBitIdenticalOnEveryTarget) {
+  core::Rng rng(17);
+  const int64_t n = 512;
+  std::vector<float> x(n);
+  for (float& v : x) v = static_cast<float>(rng.Normal() * 2.0);
+  for (int i = 0; i < 32; ++i) x[32 + i] = static_cast<float>(i) - 15.5f;  // ties at d = 1/8
+  x[32] = 127.0f / 8.0f;
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);
+  x[300] = NAN;
+  x[301] = INFINITY;
+  x[420] = -INFINITY;
+  for (const core::DType dtype : {core::DType::kQ8_0, core::DType::kQ4_K}) {
+    SCOPED_TRACE(std::string(core::DTypeName(dtype)));
+    std::vector<char> want(ActRowBytes(dtype, n)), got(want.size());
+    QuantizeActivationRow(dtype, x.data(), n, want.data());
+    testing::ForEachTarget([&](const char*) {
+      std::fill(got.begin(), got.end(), 0x5a);
+      cpu::QuantizeActivationRow(dtype, x.data(), n, got.data());
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size()));
+    });
+  }
+}
+
+}  // namespace
+}  // namespace arle::kernels

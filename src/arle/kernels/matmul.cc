@@ -65,8 +65,12 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
     char* act = act_scratch.data();
     pool.ParallelFor(args.n_tok, /*work_per_item=*/4 * args.n_in, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        QuantizeActivationRow(args.w_dtype, args.x + t * args.x_stride, args.n_in,
-                              act + t * act_bytes);
+        const float* x_t = args.x + t * args.x_stride;
+        if (use_ref) {
+          QuantizeActivationRow(args.w_dtype, x_t, args.n_in, act + t * act_bytes);
+        } else {
+          cpu::QuantizeActivationRow(args.w_dtype, x_t, args.n_in, act + t * act_bytes);
+        }
       }
     });
     args.xq = act;

@@ -15,13 +15,15 @@ bool IsKQuant(core::DType d) {
 }
 
 // Scale and 8-bit values of n activations: d = max|x| / 127, q = x / d rounded (ties to even).
+// cpu::QuantizeActivationRow computes the same bits with SIMD.
 float QuantizeGroup(const float* x, int n, int8_t* q) {
   float amax = 0.0f;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));  // NaNs are skipped
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   for (int i = 0; i < n; ++i) {
-    q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * id), -127.0f, 127.0f));
+    // fmax first: a NaN becomes -127 (as the SIMD twin's max does), never an undefined cast.
+    q[i] = static_cast<int8_t>(std::fmin(std::fmax(std::nearbyint(x[i] * id), -127.0f), 127.0f));
   }
   return d;
 }

@@ -38,8 +38,8 @@ static_assert(sizeof(ActBlockQ8K) == 292);
 int64_t ActRowBytes(core::DType w_dtype, int64_t n_in);
 
 // Quantizes one token's n_in activations for weights of `w_dtype` into ActRowBytes at `out`: per
-// activation block d = max|x| / 127 and q = x / d rounded to nearest (ties to even). Scalar and
-// shared by both backends, so they see the same activations.
+// activation block d = max|x| / 127 and q = x * (1 / d) rounded to nearest (ties to even) and
+// clamped to [-127, 127] (NaN inputs are skipped by the max and become -127). Scalar.
 void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out);
 
 namespace ref {
@@ -49,6 +49,9 @@ float QuantDotRow(core::DType w_dtype, const void* w_row, const void* act_row, i
 }  // namespace ref
 
 namespace cpu {
+// kernels::QuantizeActivationRow with SIMD, bit-identical to it on every target.
+void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out);
+
 // y for output columns [o_begin, o_end) of every token of a MatMul over block weights, with
 // args.xq holding every token's quantized activations (ActRowBytes apart). Bit-identical to
 // ref::QuantDotRow per element on every target; AVX2 and AVX-512 targets use 8-bit integer

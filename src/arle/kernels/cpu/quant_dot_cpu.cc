@@ -25,6 +25,50 @@ HWY_BEFORE_NAMESPACE();
 namespace arle::kernels::cpu {
 namespace HWY_NAMESPACE {
 
+namespace hn = hwy::HWY_NAMESPACE;
+
+// kernels::QuantizeGroup (quant_dot.cc) with SIMD: the max of |x| is exact in any order, and the
+// products, rounding and clamps are the same IEEE operations lane by lane. Max(|x|, m) keeps m
+// when x is NaN, and Max(v, -127) gives -127 for a NaN v, as the scalar code's std::max / fmax.
+float QuantizeGroup(const float* x, int64_t n, int8_t* q) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(di)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  auto vmax = hn::Zero(df);
+  for (int64_t i = 0; i < n; i += lanes) vmax = hn::Max(hn::Abs(hn::LoadU(df, x + i)), vmax);
+  const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const auto vid = hn::Set(df, id), lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
+  for (int64_t i = 0; i < n; i += lanes) {
+    const auto v = hn::Min(hn::Max(hn::Round(hn::Mul(hn::LoadU(df, x + i), vid)), lo), hi);
+    hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, v)), d8, q + i);
+  }
+  return d;
+}
+
+void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out) {
+  if (w_dtype == core::DType::kQ4_K || w_dtype == core::DType::kQ5_K ||
+      w_dtype == core::DType::kQ6_K) {
+    auto* blocks = static_cast<ActBlockQ8K*>(out);
+    for (int64_t b = 0; b < n_in / kQK_K; ++b) {
+      ActBlockQ8K& a = blocks[b];
+      a.d = QuantizeGroup(x + b * kQK_K, kQK_K, a.q);
+      for (int j = 0; j < 16; ++j) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += a.q[16 * j + l];
+        a.bsums[j] = static_cast<int16_t>(sum);
+      }
+    }
+    return;
+  }
+  auto* blocks = static_cast<ActBlockQ8*>(out);
+  for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
+    blocks[b].d = QuantizeGroup(x + b * kQK8_0, kQK8_0, blocks[b].q);
+  }
+}
+
 constexpr int64_t kTokenBlock = 64;
 constexpr int kTokenTile = 4;
 
@@ -182,38 +226,43 @@ struct K4K5Row {
                              float* out) {
     const auto* w = reinterpret_cast<const Block*>(w_row);
     const ActBlockQ8K* x[T];
-    __m256 acc[T];
+    // The accumulators live in memory, touched once per block: in registers, with the T integer
+    // sums and the unpacked weights, they would not fit the 16 ymm registers and get spilled
+    // inside the inner loop instead.
+    alignas(32) float acc[T][8];
     for (int t = 0; t < T; ++t) {
       x[t] = reinterpret_cast<const ActBlockQ8K*>(acts[t]);
-      acc[t] = _mm256_setzero_ps();
+      _mm256_store_ps(acc[t], _mm256_setzero_ps());
     }
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {
       const Block& blk = w[b];
       alignas(16) uint8_t sc[8], mn[8];
       ScalesMinsK4(blk.scales, sc, mn);
-      const __m256i scales16 = _mm256_broadcastsi128_si256(
-          _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+      __m256i sumi[T];
+      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+      {
+        const __m256i scales16 = _mm256_broadcastsi128_si256(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+        __m256i hbits = _mm256_setzero_si256();
+        if constexpr (kFifthBit) hbits = Load32(blk.qh);
+        Pair<T, 0>(blk, scales16, hbits, x, b, sumi);
+        Pair<T, 1>(blk, scales16, hbits, x, b, sumi);
+        Pair<T, 2>(blk, scales16, hbits, x, b, sumi);
+        Pair<T, 3>(blk, scales16, hbits, x, b, sumi);
+      }
       // mins per bsums lane: m0 m0 m1 m1 ... m7 m7 (two 16-value sums per 32-value sub-block).
       const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
       const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-      __m256i hbits = _mm256_setzero_si256();
-      if constexpr (kFifthBit) hbits = Load32(blk.qh);
-      __m256i sumi[T];
-      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
-      Pair<T, 0>(blk, scales16, hbits, x, b, sumi);
-      Pair<T, 1>(blk, scales16, hbits, x, b, sumi);
-      Pair<T, 2>(blk, scales16, hbits, x, b, sumi);
-      Pair<T, 3>(blk, scales16, hbits, x, b, sumi);
       const float d_w = Half(blk.d), dmin_w = Half(blk.dmin);
       for (int t = 0; t < T; ++t) {
         const __m256i mins = _mm256_madd_epi16(Load32(x[t][b].bsums), mins16);
         const __m256 term = _mm256_sub_ps(
             _mm256_mul_ps(_mm256_set1_ps(d_w * x[t][b].d), _mm256_cvtepi32_ps(sumi[t])),
             _mm256_mul_ps(_mm256_set1_ps(dmin_w * x[t][b].d), _mm256_cvtepi32_ps(mins)));
-        acc[t] = _mm256_add_ps(acc[t], term);
+        _mm256_store_ps(acc[t], _mm256_add_ps(_mm256_load_ps(acc[t]), term));
       }
     }
-    for (int t = 0; t < T; ++t) out[t] = SumLanes(acc[t]);
+    for (int t = 0; t < T; ++t) out[t] = SumLanes(_mm256_load_ps(acc[t]));
   }
 };
 
@@ -333,6 +382,11 @@ HWY_AFTER_NAMESPACE();
 namespace arle::kernels::cpu {
 
 HWY_EXPORT(QuantMatMulRows);
+HWY_EXPORT(QuantizeActivationRow);
+
+void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActivationRow)(w_dtype, x, n_in, out);
+}
 
 void QuantMatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end) {
   HWY_DYNAMIC_DISPATCH(QuantMatMulRows)(args, o_begin, o_end);
