@@ -304,10 +304,10 @@ struct Q6KRow {
                              float* out) {
     const auto* w = reinterpret_cast<const BlockQ6_K*>(w_row);
     const ActBlockQ8K* x[T];
-    __m256 acc[T];
+    alignas(32) float acc[T][8];  // in memory, as in K4K5Row
     for (int t = 0; t < T; ++t) {
       x[t] = reinterpret_cast<const ActBlockQ8K*>(acts[t]);
-      acc[t] = _mm256_setzero_ps();
+      _mm256_store_ps(acc[t], _mm256_setzero_ps());
     }
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {
       const BlockQ6_K& blk = w[b];
@@ -332,10 +332,10 @@ struct Q6KRow {
       for (int t = 0; t < T; ++t) {
         const __m256i offset = _mm256_madd_epi16(Load32(x[t][b].bsums), scales16);
         const __m256i s = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
-        acc[t] = AddScaled(acc[t], d_w * x[t][b].d, s);
+        _mm256_store_ps(acc[t], AddScaled(_mm256_load_ps(acc[t]), d_w * x[t][b].d, s));
       }
     }
-    for (int t = 0; t < T; ++t) out[t] = SumLanes(acc[t]);
+    for (int t = 0; t < T; ++t) out[t] = SumLanes(_mm256_load_ps(acc[t]));
   }
 };
 
