@@ -16,12 +16,12 @@ bool IsKQuant(core::DType d) {
 
 // Scale and 8-bit values of n activations: d = max|x| / 127, q = x / d rounded (ties to even).
 // cpu::QuantizeActivationRow computes the same bits with SIMD.
-float QuantizeGroup(const float* x, int n, int8_t* q) {
+float QuantizeGroup(const float* x, int64_t n, int8_t* q) {
   float amax = 0.0f;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));  // NaNs are skipped
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));  // NaNs are skipped
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     // fmax first: a NaN becomes -127 (as the SIMD twin's max does), never an undefined cast.
     q[i] = static_cast<int8_t>(std::fmin(std::fmax(std::nearbyint(x[i] * id), -127.0f), 127.0f));
   }
@@ -35,14 +35,15 @@ int64_t ActRowBytes(core::DType w_dtype, int64_t n_in) {
                            : n_in / kQK8_0 * static_cast<int64_t>(sizeof(ActBlockQ8));
 }
 
-void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out) {
+void QuantizeActivationRowWith(core::DType w_dtype, const float* x, int64_t n_in, void* out,
+                               QuantizeGroupFn quantize_group) {
   ARLE_CHECK(IsSupportedQuant(w_dtype)) << "QuantizeActivationRow: " << core::DTypeName(w_dtype);
   if (IsKQuant(w_dtype)) {
     ARLE_CHECK_EQ(n_in % kQK_K, 0);
     auto* blocks = static_cast<ActBlockQ8K*>(out);
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {
       ActBlockQ8K& a = blocks[b];
-      a.d = QuantizeGroup(x + b * kQK_K, kQK_K, a.q);
+      a.d = quantize_group(x + b * kQK_K, kQK_K, a.q);
       for (int j = 0; j < 16; ++j) {
         int sum = 0;
         for (int l = 0; l < 16; ++l) sum += a.q[16 * j + l];
@@ -54,8 +55,12 @@ void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, vo
   ARLE_CHECK_EQ(n_in % kQK8_0, 0);
   auto* blocks = static_cast<ActBlockQ8*>(out);
   for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
-    blocks[b].d = QuantizeGroup(x + b * kQK8_0, kQK8_0, blocks[b].q);
+    blocks[b].d = quantize_group(x + b * kQK8_0, kQK8_0, blocks[b].q);
   }
+}
+
+void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out) {
+  QuantizeActivationRowWith(w_dtype, x, n_in, out, QuantizeGroup);
 }
 
 }  // namespace arle::kernels

@@ -42,6 +42,13 @@ int64_t ActRowBytes(core::DType w_dtype, int64_t n_in);
 // clamped to [-127, 127] (NaN inputs are skipped by the max and become -127). Scalar.
 void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out);
 
+// The row layout of QuantizeActivationRow with the scale and quants of each activation block
+// (n = 32 or 256 values) computed by `quantize_group` (which returns d): the scalar and SIMD
+// versions share it.
+using QuantizeGroupFn = float (*)(const float* x, int64_t n, int8_t* q);
+void QuantizeActivationRowWith(core::DType w_dtype, const float* x, int64_t n_in, void* out,
+                               QuantizeGroupFn quantize_group);
+
 namespace ref {
 // The dot product of one weight row (n_in values of `w_dtype` blocks) with one token's quantized
 // activations: the definition every fast kernel reproduces bit for bit.

@@ -49,24 +49,7 @@ float QuantizeGroup(const float* x, int64_t n, int8_t* q) {
 }
 
 void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, void* out) {
-  if (w_dtype == core::DType::kQ4_K || w_dtype == core::DType::kQ5_K ||
-      w_dtype == core::DType::kQ6_K) {
-    auto* blocks = static_cast<ActBlockQ8K*>(out);
-    for (int64_t b = 0; b < n_in / kQK_K; ++b) {
-      ActBlockQ8K& a = blocks[b];
-      a.d = QuantizeGroup(x + b * kQK_K, kQK_K, a.q);
-      for (int j = 0; j < 16; ++j) {
-        int sum = 0;
-        for (int l = 0; l < 16; ++l) sum += a.q[16 * j + l];
-        a.bsums[j] = static_cast<int16_t>(sum);
-      }
-    }
-    return;
-  }
-  auto* blocks = static_cast<ActBlockQ8*>(out);
-  for (int64_t b = 0; b < n_in / kQK8_0; ++b) {
-    blocks[b].d = QuantizeGroup(x + b * kQK8_0, kQK8_0, blocks[b].q);
-  }
+  QuantizeActivationRowWith(w_dtype, x, n_in, out, QuantizeGroup);
 }
 
 constexpr int64_t kTokenBlock = 64;
