@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace arle::core {
@@ -64,6 +67,45 @@ TEST(ThreadPoolTest, CostAwareParallelForUsesFewWorkersForSmallWork) {
   });
   EXPECT_EQ(calls.load(), 4);
   for (auto& h : hits) EXPECT_EQ(h.load(), 2);
+}
+
+// Chunks claimed from a shared counter: every item exactly once, chunks no longer than asked (one
+// call for everything when a single worker runs), and a slow worker does not get an equal share.
+TEST(ThreadPoolTest, ParallelForChunksCoversRangeOnceWhoeverClaimsIt) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 1000}) {
+      for (int64_t chunk : {0, 1, 3, 64, 5000}) {
+        std::vector<std::atomic<int>> hits(n);
+        std::atomic<bool> too_long{false};
+        pool.ParallelForChunks(n, ThreadPool::kMinWorkPerWorker, chunk, [&](int64_t b, int64_t e) {
+          if (threads > 1 && e - b > std::max<int64_t>(chunk, 1)) too_long = true;
+          for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n;
+        EXPECT_FALSE(too_long.load());
+      }
+    }
+  }
+  ThreadPool pool(2);
+  std::atomic<int> calls{0};
+  pool.ParallelForChunks(64, 8, 4, [&](int64_t, int64_t) { calls.fetch_add(1); });
+  EXPECT_EQ(calls.load(), 1);  // 512 units of work: the caller alone, in one call
+  // One worker sleeps in its first chunk; the other takes the rest.
+  std::atomic<int> chunks_of_sleeper{0}, chunks_total{0};
+  std::atomic<bool> slept{false};
+  thread_local bool is_sleeper = false;
+  pool.ParallelForChunks(40, ThreadPool::kMinWorkPerWorker, 1, [&](int64_t, int64_t) {
+    chunks_total.fetch_add(1);
+    if (!slept.exchange(true)) {
+      is_sleeper = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (is_sleeper) chunks_of_sleeper.fetch_add(1);
+  });
+  is_sleeper = false;
+  EXPECT_EQ(chunks_total.load(), 40);
+  EXPECT_LT(chunks_of_sleeper.load(), 20);
 }
 
 }  // namespace

@@ -96,6 +96,29 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   RunSplit(n, n_threads_, fn);
 }
 
+void ThreadPool::ParallelForChunks(int64_t n, int64_t work_per_item, int64_t chunk,
+                                   const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  const int64_t total = work_per_item > 0 && n > INT64_MAX / work_per_item ? INT64_MAX
+                                                                           : n * work_per_item;
+  const int64_t useful = std::max<int64_t>(1, total / kMinWorkPerWorker);
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  const int workers = static_cast<int>(std::min<int64_t>({useful, n_threads_, n_chunks}));
+  if (workers == 1) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  Run([&](int index) {
+    if (index >= workers) return;
+    for (int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed); begin < n;
+         begin = next.fetch_add(chunk, std::memory_order_relaxed)) {
+      fn(begin, std::min(n, begin + chunk));
+    }
+  });
+}
+
 void ThreadPool::RunSplit(int64_t n, int max_workers,
                           const std::function<void(int64_t, int64_t)>& fn) {
   const int workers = n < max_workers ? static_cast<int>(n) : max_workers;

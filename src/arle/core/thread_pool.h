@@ -37,6 +37,14 @@ class ThreadPool {
                    const std::function<void(int64_t, int64_t)>& fn);
   static constexpr int64_t kMinWorkPerWorker = 1 << 15;
 
+  // Like ParallelFor(n, work_per_item, fn), but the workers claim chunks of `chunk` items from a
+  // shared counter until none are left, so a worker slowed by the OS (another process, an
+  // interrupt) does less and nobody waits for it. Which worker runs which chunk depends on timing:
+  // use it only where an item's result does not depend on the worker (every kernel here). When the
+  // work pays for one worker only (or the pool has one), fn(0, n) is called once on the caller.
+  void ParallelForChunks(int64_t n, int64_t work_per_item, int64_t chunk,
+                         const std::function<void(int64_t, int64_t)>& fn);
+
   // One worker per physical core (hyperthread siblings counted once), at least 1.
   static int DefaultThreadCount();
 

@@ -76,18 +76,22 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
     args.xq = act;
   }
   const int64_t n_blocks = (args.n_out + kColumnBlock - 1) / kColumnBlock;
-  pool.ParallelFor(n_blocks, /*work_per_item=*/kColumnBlock * args.n_tok * args.n_in,
-                   [&](int64_t b_begin, int64_t b_end) {
-                     const int64_t o_begin = b_begin * kColumnBlock;
-                     const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
-                     if (use_ref) {
-                       ref::MatMulRows(args, o_begin, o_end);
-                     } else if (quantized) {
-                       cpu::QuantMatMulRows(args, o_begin, o_end);
-                     } else {
-                       cpu::MatMulRows(args, o_begin, o_end);
-                     }
-                   });
+  // Column blocks are claimed in chunks (about 8 per worker) rather than split in fixed halves:
+  // every element is computed the same way whoever computes it, and a worker the OS slows down
+  // then holds up nobody.
+  const int64_t chunk = std::max<int64_t>(1, n_blocks / (8 * pool.size()));
+  pool.ParallelForChunks(n_blocks, /*work_per_item=*/kColumnBlock * args.n_tok * args.n_in, chunk,
+                         [&](int64_t b_begin, int64_t b_end) {
+                           const int64_t o_begin = b_begin * kColumnBlock;
+                           const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
+                           if (use_ref) {
+                             ref::MatMulRows(args, o_begin, o_end);
+                           } else if (quantized) {
+                             cpu::QuantMatMulRows(args, o_begin, o_end);
+                           } else {
+                             cpu::MatMulRows(args, o_begin, o_end);
+                           }
+                         });
 }
 
 }  // namespace arle::kernels
