@@ -21,6 +21,7 @@
 #include "arle/core/half.h"
 #include "arle/core/random.h"
 #include "arle/core/thread_pool.h"
+#include "arle/kernels/elementwise.h"
 #include "arle/kernels/matmul.h"
 #include "arle/kernels/quant.h"
 #include "kernel_test_util.h"
@@ -259,6 +260,77 @@ TEST(QuantDotCpuTest, ActivationQuantizationIsBitIdenticalOnEveryTarget) {
       cpu::QuantizeActivationRow(dtype, x.data(), n, got.data());
       ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size()));
     });
+  }
+}
+
+}  // namespace
+}  // namespace arle::kernels
+
+namespace arle::kernels {
+namespace {
+
+// MatMulMulti and MatMulSwiGlu give each output the bits of its own MatMul (and SwiGlu), on both
+// backends, with weights of different formats sharing one x (Q4_K and Q6_K share the K-quant
+// activations, Q8_0 has its own, f32/bf16 none), biases, and token counts for decode and batches.
+TEST(MatMulMultiTest, EachOutputEqualsItsOwnMatMulBitForBit) {
+  core::ThreadPool pool(2);
+  core::Rng rng(19);
+  const int64_t n_in = 512;
+  const core::DType dtypes[] = {core::DType::kQ4_K, core::DType::kQ6_K, core::DType::kQ8_0,
+                                core::DType::kF32, core::DType::kBF16};
+  const int64_t widths[] = {37, 8, 21, 5, 13};
+  std::vector<core::Buffer> w_bufs, b_bufs;
+  std::vector<core::Tensor> ws, biases;
+  for (size_t i = 0; i < std::size(dtypes); ++i) {
+    const int64_t n = widths[i] * n_in;
+    if (dtypes[i] == core::DType::kF32 || dtypes[i] == core::DType::kBF16) {
+      w_bufs.push_back(testing::RandomBuffer(rng, dtypes[i], n, 0.05));
+    } else {
+      w_bufs.push_back(TestWeights(rng, dtypes[i], widths[i], n_in, /*random_bytes=*/false));
+    }
+    ws.push_back(w_bufs.back().AsTensor(dtypes[i], {widths[i], n_in}));
+    b_bufs.push_back(testing::RandomBuffer(rng, core::DType::kF32, widths[i], 0.1));
+    biases.push_back(b_bufs.back().AsTensor(core::DType::kF32, {widths[i]}));
+  }
+  for (const int64_t n_tok : {1, 6}) {
+    core::Buffer xb = testing::RandomBuffer(rng, core::DType::kF32, n_tok * n_in, 1.0);
+    const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
+    for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
+      SCOPED_TRACE(::testing::Message() << "n_tok " << n_tok
+                                        << (backend == Backend::kRef ? " ref" : " cpu"));
+      std::vector<core::Buffer> want_b, got_b;
+      std::vector<core::Tensor> want, got;
+      std::vector<MatMulOutput> outs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        want_b.emplace_back(n_tok * widths[i] * 4);
+        got_b.emplace_back(n_tok * widths[i] * 4);
+        want.push_back(want_b.back().AsTensor(core::DType::kF32, {n_tok, widths[i]}));
+        got.push_back(got_b.back().AsTensor(core::DType::kF32, {n_tok, widths[i]}));
+      }
+      for (size_t i = 0; i < ws.size(); ++i) {
+        MatMul(x, ws[i], i % 2 == 0 ? &biases[i] : nullptr, want[i], pool, backend);
+        outs.push_back({&ws[i], i % 2 == 0 ? &biases[i] : nullptr, &got[i]});
+      }
+      MatMulMulti(x, outs, pool, backend);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        ASSERT_EQ(0, std::memcmp(want[i].data(), got[i].data(), n_tok * widths[i] * 4))
+            << core::DTypeName(dtypes[i]);
+      }
+      // Fused gate/up + SwiGLU (Q4_K gate, Q6_K up of equal width) against the three steps.
+      core::Buffer gate_b(n_tok * 8 * 4), up_b(n_tok * 8 * 4), fused_b(n_tok * 8 * 4),
+          scratch_b(n_tok * 8 * 4);
+      core::Tensor gate = gate_b.AsTensor(core::DType::kF32, {n_tok, 8});
+      core::Tensor up = up_b.AsTensor(core::DType::kF32, {n_tok, 8});
+      core::Tensor fused = fused_b.AsTensor(core::DType::kF32, {n_tok, 8});
+      core::Tensor scratch = scratch_b.AsTensor(core::DType::kF32, {n_tok, 8});
+      const core::Tensor gate_w = ws[0].Slice(0, 8);
+      const core::Tensor up_bias = biases[0].Slice(0, 8);
+      MatMul(x, gate_w, nullptr, gate, pool, backend);
+      MatMul(x, ws[1], &up_bias, up, pool, backend);
+      SwiGlu(gate, up, gate, pool);
+      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&ws[1], &up_bias, &scratch}, pool, backend);
+      ASSERT_EQ(0, std::memcmp(gate.data(), fused.data(), n_tok * 8 * 4));
+    }
   }
 }
 

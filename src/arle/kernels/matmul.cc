@@ -2,6 +2,8 @@
 #include "arle/kernels/matmul.h"
 
 #include <algorithm>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
@@ -19,10 +21,11 @@ bool IsFloatWeight(core::DType d) {
 // Columns per work unit: the SIMD kernel's row tile, so thread splits never cut a tile.
 constexpr int64_t kColumnBlock = 4;
 
-}  // namespace
-
-void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
-            core::ThreadPool& pool, Backend backend) {
+// Checks y = x * W^T (+ bias) and fills its arguments (xq is set by QuantizeActivations).
+MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
+  ARLE_CHECK(out.w != nullptr && out.y != nullptr) << "MatMul: null weight or output";
+  const core::Tensor& w = *out.w;
+  const core::Tensor& y = *out.y;
   ARLE_CHECK(x.rank() == 2 && x.dtype() == core::DType::kF32 && x.is_contiguous())
       << "MatMul x: " << x.ToString();
   ARLE_CHECK(w.rank() == 2 && (IsFloatWeight(w.dtype()) || IsSupportedQuant(w.dtype())) &&
@@ -40,58 +43,140 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
   args.x_stride = x.dim(1);
   args.w = w.data();
   args.w_dtype = w.dtype();
-  if (bias != nullptr) {
-    ARLE_CHECK(bias->rank() == 1 && IsFloatWeight(bias->dtype()) && bias->dim(0) == w.dim(0))
-        << "MatMul bias: " << bias->ToString() << " for w " << w.ToString();
-    args.bias = bias->data();
-    args.bias_dtype = bias->dtype();
+  if (out.bias != nullptr) {
+    const core::Tensor& bias = *out.bias;
+    ARLE_CHECK(bias.rank() == 1 && IsFloatWeight(bias.dtype()) && bias.dim(0) == w.dim(0))
+        << "MatMul bias: " << bias.ToString() << " for w " << w.ToString();
+    args.bias = bias.data();
+    args.bias_dtype = bias.dtype();
   }
   args.y = y.data_as<float>();
   args.y_stride = y.dim(1);
   args.n_tok = x.dim(0);
   args.n_in = x.dim(1);
   args.n_out = w.dim(0);
-  if (args.n_tok == 0 || args.n_out == 0) return;
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  const bool quantized = IsSupportedQuant(args.w_dtype);
-  // Block weights multiply 8-bit activations in integers: each token is quantized once here,
-  // into this thread's scratch (MatMul may run on several threads at once, each with its pool).
-  // The workers reach the scratch through `act`: a thread_local named in the lambda would be
-  // each worker's own.
-  thread_local std::vector<char> act_scratch;
-  if (quantized) {
-    const int64_t act_bytes = ActRowBytes(args.w_dtype, args.n_in);
-    act_scratch.resize(static_cast<size_t>(args.n_tok * act_bytes));
-    char* act = act_scratch.data();
-    pool.ParallelFor(args.n_tok, /*work_per_item=*/4 * args.n_in, [&](int64_t b, int64_t e) {
+  return args;
+}
+
+// Which quantized activations a weight format multiplies: 0 none (float weights), 1 Q8_0-style
+// blocks (Q8_0, Q4_0), 2 Q8_K-style super-blocks (the K-quants).
+int ActivationFormat(core::DType w) {
+  if (!IsSupportedQuant(w)) return 0;
+  return w == core::DType::kQ8_0 || w == core::DType::kQ4_0 ? 1 : 2;
+}
+
+// Quantizes x once per activation format the weights of `args` need, into this thread's scratch
+// (MatMul may run on several threads at once, each with its pool), and points each args.xq at
+// it. The workers reach the scratch through `act`: a thread_local named in the lambda would be
+// each worker's own.
+void QuantizeActivations(std::span<MatMulArgs> args, bool use_ref, core::ThreadPool& pool) {
+  thread_local std::vector<char> scratch[2];
+  for (int format = 1; format <= 2; ++format) {
+    const MatMulArgs* first = nullptr;
+    for (const MatMulArgs& a : args) {
+      if (ActivationFormat(a.w_dtype) == format) {
+        first = &a;
+        break;
+      }
+    }
+    if (first == nullptr) continue;
+    const MatMulArgs& a = *first;
+    const int64_t act_bytes = ActRowBytes(a.w_dtype, a.n_in);
+    std::vector<char>& buffer = scratch[format - 1];
+    buffer.resize(static_cast<size_t>(a.n_tok * act_bytes));
+    char* act = buffer.data();
+    pool.ParallelFor(a.n_tok, /*work_per_item=*/4 * a.n_in, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        const float* x_t = args.x + t * args.x_stride;
+        const float* x_t = a.x + t * a.x_stride;
         if (use_ref) {
-          QuantizeActivationRow(args.w_dtype, x_t, args.n_in, act + t * act_bytes);
+          QuantizeActivationRow(a.w_dtype, x_t, a.n_in, act + t * act_bytes);
         } else {
-          cpu::QuantizeActivationRow(args.w_dtype, x_t, args.n_in, act + t * act_bytes);
+          cpu::QuantizeActivationRow(a.w_dtype, x_t, a.n_in, act + t * act_bytes);
         }
       }
     });
-    args.xq = act;
+    for (MatMulArgs& other : args) {
+      if (ActivationFormat(other.w_dtype) == format) other.xq = act;
+    }
   }
-  const int64_t n_blocks = (args.n_out + kColumnBlock - 1) / kColumnBlock;
-  // Column blocks are claimed in chunks (about 8 per worker) rather than split in fixed halves:
-  // every element is computed the same way whoever computes it, and a worker the OS slows down
-  // then holds up nobody.
+}
+
+// Output columns [o_begin, o_end) of every token on the chosen backend.
+void Rows(const MatMulArgs& a, bool use_ref, int64_t o_begin, int64_t o_end) {
+  if (use_ref) {
+    ref::MatMulRows(a, o_begin, o_end);
+  } else if (IsSupportedQuant(a.w_dtype)) {
+    cpu::QuantMatMulRows(a, o_begin, o_end);
+  } else {
+    cpu::MatMulRows(a, o_begin, o_end);
+  }
+}
+
+// Column blocks are claimed in chunks (about 8 per worker) rather than split in fixed halves:
+// every element is computed the same way whoever computes it, and a worker the OS slows down then
+// holds up nobody.
+void ForEachColumnChunk(int64_t n_blocks, int64_t work_per_block, core::ThreadPool& pool,
+                        const std::function<void(int64_t, int64_t)>& fn) {
   const int64_t chunk = std::max<int64_t>(1, n_blocks / (8 * pool.size()));
-  pool.ParallelForChunks(n_blocks, /*work_per_item=*/kColumnBlock * args.n_tok * args.n_in, chunk,
-                         [&](int64_t b_begin, int64_t b_end) {
-                           const int64_t o_begin = b_begin * kColumnBlock;
-                           const int64_t o_end = std::min(args.n_out, b_end * kColumnBlock);
-                           if (use_ref) {
-                             ref::MatMulRows(args, o_begin, o_end);
-                           } else if (quantized) {
-                             cpu::QuantMatMulRows(args, o_begin, o_end);
-                           } else {
-                             cpu::MatMulRows(args, o_begin, o_end);
-                           }
-                         });
+  pool.ParallelForChunks(n_blocks, work_per_block, chunk, fn);
+}
+
+}  // namespace
+
+void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
+            core::ThreadPool& pool, Backend backend) {
+  const MatMulOutput out{&w, bias, &y};
+  MatMulMulti(x, std::span<const MatMulOutput>(&out, 1), pool, backend);
+}
+
+void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
+                 core::ThreadPool& pool, Backend backend) {
+  std::vector<MatMulArgs> args;
+  std::vector<int64_t> first_block;  // index of each output's first column block
+  int64_t n_blocks = 0;
+  for (const MatMulOutput& out : outputs) {
+    args.push_back(CheckedArgs(x, out));
+    first_block.push_back(n_blocks);
+    n_blocks += (args.back().n_out + kColumnBlock - 1) / kColumnBlock;
+  }
+  if (x.dim(0) == 0 || n_blocks == 0) return;
+  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  QuantizeActivations(args, use_ref, pool);
+  ForEachColumnChunk(n_blocks, kColumnBlock * x.dim(0) * x.dim(1), pool,
+                     [&](int64_t b_begin, int64_t b_end) {
+                       for (size_t i = 0; i < args.size(); ++i) {
+                         const int64_t own = (args[i].n_out + kColumnBlock - 1) / kColumnBlock;
+                         const int64_t lo = std::max(b_begin, first_block[i]);
+                         const int64_t hi = std::min(b_end, first_block[i] + own);
+                         if (lo >= hi) continue;
+                         Rows(args[i], use_ref, (lo - first_block[i]) * kColumnBlock,
+                              std::min(args[i].n_out, (hi - first_block[i]) * kColumnBlock));
+                       }
+                     });
+}
+
+void MatMulSwiGlu(const core::Tensor& x, const MatMulOutput& gate, const MatMulOutput& up,
+                  core::ThreadPool& pool, Backend backend) {
+  MatMulArgs args[2] = {CheckedArgs(x, gate), CheckedArgs(x, up)};
+  ARLE_CHECK_EQ(args[0].n_out, args[1].n_out) << "MatMulSwiGlu: gate and up widths differ";
+  ARLE_CHECK(gate.y->data() != up.y->data()) << "MatMulSwiGlu: gate and up outputs alias";
+  const int64_t n_out = args[0].n_out, n_tok = x.dim(0);
+  if (n_tok == 0 || n_out == 0) return;
+  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  QuantizeActivations(args, use_ref, pool);
+  const int64_t n_blocks = (n_out + kColumnBlock - 1) / kColumnBlock;
+  ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * x.dim(1), pool,
+                     [&](int64_t b_begin, int64_t b_end) {
+                       const int64_t o_begin = b_begin * kColumnBlock;
+                       const int64_t o_end = std::min(n_out, b_end * kColumnBlock);
+                       Rows(args[0], use_ref, o_begin, o_end);
+                       Rows(args[1], use_ref, o_begin, o_end);
+                       // The columns just computed, while they are in cache: SwiGlu's own code.
+                       for (int64_t t = 0; t < n_tok; ++t) {
+                         float* g = args[0].y + t * args[0].y_stride;
+                         ref::SwiGluRange(g, args[1].y + t * args[1].y_stride, g, o_begin, o_end);
+                       }
+                     });
 }
 
 }  // namespace arle::kernels

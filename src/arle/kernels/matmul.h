@@ -1,6 +1,8 @@
 // MatMul: y = x * W^T (+ bias), the linear layer of every projection and the LM head.
 #pragma once
 
+#include <span>
+
 #include "arle/core/tensor.h"
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/backend.h"
@@ -20,5 +22,26 @@ namespace arle::kernels {
 // REQUIRES (checked): the shapes and dtypes above.
 void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
             core::ThreadPool& pool, Backend backend = Backend::kDefault);
+
+// One product of MatMulMulti / MatMulSwiGlu: y = x * w^T + bias (bias may be null).
+struct MatMulOutput {
+  const core::Tensor* w = nullptr;
+  const core::Tensor* bias = nullptr;
+  core::Tensor* y = nullptr;
+};
+
+// MatMul for several weights over the same x (q/k/v projections) as one parallel loop: block
+// weights of the same activation format share one quantization of x, and the workers claim column
+// blocks of all outputs from one counter (one dispatch, no barrier between the outputs). Each y is
+// bit-identical to its own MatMul. Same REQUIRES, per output; no y may alias x.
+void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
+                 core::ThreadPool& pool, Backend backend = Backend::kDefault);
+
+// The gated MLP's first half, fused: gate.y = silu(x * gate.w^T + gate.bias) * (x * up.w^T +
+// up.bias), with up.y as scratch. Each column block of both products is computed by one worker,
+// which applies SwiGLU to it while it is in cache. Bit-identical to MatMul(gate), MatMul(up),
+// SwiGlu(gate.y, up.y, gate.y). REQUIRES (checked): MatMul's, equal widths, gate.y != up.y.
+void MatMulSwiGlu(const core::Tensor& x, const MatMulOutput& gate, const MatMulOutput& up,
+                  core::ThreadPool& pool, Backend backend = Backend::kDefault);
 
 }  // namespace arle::kernels

@@ -240,9 +240,9 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
     const std::string p = dump.enabled() ? "blk." + std::to_string(l) + "." : std::string();
     kernels::RmsNorm(x, L.attn_norm, eps, h, pool, be);
     dump.Add(p + "attn_norm", h);
-    kernels::MatMul(h, L.wq, OrNull(L.bq), q, pool, be);
-    kernels::MatMul(h, L.wk, OrNull(L.bk), k, pool, be);
-    kernels::MatMul(h, L.wv, OrNull(L.bv), v, pool, be);
+    const kernels::MatMulOutput qkv[] = {
+        {&L.wq, OrNull(L.bq), &q}, {&L.wk, OrNull(L.bk), &k}, {&L.wv, OrNull(L.bv), &v}};
+    kernels::MatMulMulti(h, qkv, pool, be);
     dump.Add(p + "Qcur", q);
     dump.Add(p + "Kcur", k);
     dump.Add(p + "Vcur", v);
@@ -264,11 +264,16 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
     dump.Add(p + "ffn_inp", x);
     kernels::RmsNorm(x, L.ffn_norm, eps, h, pool, be);
     dump.Add(p + "ffn_norm", h);
-    kernels::MatMul(h, L.w_gate, OrNull(L.b_gate), gate, pool, be);
-    kernels::MatMul(h, L.w_up, OrNull(L.b_up), up, pool, be);
-    dump.Add(p + "ffn_gate", gate);
-    dump.Add(p + "ffn_up", up);
-    kernels::SwiGlu(gate, up, gate, pool);
+    if (dump.enabled()) {  // the gate and up projections are dumped before SwiGLU
+      kernels::MatMul(h, L.w_gate, OrNull(L.b_gate), gate, pool, be);
+      kernels::MatMul(h, L.w_up, OrNull(L.b_up), up, pool, be);
+      dump.Add(p + "ffn_gate", gate);
+      dump.Add(p + "ffn_up", up);
+      kernels::SwiGlu(gate, up, gate, pool);
+    } else {  // fused, bit-identical
+      kernels::MatMulSwiGlu(h, {&L.w_gate, OrNull(L.b_gate), &gate}, {&L.w_up, OrNull(L.b_up), &up},
+                            pool, be);
+    }
     dump.Add(p + "ffn_swiglu", gate);
     kernels::MatMul(gate, L.w_down, OrNull(L.b_down), h, pool, be);
     dump.Add(p + "ffn_out", h);
