@@ -2,7 +2,6 @@
 #include "apps/arle/hf_to_gguf.h"
 
 #include <nlohmann/json.hpp>
-
 #include <vector>
 
 #include "apps/arle/gguf_export.h"
@@ -27,11 +26,13 @@ core::StatusOr<TokenizerFiles> ReadByteLevelTokenizer(const std::string& dir) {
   } else {
     tok.tokenizer_config_json = "{}";
   }
-  const nlohmann::json j = nlohmann::json::parse(tok.tokenizer_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json j =
+      nlohmann::json::parse(tok.tokenizer_json, nullptr, /*allow_exceptions=*/false);
   const nlohmann::json tc =
       nlohmann::json::parse(tok.tokenizer_config_json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || tc.is_discarded() || !tc.is_object()) {
-    return core::InvalidArgumentError(tokenizer_path + " or tokenizer_config.json is not a JSON object");
+    return core::InvalidArgumentError(tokenizer_path +
+                                      " or tokenizer_config.json is not a JSON object");
   }
   const bool bpe = j.contains("model") && j["model"].is_object() &&
                    j["model"].value("type", "") == "BPE" && j["model"].contains("vocab") &&
@@ -44,21 +45,11 @@ core::StatusOr<TokenizerFiles> ReadByteLevelTokenizer(const std::string& dir) {
                                     "convert the model with llama.cpp's convert_hf_to_gguf.py and "
                                     "quantize that GGUF file");
   }
-  int64_t max_id = -1;
-  for (const auto& [piece, id] : j["model"]["vocab"].items()) {
-    if (!id.is_number_integer()) return core::InvalidArgumentError(tokenizer_path + ": bad vocab id");
-    max_id = std::max<int64_t>(max_id, id.get<int64_t>());
+  for (const auto& m : j["model"]["merges"]) {  // the GGUF writer reads them as given
+    const bool pair = m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string();
+    if (!m.is_string() && !pair) return core::InvalidArgumentError(tokenizer_path + ": bad merge");
   }
-  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const auto& t : j["added_tokens"]) {
-      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
-          !t.contains("content") || !t["content"].is_string()) {
-        return core::InvalidArgumentError(tokenizer_path + ": bad added_tokens entry");
-      }
-      max_id = std::max<int64_t>(max_id, t["id"].get<int64_t>());
-    }
-  }
-  tok.vocab_size = max_id + 1;
+  ARLE_ASSIGN_OR_RETURN(tok.vocab_size, CountTokenizerTokens(tok.tokenizer_json, tokenizer_path));
   tok.gguf_model = "gpt2";
   return tok;
 }

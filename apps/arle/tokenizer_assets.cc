@@ -8,17 +8,32 @@
 #include "arle/io/llama2c.h"
 
 namespace arle::app {
-namespace {
-
-int64_t CountTokens(const std::string& tokenizer_json) {
-  const nlohmann::json j = nlohmann::json::parse(tokenizer_json);
+core::StatusOr<int64_t> CountTokenizerTokens(const std::string& tokenizer_json,
+                                             const std::string& source) {
+  const nlohmann::json j =
+      nlohmann::json::parse(tokenizer_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("model") || !j["model"].is_object() ||
+      !j["model"].contains("vocab") || !j["model"]["vocab"].is_object()) {
+    return core::InvalidArgumentError(source + ": not a tokenizer.json with a model.vocab object");
+  }
   int64_t max_id = -1;
-  for (const auto& [piece, id] : j["model"]["vocab"].items()) max_id = std::max<int64_t>(max_id, id);
-  for (const auto& t : j["added_tokens"]) max_id = std::max<int64_t>(max_id, t["id"].get<int64_t>());
+  for (const auto& [piece, id] : j["model"]["vocab"].items()) {
+    if (!id.is_number_integer()) return core::InvalidArgumentError(source + ": bad vocab id");
+    max_id = std::max<int64_t>(max_id, id.get<int64_t>());
+  }
+  if (j.contains("added_tokens")) {
+    if (!j["added_tokens"].is_array())
+      return core::InvalidArgumentError(source + ": bad added_tokens");
+    for (const auto& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
+          !t.contains("content") || !t["content"].is_string()) {
+        return core::InvalidArgumentError(source + ": bad added_tokens entry");
+      }
+      max_id = std::max<int64_t>(max_id, t["id"].get<int64_t>());
+    }
+  }
   return max_id + 1;
 }
-
-}  // namespace
 
 core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch) {
   TokenizerFiles files;
@@ -33,9 +48,12 @@ core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch) {
         std::vector<io::Llama2cToken> tokens,
         io::ParseLlama2cTokenizer(Stories260KTokenizer(), 512, "embedded tok512.bin"));
     ARLE_ASSIGN_OR_RETURN(files.tokenizer_json, io::Llama2cTokenizerJson(tokens));
-    nlohmann::json config = {{"add_bos_token", true},      {"add_eos_token", false},
-                             {"bos_token", "<s>"},         {"eos_token", "</s>"},
-                             {"unk_token", "<unk>"},       {"model_max_length", 2048},
+    nlohmann::json config = {{"add_bos_token", true},
+                             {"add_eos_token", false},
+                             {"bos_token", "<s>"},
+                             {"eos_token", "</s>"},
+                             {"unk_token", "<unk>"},
+                             {"model_max_length", 2048},
                              {"tokenizer_class", "LlamaTokenizerFast"},
                              {"clean_up_tokenization_spaces", false}};
     files.tokenizer_config_json = config.dump(2) + "\n";
@@ -44,7 +62,8 @@ core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch) {
   } else {
     return core::InvalidArgumentError("no tokenizer for architecture '" + arch + "'");
   }
-  files.vocab_size = CountTokens(files.tokenizer_json);
+  ARLE_ASSIGN_OR_RETURN(files.vocab_size, CountTokenizerTokens(files.tokenizer_json,
+                                                               "embedded " + arch + " tokenizer"));
   return files;
 }
 

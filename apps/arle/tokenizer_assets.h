@@ -21,4 +21,9 @@ struct TokenizerFiles {
 
 core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch);
 
+// Tokens of a tokenizer.json (the largest id in model.vocab and added_tokens, plus one), checking
+// the JSON shape on the way. InvalidArgument naming `source` when it is not such a file.
+core::StatusOr<int64_t> CountTokenizerTokens(const std::string& tokenizer_json,
+                                             const std::string& source);
+
 }  // namespace arle::app

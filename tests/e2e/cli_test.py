@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""arle's commands end to end: model init (safetensors and GGUF), run, tokenize, convert, doctor.
+"""arle's commands end to end: model init (safetensors and GGUF), run, tokenize, convert, doctor,
+bench.
 
 References: GGUF and safetensors copies of the same random weights must give identical tokens and
 logprobs (the GGUF path goes through llama.cpp's names and, for llama, its Q/K permutation); the
@@ -157,6 +158,16 @@ def main():
     names = json.dumps(manifest)
     check("blk.3.attn_norm" in names and os.path.exists(os.path.join(dump, "result_output.f32")),
           "--dump-dir writes blk.N.* activations and a manifest")
+
+    # bench: llama-bench rows as JSON, decode rows with their roofline, batched decode with -b.
+    rows = json.loads(arle(args, "bench", "--model", qwen, "-p", "8", "-n", "4", "-b", "1,3",
+                           "-t", "1", "-r", "1", "-o", "json").stdout)
+    by_test = {r["test"]: r for r in rows}
+    check(set(by_test) == {"pp8", "tg4", "tg4 b1", "tg4 b3"} and
+          all(r["avg_ts"] > 0 for r in rows), f"bench -b 1,3 rows: {sorted(by_test)}")
+    check("roofline_pct" in by_test.get("tg4", {}), "bench: the tg row carries its roofline")
+    bad = arle(args, "bench", "--model", qwen, "-b", "0", expect=2)
+    check("bad -b" in bad.stderr, "bench -b 0 exits 2 naming -b")
 
     # Same seed, same tokens; sampling actually samples.
     s1 = arle(args, "run", "--prompt", "Once", "--seed", "3", "--temperature", "1", "--json").stdout

@@ -15,10 +15,6 @@
 
 #include "arle/core/buffer.h"
 #include "arle/core/random.h"
-#include "arle/core/thread_pool.h"
-#include "arle/kernels/cpu/cpu_kernels.h"
-#include "arle/kernels/matmul.h"
-#include "kernel_test_util.h"
 
 namespace arle::kernels {
 namespace {
@@ -183,44 +179,6 @@ TEST(QuantDeathTest, RejectsUnsupportedFormatsAndPartialBlocks) {
   EXPECT_DEATH(DequantizeRow(core::DType::kQ2_K, q.data(), 256, x.data()), "not a supported");
   EXPECT_DEATH(QuantizeRow(core::DType::kQ4_K, x.data(), 100, q.data()), "whole number");
   EXPECT_DEATH(DequantizeRow(core::DType::kQ8_0, q.data(), 33, x.data()), "whole number");
-}
-
-
-// The Highway dequantization (used by MatMul) equals the definition bit for bit on every compiled
-// target, on the goldens and on blocks of random bytes (every bit pattern of quants and scales).
-TEST(QuantCpuTest, HighwayDequantizationIsBitIdenticalOnEveryTarget) {
-  const std::vector<GoldenSection> goldens = ReadGoldens();
-  ASSERT_EQ(goldens.size(), std::size(kFormats));
-  core::Rng rng(9);
-  testing::ForEachTarget([&](const char*) {
-    for (const GoldenSection& g : goldens) {
-      SCOPED_TRACE(std::string(core::DTypeName(g.dtype)));
-      // Random blocks: every byte random except the f16 scales, which keep the golden's finite
-      // values (bytes [0, 2) of Q8_0/Q4_0, [0, 4) of Q4_K/Q5_K, [208, 210) of Q6_K).
-      const int64_t block_bytes = core::GetDTypeInfo(g.dtype).block_bytes;
-      const int64_t f16_begin = g.dtype == core::DType::kQ6_K ? 208 : 0;
-      const int64_t f16_end = g.dtype == core::DType::kQ6_K  ? 210
-                              : g.dtype == core::DType::kQ4_K ||
-                                      g.dtype == core::DType::kQ5_K
-                                  ? 4
-                                  : 2;
-      std::vector<uint8_t> blocks = g.blocks;
-      for (int64_t i = 0; i < static_cast<int64_t>(blocks.size()); ++i) {
-        const int64_t at = i % block_bytes;
-        if (at < f16_begin || at >= f16_end) blocks[i] = static_cast<uint8_t>(rng.NextU64());
-      }
-      for (const std::vector<uint8_t>* src : {&g.blocks, const_cast<const std::vector<uint8_t>*>(&blocks)}) {
-        std::vector<float> want(g.values.size()), got(g.values.size(), NAN);
-        const int64_t n = static_cast<int64_t>(want.size());
-        DequantizeRow(g.dtype, src->data(), n, want.data());
-        cpu::DequantizeRow(g.dtype, src->data(), n, got.data());
-        for (int64_t i = 0; i < n; ++i) {
-          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-              << "value " << i << (src == &g.blocks ? " (golden)" : " (random)");
-        }
-      }
-    }
-  });
 }
 
 }  // namespace

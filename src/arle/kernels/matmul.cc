@@ -62,7 +62,7 @@ MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
 // blocks (Q8_0, Q4_0), 2 Q8_K-style super-blocks (the K-quants).
 int ActivationFormat(core::DType w) {
   if (!IsSupportedQuant(w)) return 0;
-  return w == core::DType::kQ8_0 || w == core::DType::kQ4_0 ? 1 : 2;
+  return UsesSuperBlockActivations(w) ? 2 : 1;
 }
 
 // Quantizes x once per activation format the weights of `args` need, into this thread's scratch

@@ -10,10 +10,6 @@
 namespace arle::kernels {
 namespace {
 
-bool IsKQuant(core::DType d) {
-  return d == core::DType::kQ4_K || d == core::DType::kQ5_K || d == core::DType::kQ6_K;
-}
-
 // Scale and 8-bit values of n activations: d = max|x| / 127, q = x / d rounded (ties to even).
 // cpu::QuantizeActivationRow computes the same bits with SIMD.
 float QuantizeGroup(const float* x, int64_t n, int8_t* q) {
@@ -30,15 +26,20 @@ float QuantizeGroup(const float* x, int64_t n, int8_t* q) {
 
 }  // namespace
 
+bool UsesSuperBlockActivations(core::DType w_dtype) {
+  return w_dtype == core::DType::kQ4_K || w_dtype == core::DType::kQ5_K ||
+         w_dtype == core::DType::kQ6_K;
+}
+
 int64_t ActRowBytes(core::DType w_dtype, int64_t n_in) {
-  return IsKQuant(w_dtype) ? n_in / kQK_K * static_cast<int64_t>(sizeof(ActBlockQ8K))
+  return UsesSuperBlockActivations(w_dtype) ? n_in / kQK_K * static_cast<int64_t>(sizeof(ActBlockQ8K))
                            : n_in / kQK8_0 * static_cast<int64_t>(sizeof(ActBlockQ8));
 }
 
 void QuantizeActivationRowWith(core::DType w_dtype, const float* x, int64_t n_in, void* out,
                                QuantizeGroupFn quantize_group) {
   ARLE_CHECK(IsSupportedQuant(w_dtype)) << "QuantizeActivationRow: " << core::DTypeName(w_dtype);
-  if (IsKQuant(w_dtype)) {
+  if (UsesSuperBlockActivations(w_dtype)) {
     ARLE_CHECK_EQ(n_in % kQK_K, 0);
     auto* blocks = static_cast<ActBlockQ8K*>(out);
     for (int64_t b = 0; b < n_in / kQK_K; ++b) {

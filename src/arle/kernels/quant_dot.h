@@ -33,6 +33,10 @@ struct ActBlockQ8K {
 };
 static_assert(sizeof(ActBlockQ8K) == 292);
 
+// Whether weights of `w_dtype` multiply ActBlockQ8K super-blocks (the K-quants) rather than
+// ActBlockQ8 blocks (Q8_0, Q4_0).
+bool UsesSuperBlockActivations(core::DType w_dtype);
+
 // Bytes of one token's quantized activations for weights of `w_dtype` (a GGUF block format)
 // with n_in columns (a multiple of its block).
 int64_t ActRowBytes(core::DType w_dtype, int64_t n_in);

@@ -29,9 +29,6 @@ inline AttentionItem ItemAt(int64_t item, int64_t n_tok, int64_t n_head, int64_t
   return {r / group, kvh * group + r % group, kvh};
 }
 
-// kernels::DequantizeRow on the current target, bit-identical to it (arguments already checked).
-void DequantizeRow(core::DType dtype, const void* src, int64_t n, float* dst);
-
 // kernels::ReadAll on the current target.
 float ReadAll(const float* p, int64_t n);
 
