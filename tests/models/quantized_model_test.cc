@@ -115,39 +115,7 @@ TEST_P(QuantizedModelTest, LogitsStayCloseToTheDequantizedF32Model) {
 TEST_P(QuantizedModelTest, BatchedEqualsTokenByTokenEqualsChunkedOnBothBackends) {
   const io::ModelConfig c = QuantizableConfig();
   auto f32 = testing::TinyModelWeights(c, core::DType::kF32, 43);
-  const QuantizedPair pair = Quantize(*f32, GetParam());
-  std::vector<float> reference;
-  for (const int threads : {1, 2}) {
-    for (const bool use_ref : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "threads=" << threads << " ref=" << use_ref);
-      LoadOptions opts;
-      opts.n_threads = threads;
-      opts.force_reference_kernels = use_ref;
-      auto model = BuildTiny(c, pair.quantized, opts);
-      ASSERT_TRUE(model.ok()) << model.status().ToString();
-      const std::vector<float> batched = RunAll(**model, kPrompt);
-      // (The other kernels' reference twins round differently, so only the SIMD runs compare.)
-      if (!use_ref) {
-        if (reference.empty()) reference = batched;
-        ASSERT_EQ(0, std::memcmp(reference.data(), batched.data(), batched.size() * 4));
-      }
-      auto cache = (*model)->NewKvCache(kPrompt.size());
-      std::vector<float> logits;
-      for (size_t i = 0; i < kPrompt.size(); ++i) {
-        ASSERT_TRUE((*model)->Forward(std::span(kPrompt).subspan(i, 1), *cache, &logits).ok());
-        ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + i * c.n_vocab, c.n_vocab * 4))
-            << "position " << i;
-      }
-      auto chunked = (*model)->NewKvCache(kPrompt.size());
-      for (size_t begin = 0; begin < kPrompt.size(); begin += 5) {
-        const size_t len = std::min<size_t>(5, kPrompt.size() - begin);
-        ASSERT_TRUE(
-            (*model)->Forward(std::span(kPrompt).subspan(begin, len), *chunked, &logits).ok());
-        ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + (begin + len - 1) * c.n_vocab,
-                                 c.n_vocab * 4));
-      }
-    }
-  }
+  testing::ExpectDeterminismContract(c, Quantize(*f32, GetParam()).quantized, /*chunk=*/5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantizedModelTest,

@@ -1,6 +1,9 @@
 // The tiny model variants shared by the model tests, and a helper running a prompt as one batch.
 #pragma once
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -43,6 +46,49 @@ inline std::vector<float> RunAll(Model& model, std::span<const int32_t> tokens) 
   EXPECT_TRUE(model.Forward(tokens, *cache, &logits, /*all_logits=*/true).ok());
   EXPECT_EQ(cache->n_tokens(), static_cast<int64_t>(tokens.size()));
   return logits;
+}
+
+// The determinism contract on a tiny model: for 1 and 2 threads and both kernel backends, the
+// prompt as one batch, token by token, and in chunks of `chunk` tokens gives bit-identical logits
+// at every position, and the thread count never changes a bit (the SIMD runs are compared across
+// thread counts; the reference twins round differently, so they are checked only against
+// themselves).
+inline void ExpectDeterminismContract(const io::ModelConfig& c, std::shared_ptr<TinyWeights> w,
+                                      size_t chunk) {
+  std::vector<float> reference;
+  for (const int threads : {1, 2}) {
+    for (const bool use_ref : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "threads=" << threads << " ref=" << use_ref);
+      LoadOptions opts;
+      opts.n_threads = threads;
+      opts.force_reference_kernels = use_ref;
+      auto model = BuildTiny(c, w, opts);
+      ASSERT_TRUE(model.ok()) << model.status().ToString();
+      const std::vector<float> batched = RunAll(**model, kPrompt);
+      auto cache = (*model)->NewKvCache(kPrompt.size());
+      std::vector<float> logits;
+      for (size_t i = 0; i < kPrompt.size(); ++i) {
+        ASSERT_TRUE((*model)->Forward(std::span(kPrompt).subspan(i, 1), *cache, &logits).ok());
+        ASSERT_EQ(logits.size(), static_cast<size_t>(c.n_vocab));
+        ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + i * c.n_vocab, c.n_vocab * 4))
+            << "position " << i;
+      }
+      // Chunks, last-token logits only.
+      auto chunked = (*model)->NewKvCache(kPrompt.size());
+      for (size_t begin = 0; begin < kPrompt.size(); begin += chunk) {
+        const size_t len = std::min(chunk, kPrompt.size() - begin);
+        ASSERT_TRUE(
+            (*model)->Forward(std::span(kPrompt).subspan(begin, len), *chunked, &logits).ok());
+        ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + (begin + len - 1) * c.n_vocab,
+                                 c.n_vocab * 4))
+            << "chunk at " << begin;
+      }
+      if (!use_ref) {
+        if (reference.empty()) reference = batched;
+        ASSERT_EQ(0, std::memcmp(reference.data(), batched.data(), batched.size() * 4));
+      }
+    }
+  }
 }
 
 }  // namespace arle::models::testing
