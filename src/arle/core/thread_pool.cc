@@ -81,14 +81,16 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
   task_ = nullptr;
 }
 
+int ThreadPool::WorkersFor(int64_t n, int64_t work_per_item) const {
+  const int64_t total = work_per_item > 0 && n > INT64_MAX / work_per_item ? INT64_MAX
+                                                                           : n * work_per_item;
+  return static_cast<int>(std::clamp<int64_t>(total / kMinWorkPerWorker, 1, n_threads_));
+}
+
 void ThreadPool::ParallelFor(int64_t n, int64_t work_per_item,
                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int64_t total = work_per_item > 0 && n > INT64_MAX / work_per_item ? INT64_MAX
-                                                                           : n * work_per_item;
-  int64_t useful = total / kMinWorkPerWorker;
-  if (useful < 1) useful = 1;
-  RunSplit(n, static_cast<int>(std::min<int64_t>(useful, n_threads_)), fn);
+  RunSplit(n, WorkersFor(n, work_per_item), fn);
 }
 
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -100,11 +102,8 @@ void ThreadPool::ParallelForChunks(int64_t n, int64_t work_per_item, int64_t chu
                                    const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (chunk < 1) chunk = 1;
-  const int64_t total = work_per_item > 0 && n > INT64_MAX / work_per_item ? INT64_MAX
-                                                                           : n * work_per_item;
-  const int64_t useful = std::max<int64_t>(1, total / kMinWorkPerWorker);
   const int64_t n_chunks = (n + chunk - 1) / chunk;
-  const int workers = static_cast<int>(std::min<int64_t>({useful, n_threads_, n_chunks}));
+  const int workers = static_cast<int>(std::min<int64_t>(WorkersFor(n, work_per_item), n_chunks));
   if (workers == 1) {
     fn(0, n);
     return;

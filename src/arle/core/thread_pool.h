@@ -50,6 +50,8 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
+  // Workers n items of work_per_item units pay for: about one per kMinWorkPerWorker, 1..size().
+  int WorkersFor(int64_t n, int64_t work_per_item) const;
   void RunSplit(int64_t n, int max_workers, const std::function<void(int64_t, int64_t)>& fn);
 
   int n_threads_;

@@ -85,21 +85,21 @@ HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out) {
 // Token blocks keep a slab of activations in L2 while the weight rows stream past.
 constexpr int64_t kTokenBlock = 64;
 
-// Weight rows [o_begin, o_end) against tokens [tb, te), each 4-row block (and each remaining row)
-// first converted to f32 by to_f32(o, n_rows, out) into a per-thread scratch, then multiplied by
-// the f32 tiles: each element sees the same f32 weights in the same order as with f32 storage.
-template <typename ToF32>
-void StagedRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end, int64_t tb, int64_t te,
-                const ToF32& to_f32) {
+// 16-bit weight rows [o_begin, o_end) against tokens [tb, te): each 4-row block (and each
+// remaining row) is first widened to f32 into a per-thread scratch, then multiplied by the f32
+// tiles; each element sees the same f32 weights in the same order as with f32 storage.
+template <typename WT>
+void WidenedRows(const MatMulArgs& a, const WT* w, int64_t o_begin, int64_t o_end, int64_t tb,
+                 int64_t te) {
   thread_local std::vector<float> rows;
   if (static_cast<int64_t>(rows.size()) < 4 * a.n_in) rows.resize(4 * a.n_in);
   int64_t o = o_begin;
   for (; o + 4 <= o_end; o += 4) {
-    to_f32(o, 4, rows.data());
+    WidenRows(w + o * a.n_in, 4, a.n_in, rows.data());
     TokenBlock<4, float>(a, rows.data(), o, tb, te);
   }
   for (; o < o_end; ++o) {
-    to_f32(o, 1, rows.data());
+    WidenRows(w + o * a.n_in, 1, a.n_in, rows.data());
     TokenBlock<1, float>(a, rows.data(), o, tb, te);
   }
 }
@@ -113,9 +113,7 @@ void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
     // With several tokens per block, 16-bit weights are widened once per 4-row block instead of
     // once per tile.
     if (!std::is_same_v<WT, float> && te - tb >= 4) {
-      StagedRows(a, o_begin, o_end, tb, te, [&](int64_t o, int64_t n_rows, float* out) {
-        WidenRows(w + o * n_in, n_rows, n_in, out);
-      });
+      WidenedRows(a, w, o_begin, o_end, tb, te);
       continue;
     }
     int64_t o = o_begin;

@@ -52,6 +52,8 @@ void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, vo
   QuantizeActivationRowWith(w_dtype, x, n_in, out, QuantizeGroup);
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+
 constexpr int64_t kTokenBlock = 64;
 constexpr int kTokenTile = 4;
 
@@ -88,7 +90,6 @@ void RowsByTokenTiles(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   }
 }
 
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 
 HWY_INLINE __m256i Load32(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
