@@ -232,12 +232,6 @@ TEST(QuantDotCpuTest, EveryTargetGivesTheReferenceBits) {
   }
 }
 
-}  // namespace
-}  // namespace arle::kernels
-
-namespace arle::kernels {
-namespace {
-
 // The SIMD activation quantization gives the scalar one's bytes on every target: Gaussian rows,
 // values on rounding ties, an all-zero block, and non-finite values (no undefined casts).
 TEST(QuantDotCpuTest, ActivationQuantizationIsBitIdenticalOnEveryTarget) {
@@ -262,12 +256,6 @@ TEST(QuantDotCpuTest, ActivationQuantizationIsBitIdenticalOnEveryTarget) {
     });
   }
 }
-
-}  // namespace
-}  // namespace arle::kernels
-
-namespace arle::kernels {
-namespace {
 
 // MatMulMulti and MatMulSwiGlu give each output the bits of its own MatMul (and SwiGlu), on both
 // backends, with weights of different formats sharing one x (Q4_K and Q6_K share the K-quant
