@@ -12,6 +12,7 @@
 #include "arle/core/buffer.h"
 #include "arle/core/half.h"
 #include "arle/core/random.h"
+#include "arle/kernels/kernel_args.h"
 #include "hwy/targets.h"
 
 namespace arle::kernels::testing {
@@ -20,6 +21,12 @@ namespace arle::kernels::testing {
 inline constexpr double kU = 0x1.0p-24;
 // gamma_n = n u / (1 - n u): the classic bound on the relative error of an n-term f32 sum.
 inline double Gamma(int64_t n) { return n * kU / (1.0 - n * kU); }
+
+// Rescales the online softmax (kernel_args.h) can make over n_seen keys: one per step after the
+// first. Each multiplies the running output and the running sum by the same rounded factor, so
+// the factor's own error cancels in their ratio; the two multiplications add u each to a weight's
+// relative error.
+inline int64_t Rescales(int64_t n_seen) { return (n_seen - 1) / kAttentionKeyStep; }
 
 // Runs fn once per Highway target (SSE4, AVX2, AVX3, ... as compiled and supported), with the
 // dispatcher forced to it; restores the default afterwards.

@@ -23,6 +23,7 @@ namespace {
 using testing::ForEachTarget;
 using testing::Gamma;
 using testing::kU;
+using testing::Rescales;
 using testing::RandomBuffer;
 
 // y = x * inv * w with inv = 1/sqrt(sum x^2 / n + eps). The sum of squares carries a relative
@@ -111,10 +112,11 @@ std::vector<double> ExactAttention(const std::vector<float>& q, const std::vecto
 }
 
 // Error model: each score s_j = scale * q.k carries |ds_j| <= gamma_hd * scale * sum|q_d k_d|
-// (<= D, the max over j). Softmax weights then have relative error <= 2D + (n_ctx + 4) u (exp,
-// subtraction, sum, division), and the weighted sum over n_ctx rows adds gamma_{n_ctx}. So per
-// kernel |out - exact| <= (2D + (n_ctx + 4) u + gamma_{n_ctx}) * sum_j p_j |v_j| (first order),
-// and we allow 2x that between the kernels.
+// (<= D, the max over j). Softmax weights then have relative error <= 2D + (n_ctx + 4 + 2 R) u
+// (exp, subtraction, sum, division, and the online softmax's R = Rescales(n_ctx) rescales), and
+// the weighted sum over n_ctx rows adds gamma_{n_ctx}. So per kernel |out - exact| <=
+// (2D + (n_ctx + 4 + 2 R) u + gamma_{n_ctx}) * sum_j p_j |v_j| (first order), and we allow 2x
+// that between the kernels.
 TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
   core::ThreadPool pool(2);
   core::Rng rng(11);
@@ -124,6 +126,8 @@ TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
       {4, 6, 2, 12, 9, {0, 1, 2, 8}},
       {2, 8, 1, 64, 33, {31, 32}},
       {5, 2, 2, 7, 6, {0, 1, 2, 3, 4}},
+      // Seven online-softmax steps: the running maximum grows, and is rescaled, several times.
+      {2, 4, 2, 32, 100, {70, 99}},
   };
   for (const AttnCase& c : cases) {
     std::vector<float> qf, kf, vf;
@@ -156,7 +160,7 @@ TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
         for (int64_t d = 0; d < c.head_dim; ++d) {
           const int64_t i = (t * c.n_head + h) * c.head_dim + d;
           exact[i] = e[d];
-          bound[i] = (2 * dmax + (n_seen + 4) * kU + Gamma(n_seen)) * wabs + 1e-30;
+          bound[i] = (2 * dmax + (n_seen + 4 + 2 * Rescales(n_seen)) * kU + Gamma(n_seen)) * wabs + 1e-30;
           ASSERT_LE(std::fabs(out_ref.data_as<float>()[i] - exact[i]), bound[i]) << "ref " << i;
         }
       }

@@ -54,6 +54,14 @@ struct AttentionArgs {
   float scale = 0;
 };
 
+// Attention's softmax is online: keys are taken in steps of this many, step s covering keys
+// [s * kAttentionKeyStep, (s + 1) * kAttentionKeyStep) of the query's sequence. After each step
+// the running maximum, the running sum of exponentials and the unnormalized output are updated
+// (rescaled by exp(old max - new max) when the maximum grew), and the output is divided by the sum
+// once at the end. Step boundaries depend only on the key index, never on the batch, the block
+// table or the thread, and a step's K and V rows are used while they are in L1.
+inline constexpr int64_t kAttentionKeyStep = 16;
+
 }  // namespace arle::kernels
 
 namespace arle::kernels {

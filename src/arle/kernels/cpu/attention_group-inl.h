@@ -2,12 +2,15 @@
 // (ops_cpu.cc) and paged (paged_attention_cpu.cc) attention so the two stay bit-identical: they
 // differ only in where K/V row j lives (`row_offset(j)`).
 //
-// Per query: score_j = dot(q, k_j) * scale (one vector accumulator over the head dimension,
-// SumOfLanes, fma tail), softmax in scalar f32 (std::exp), out = sum_j p_j * v_j accumulated over
-// j in ascending order. Keys, output lanes and queries are processed several at a time (for
-// independent FMA chains and for K/V rows reused from L1), but every score and every output lane
-// sees exactly the same operations in the same order as a one-query, one-key-at-a-time loop, so
-// the result never depends on the grouping, the batch or the context length around it.
+// Per query, the online softmax of kernel_args.h (kAttentionKeyStep keys per step), with the same
+// steps and the same operations per step as ref/online_attention_ref.h: score_j = dot(q, k_j) *
+// scale (one vector accumulator over the head dimension, SumOfLanes, fma tail); the running
+// maximum, rescale factor, exponentials and running sum in scalar f32 (std::exp); the output
+// rescaled and then accumulated over the step's keys in ascending order; one division at the end.
+// Keys, output lanes and queries are processed several at a time (for independent FMA chains and
+// for K/V rows reused from L1), but every score and every output lane sees exactly the same
+// operations in the same order as a one-query, one-key-at-a-time loop, so the result never depends
+// on the grouping, the batch or the context length around it.
 //
 // Highway "-inl" header: included once per target from a file using foreach_target.h.
 
@@ -22,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "arle/kernels/kernel_args.h"
 #include "hwy/highway.h"
 // After highway.h:
 #include "arle/kernels/cpu/widen-inl.h"
@@ -43,7 +47,7 @@ HWY_INLINE float DotTail(const float* q, const T* k, int64_t from, int64_t n, fl
   return s;
 }
 
-// scores[j] = dot(q, k_j) * scale for keys j in [j0, j1).
+// scores[j - j0] = dot(q, k_j) * scale for keys j in [j0, j1).
 template <typename T, typename RowOffset>
 HWY_INLINE void Scores(const float* q, const T* k, int64_t hd, float scale, int64_t j0, int64_t j1,
                        const RowOffset& row_offset, float* scores) {
@@ -65,34 +69,47 @@ HWY_INLINE void Scores(const float* q, const T* k, int64_t hd, float scale, int6
       a2 = hn::MulAdd(qv, WidenLoad(df, k2 + i), a2);
       a3 = hn::MulAdd(qv, WidenLoad(df, k3 + i), a3);
     }
-    scores[j] = DotTail(q, k0, full, hd, hn::GetLane(hn::SumOfLanes(df, a0))) * scale;
-    scores[j + 1] = DotTail(q, k1, full, hd, hn::GetLane(hn::SumOfLanes(df, a1))) * scale;
-    scores[j + 2] = DotTail(q, k2, full, hd, hn::GetLane(hn::SumOfLanes(df, a2))) * scale;
-    scores[j + 3] = DotTail(q, k3, full, hd, hn::GetLane(hn::SumOfLanes(df, a3))) * scale;
+    float* s = scores + (j - j0);
+    s[0] = DotTail(q, k0, full, hd, hn::GetLane(hn::SumOfLanes(df, a0))) * scale;
+    s[1] = DotTail(q, k1, full, hd, hn::GetLane(hn::SumOfLanes(df, a1))) * scale;
+    s[2] = DotTail(q, k2, full, hd, hn::GetLane(hn::SumOfLanes(df, a2))) * scale;
+    s[3] = DotTail(q, k3, full, hd, hn::GetLane(hn::SumOfLanes(df, a3))) * scale;
   }
   for (; j < j1; ++j) {
     const T* kj = k + row_offset(j);
     VF a = hn::Zero(df);
     for (int64_t i = 0; i < full; i += lanes) a = hn::MulAdd(hn::LoadU(df, q + i), WidenLoad(df, kj + i), a);
-    scores[j] = DotTail(q, kj, full, hd, hn::GetLane(hn::SumOfLanes(df, a))) * scale;
+    scores[j - j0] = DotTail(q, kj, full, hd, hn::GetLane(hn::SumOfLanes(df, a))) * scale;
   }
 }
 
-// out[d] (+)= sum_{j in [j0, j1)} p[j] * v_j[d], j ascending, for d in [0, hd); starts from zero
-// when `first`, else continues the partial sums already in `out` (an f32 store and reload is
-// exact, so splitting the keys into ranges never changes a bit).
+// How a step's weighted sum starts from the output so far.
+enum class Carry {
+  kNone,     // first step: start from zero
+  kKeep,     // the running maximum did not grow: continue from `out` as it is
+  kRescale,  // continue from out * c, c = exp(old max - new max)
+};
+
+// out[d] = start(d) + sum_{j in [j0, j1)} p[j - j0] * v_j[d], j ascending, for d in [0, hd), where
+// start(d) is 0, out[d] or out[d] * c as `carry` says (an f32 store and reload is exact, so
+// splitting the keys into steps adds only the rescale the definition has).
 template <typename T, typename RowOffset>
 HWY_INLINE void WeightedSum(const float* p, const T* v, int64_t hd, int64_t j0, int64_t j1,
-                            const RowOffset& row_offset, bool first, float* out) {
+                            const RowOffset& row_offset, Carry carry, float c, float* out) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  auto start = [&](int64_t d) { return first ? hn::Zero(df) : hn::LoadU(df, out + d); };
+  const VF cv = hn::Set(df, c);
+  auto start = [&](int64_t d) {
+    if (carry == Carry::kNone) return hn::Zero(df);
+    const VF o = hn::LoadU(df, out + d);
+    return carry == Carry::kRescale ? hn::Mul(o, cv) : o;
+  };
   int64_t d = 0;
   // Four output vectors per pass over the keys: four independent FMA chains.
   for (; d + 4 * lanes <= hd; d += 4 * lanes) {
     VF o0 = start(d), o1 = start(d + lanes), o2 = start(d + 2 * lanes), o3 = start(d + 3 * lanes);
     for (int64_t j = j0; j < j1; ++j) {
-      const VF pj = hn::Set(df, p[j]);
+      const VF pj = hn::Set(df, p[j - j0]);
       const T* vj = v + row_offset(j) + d;
       o0 = hn::MulAdd(pj, WidenLoad(df, vj), o0);
       o1 = hn::MulAdd(pj, WidenLoad(df, vj + lanes), o1);
@@ -107,19 +124,27 @@ HWY_INLINE void WeightedSum(const float* p, const T* v, int64_t hd, int64_t j0, 
   for (; d + lanes <= hd; d += lanes) {
     VF o = start(d);
     for (int64_t j = j0; j < j1; ++j) {
-      o = hn::MulAdd(hn::Set(df, p[j]), WidenLoad(df, v + row_offset(j) + d), o);
+      o = hn::MulAdd(hn::Set(df, p[j - j0]), WidenLoad(df, v + row_offset(j) + d), o);
     }
     hn::StoreU(o, df, out + d);
   }
   for (; d < hd; ++d) {
-    float o = first ? 0.0f : out[d];
-    for (int64_t j = j0; j < j1; ++j) o = std::fma(p[j], WidenAt(v + row_offset(j), d), o);
+    float o = carry == Carry::kNone ? 0.0f : out[d];
+    if (carry == Carry::kRescale) o *= c;
+    for (int64_t j = j0; j < j1; ++j) o = std::fma(p[j - j0], WidenAt(v + row_offset(j), d), o);
     out[d] = o;
   }
 }
 
-// Keys per block: a block's K (or V) rows stay in L1 while every query of the group uses them.
-inline constexpr int64_t kKeyBlock = 16;
+// out[d] /= sum for d in [0, hd).
+HWY_INLINE void DivideBy(float sum, int64_t hd, float* out) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const VF sv = hn::Set(df, sum);
+  int64_t d = 0;
+  for (; d + lanes <= hd; d += lanes) hn::StoreU(hn::Div(hn::LoadU(df, out + d), sv), df, out + d);
+  for (; d < hd; ++d) out[d] /= sum;
+}
 
 }  // namespace attention_detail
 
@@ -135,44 +160,52 @@ struct GroupQuery {
 
 // Attention of `m` (<= kMaxGroupQueries) queries that read the same K/V rows (one sequence, one
 // KV head): k and v point at the row-0 element of this KV head, row j starts row_offset(j)
-// elements further. The keys are walked in blocks that every query uses while they are in L1, so
-// the rows are read from memory once per group instead of once per query. `scores` has room for
-// m * score_stride floats, score_stride >= every n_seen (scratch).
+// elements further. Each online-softmax step's K and V rows are used by every query while they
+// are in L1, so the rows are read from memory once per group instead of once per query, and no
+// scratch grows with the context.
 template <typename T, typename RowOffset>
 HWY_INLINE void AttendGroup(const GroupQuery* queries, int64_t m, const T* k, const T* v,
-                            int64_t hd, float scale, const RowOffset& row_offset, float* scores,
-                            int64_t score_stride) {
-  using attention_detail::kKeyBlock;
+                            int64_t hd, float scale, const RowOffset& row_offset) {
+  using attention_detail::Carry;
+  float p[kMaxGroupQueries][kAttentionKeyStep];
+  float running_max[kMaxGroupQueries];
+  float running_sum[kMaxGroupQueries];
   int64_t max_seen = 0;
-  for (int64_t i = 0; i < m; ++i) max_seen = std::max(max_seen, queries[i].n_seen);
-  for (int64_t j0 = 0; j0 < max_seen; j0 += kKeyBlock) {
-    for (int64_t i = 0; i < m; ++i) {
-      const int64_t j1 = std::min(j0 + kKeyBlock, queries[i].n_seen);
-      if (j1 <= j0) continue;
-      attention_detail::Scores(queries[i].q, k, hd, scale, j0, j1, row_offset,
-                            scores + i * score_stride);
-    }
-  }
   for (int64_t i = 0; i < m; ++i) {
-    float* p = scores + i * score_stride;
-    const int64_t n = queries[i].n_seen;
-    float max_score = -INFINITY;
-    for (int64_t j = 0; j < n; ++j) max_score = p[j] > max_score ? p[j] : max_score;
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      p[j] = std::exp(p[j] - max_score);
-      sum += p[j];
-    }
-    for (int64_t j = 0; j < n; ++j) p[j] /= sum;
+    max_seen = std::max(max_seen, queries[i].n_seen);
+    running_max[i] = -INFINITY;
+    running_sum[i] = 0.0f;
   }
-  for (int64_t j0 = 0; j0 < max_seen; j0 += kKeyBlock) {
+  for (int64_t j0 = 0; j0 < max_seen; j0 += kAttentionKeyStep) {
     for (int64_t i = 0; i < m; ++i) {
-      const int64_t j1 = std::min(j0 + kKeyBlock, queries[i].n_seen);
+      const int64_t j1 = std::min(j0 + kAttentionKeyStep, queries[i].n_seen);
       if (j1 <= j0) continue;
-      attention_detail::WeightedSum(scores + i * score_stride, v, hd, j0, j1, row_offset,
-                                 /*first=*/j0 == 0, queries[i].out);
+      attention_detail::Scores(queries[i].q, k, hd, scale, j0, j1, row_offset, p[i]);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t j1 = std::min(j0 + kAttentionKeyStep, queries[i].n_seen);
+      if (j1 <= j0) continue;
+      const int64_t n = j1 - j0;
+      float step_max = running_max[i];
+      for (int64_t j = 0; j < n; ++j) step_max = p[i][j] > step_max ? p[i][j] : step_max;
+      Carry carry = Carry::kNone;
+      float c = 1.0f;
+      if (j0 > 0) {
+        carry = step_max != running_max[i] ? Carry::kRescale : Carry::kKeep;
+        if (carry == Carry::kRescale) {
+          c = std::exp(running_max[i] - step_max);
+          running_sum[i] *= c;
+        }
+      }
+      running_max[i] = step_max;
+      for (int64_t j = 0; j < n; ++j) {
+        p[i][j] = std::exp(p[i][j] - step_max);
+        running_sum[i] += p[i][j];
+      }
+      attention_detail::WeightedSum(p[i], v, hd, j0, j1, row_offset, carry, c, queries[i].out);
     }
   }
+  for (int64_t i = 0; i < m; ++i) attention_detail::DivideBy(running_sum[i], hd, queries[i].out);
 }
 
 }  // namespace HWY_NAMESPACE

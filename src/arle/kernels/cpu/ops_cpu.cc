@@ -78,24 +78,19 @@ void AttentionRows(const AttentionArgs& a, int64_t begin, int64_t end) {
   const int64_t hd = a.head_dim;
   const int64_t kv_row = a.n_head_kv * hd;
   auto row_offset = [kv_row](int64_t j) { return j * kv_row; };
-  // Grows to the longest context seen by this thread, then stays (no allocation per call).
-  thread_local std::vector<float> scores;
   GroupQuery queries[kMaxGroupQueries];
   int64_t item = begin;
   while (item < end) {
     // The run of items that share this KV head (ItemAt's order), up to kMaxGroupQueries.
     const AttentionItem first = ItemAt(item, a.n_tok, a.n_head, group);
-    int64_t m = 0, max_seen = 0;
+    int64_t m = 0;
     for (; item < end && m < kMaxGroupQueries; ++item, ++m) {
       const AttentionItem it = ItemAt(item, a.n_tok, a.n_head, group);
       if (it.kvh != first.kvh) break;
       const int64_t qh = it.t * a.n_head + it.h;
       queries[m] = {a.q + qh * hd, static_cast<int64_t>(a.positions[it.t]) + 1, a.out + qh * hd};
-      max_seen = std::max(max_seen, queries[m].n_seen);
     }
-    if (static_cast<int64_t>(scores.size()) < m * max_seen) scores.resize(m * max_seen);
-    AttendGroup(queries, m, a.k + first.kvh * hd, a.v + first.kvh * hd, hd, a.scale, row_offset,
-                scores.data(), max_seen);
+    AttendGroup(queries, m, a.k + first.kvh * hd, a.v + first.kvh * hd, hd, a.scale, row_offset);
   }
 }
 

@@ -23,8 +23,7 @@ void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end
   const int64_t hd = a.head_dim;
   const T* k_base = static_cast<const T*>(a.k);
   const T* v_base = static_cast<const T*>(a.v);
-  // Grow to the longest context seen by this thread, then stay (no allocation per call).
-  thread_local std::vector<float> scores;
+  // Grows to the longest context seen by this thread, then stays (no allocation per call).
   // Element offsets of head 0 of rows [0, rows_len) of the sequence whose block table is
   // rows_table.
   thread_local std::vector<int64_t> rows;
@@ -46,7 +45,6 @@ void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end
       queries[m] = {a.q + qh * hd, static_cast<int64_t>(a.positions[it.t]) + 1, a.out + qh * hd};
       max_seen = std::max(max_seen, queries[m].n_seen);
     }
-    if (static_cast<int64_t>(scores.size()) < m * max_seen) scores.resize(m * max_seen);
     if (static_cast<int64_t>(rows.size()) < max_seen) rows.resize(max_seen);
     if (table != rows_table) {
       rows_table = table;
@@ -64,8 +62,7 @@ void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end
     rows_len = std::max(rows_len, max_seen);
     // Head kvh's rows sit kvh * block_size rows after head 0's in every block.
     const int64_t head_offset = first.kvh * a.block_size * hd;
-    AttendGroup(queries, m, k_base + head_offset, v_base + head_offset, hd, a.scale, row_offset,
-                scores.data(), max_seen);
+    AttendGroup(queries, m, k_base + head_offset, v_base + head_offset, hd, a.scale, row_offset);
   }
 }
 
