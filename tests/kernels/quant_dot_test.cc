@@ -14,7 +14,9 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "arle/core/buffer.h"
@@ -24,6 +26,7 @@
 #include "arle/kernels/elementwise.h"
 #include "arle/kernels/matmul.h"
 #include "arle/kernels/quant.h"
+#include "arle/kernels/rmsnorm.h"
 #include "kernel_test_util.h"
 
 namespace arle::kernels {
@@ -257,67 +260,147 @@ TEST(QuantDotCpuTest, ActivationQuantizationIsBitIdenticalOnEveryTarget) {
   }
 }
 
+// Weights of different formats over one n_in = 512 input, each with a bias: Q4_K and Q6_K share
+// the K-quant activations, Q8_0 has its own, f32/bf16 none.
+struct MixedWeights {
+  static constexpr int64_t kIn = 512;
+  static constexpr core::DType kDtypes[] = {core::DType::kQ4_K, core::DType::kQ6_K,
+                                            core::DType::kQ8_0, core::DType::kF32,
+                                            core::DType::kBF16};
+  static constexpr int64_t kWidths[] = {37, 8, 21, 5, 13};
+  std::vector<core::Buffer> w_bufs, b_bufs;
+  std::vector<core::Tensor> ws, biases;
+
+  explicit MixedWeights(core::Rng& rng) {
+    for (size_t i = 0; i < std::size(kDtypes); ++i) {
+      const int64_t n = kWidths[i] * kIn;
+      if (kDtypes[i] == core::DType::kF32 || kDtypes[i] == core::DType::kBF16) {
+        w_bufs.push_back(testing::RandomBuffer(rng, kDtypes[i], n, 0.05));
+      } else {
+        w_bufs.push_back(TestWeights(rng, kDtypes[i], kWidths[i], kIn, /*random_bytes=*/false));
+      }
+      ws.push_back(w_bufs.back().AsTensor(kDtypes[i], {kWidths[i], kIn}));
+      b_bufs.push_back(testing::RandomBuffer(rng, core::DType::kF32, kWidths[i], 0.1));
+      biases.push_back(b_bufs.back().AsTensor(core::DType::kF32, {kWidths[i]}));
+    }
+  }
+  // Every other output has a bias.
+  const core::Tensor* Bias(size_t i) const { return i % 2 == 0 ? &biases[i] : nullptr; }
+};
+
+// n_tok x width f32 outputs, one per width.
+struct Outputs {
+  std::vector<core::Buffer> bufs;
+  std::vector<core::Tensor> ys;
+  Outputs(int64_t n_tok, std::span<const int64_t> widths) {
+    for (const int64_t w : widths) {
+      bufs.emplace_back(n_tok * w * 4);
+      ys.push_back(bufs.back().AsTensor(core::DType::kF32, {n_tok, w}));
+    }
+  }
+};
+
+void ExpectSameBits(const core::Tensor& want, const core::Tensor& got, std::string_view what) {
+  ASSERT_EQ(want.nbytes(), got.nbytes()) << what;
+  ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.nbytes())) << what;
+}
+
 // MatMulMulti and MatMulSwiGlu give each output the bits of its own MatMul (and SwiGlu), on both
-// backends, with weights of different formats sharing one x (Q4_K and Q6_K share the K-quant
-// activations, Q8_0 has its own, f32/bf16 none), biases, and token counts for decode and batches.
+// backends, for token counts of decode and batches.
 TEST(MatMulMultiTest, EachOutputEqualsItsOwnMatMulBitForBit) {
   core::ThreadPool pool(2);
   core::Rng rng(19);
-  const int64_t n_in = 512;
-  const core::DType dtypes[] = {core::DType::kQ4_K, core::DType::kQ6_K, core::DType::kQ8_0,
-                                core::DType::kF32, core::DType::kBF16};
-  const int64_t widths[] = {37, 8, 21, 5, 13};
-  std::vector<core::Buffer> w_bufs, b_bufs;
-  std::vector<core::Tensor> ws, biases;
-  for (size_t i = 0; i < std::size(dtypes); ++i) {
-    const int64_t n = widths[i] * n_in;
-    if (dtypes[i] == core::DType::kF32 || dtypes[i] == core::DType::kBF16) {
-      w_bufs.push_back(testing::RandomBuffer(rng, dtypes[i], n, 0.05));
-    } else {
-      w_bufs.push_back(TestWeights(rng, dtypes[i], widths[i], n_in, /*random_bytes=*/false));
-    }
-    ws.push_back(w_bufs.back().AsTensor(dtypes[i], {widths[i], n_in}));
-    b_bufs.push_back(testing::RandomBuffer(rng, core::DType::kF32, widths[i], 0.1));
-    biases.push_back(b_bufs.back().AsTensor(core::DType::kF32, {widths[i]}));
-  }
+  const MixedWeights mw(rng);
+  const int64_t n_in = MixedWeights::kIn;
   for (const int64_t n_tok : {1, 6}) {
     core::Buffer xb = testing::RandomBuffer(rng, core::DType::kF32, n_tok * n_in, 1.0);
     const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
     for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
       SCOPED_TRACE(::testing::Message() << "n_tok " << n_tok
                                         << (backend == Backend::kRef ? " ref" : " cpu"));
-      std::vector<core::Buffer> want_b, got_b;
-      std::vector<core::Tensor> want, got;
+      Outputs want(n_tok, MixedWeights::kWidths), got(n_tok, MixedWeights::kWidths);
       std::vector<MatMulOutput> outs;
-      for (size_t i = 0; i < ws.size(); ++i) {
-        want_b.emplace_back(n_tok * widths[i] * 4);
-        got_b.emplace_back(n_tok * widths[i] * 4);
-        want.push_back(want_b.back().AsTensor(core::DType::kF32, {n_tok, widths[i]}));
-        got.push_back(got_b.back().AsTensor(core::DType::kF32, {n_tok, widths[i]}));
-      }
-      for (size_t i = 0; i < ws.size(); ++i) {
-        MatMul(x, ws[i], i % 2 == 0 ? &biases[i] : nullptr, want[i], pool, backend);
-        outs.push_back({&ws[i], i % 2 == 0 ? &biases[i] : nullptr, &got[i]});
+      for (size_t i = 0; i < mw.ws.size(); ++i) {
+        MatMul(x, mw.ws[i], mw.Bias(i), want.ys[i], pool, backend);
+        outs.push_back({&mw.ws[i], mw.Bias(i), &got.ys[i]});
       }
       MatMulMulti(x, outs, pool, backend);
-      for (size_t i = 0; i < ws.size(); ++i) {
-        ASSERT_EQ(0, std::memcmp(want[i].data(), got[i].data(), n_tok * widths[i] * 4))
-            << core::DTypeName(dtypes[i]);
+      for (size_t i = 0; i < mw.ws.size(); ++i) {
+        ExpectSameBits(want.ys[i], got.ys[i], core::DTypeName(MixedWeights::kDtypes[i]));
       }
       // Fused gate/up + SwiGLU (Q4_K gate, Q6_K up of equal width) against the three steps.
-      core::Buffer gate_b(n_tok * 8 * 4), up_b(n_tok * 8 * 4), fused_b(n_tok * 8 * 4),
-          scratch_b(n_tok * 8 * 4);
-      core::Tensor gate = gate_b.AsTensor(core::DType::kF32, {n_tok, 8});
-      core::Tensor up = up_b.AsTensor(core::DType::kF32, {n_tok, 8});
-      core::Tensor fused = fused_b.AsTensor(core::DType::kF32, {n_tok, 8});
-      core::Tensor scratch = scratch_b.AsTensor(core::DType::kF32, {n_tok, 8});
-      const core::Tensor gate_w = ws[0].Slice(0, 8);
-      const core::Tensor up_bias = biases[0].Slice(0, 8);
+      const int64_t widths[] = {8, 8, 8, 8};
+      Outputs o(n_tok, widths);
+      core::Tensor &gate = o.ys[0], &up = o.ys[1], &fused = o.ys[2], &scratch = o.ys[3];
+      const core::Tensor gate_w = mw.ws[0].Slice(0, 8);
+      const core::Tensor up_bias = mw.biases[0].Slice(0, 8);
       MatMul(x, gate_w, nullptr, gate, pool, backend);
-      MatMul(x, ws[1], &up_bias, up, pool, backend);
+      MatMul(x, mw.ws[1], &up_bias, up, pool, backend);
       SwiGlu(gate, up, gate, pool);
-      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&ws[1], &up_bias, &scratch}, pool, backend);
-      ASSERT_EQ(0, std::memcmp(gate.data(), fused.data(), n_tok * 8 * 4));
+      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&mw.ws[1], &up_bias, &scratch}, pool, backend);
+      ExpectSameBits(gate, fused, "swiglu");
+    }
+  }
+}
+
+// With an InputRmsNorm, MatMulMulti and MatMulSwiGlu equal RmsNorm followed by the unfused calls,
+// bit for bit (the normalized rows too): with block and float weights, with float weights alone
+// (no quantization in the input pass), and normalizing in place (normed = x).
+TEST(MatMulMultiTest, FusedRmsNormEqualsRmsNormThenMatMul) {
+  core::ThreadPool pool(2);
+  core::Rng rng(23);
+  const MixedWeights mw(rng);
+  const int64_t n_in = MixedWeights::kIn;
+  core::Buffer nwb = testing::RandomBuffer(rng, core::DType::kBF16, n_in, 1.0);
+  const core::Tensor norm_w = nwb.AsTensor(core::DType::kBF16, {n_in});
+  const float eps = 1e-6f;
+  for (const int64_t n_tok : {1, 5}) {
+    core::Buffer xb = testing::RandomBuffer(rng, core::DType::kF32, n_tok * n_in, 3.0);
+    const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
+    core::Buffer hb(n_tok * n_in * 4);
+    core::Tensor h = hb.AsTensor(core::DType::kF32, {n_tok, n_in});
+    for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
+      SCOPED_TRACE(::testing::Message() << "n_tok " << n_tok
+                                        << (backend == Backend::kRef ? " ref" : " cpu"));
+      RmsNorm(x, norm_w, eps, h, pool, backend);
+      for (const size_t n_outputs : {mw.ws.size(), size_t{1}}) {
+        // All formats; then the f32 weight alone.
+        const size_t first = n_outputs == 1 ? 3 : 0;
+        for (const bool in_place : {false, true}) {
+          SCOPED_TRACE(::testing::Message() << n_outputs << " outputs, in place " << in_place);
+          Outputs want(n_tok, MixedWeights::kWidths), got(n_tok, MixedWeights::kWidths);
+          std::vector<MatMulOutput> outs;
+          for (size_t i = first; i < first + n_outputs; ++i) {
+            MatMul(h, mw.ws[i], mw.Bias(i), want.ys[i], pool, backend);
+            outs.push_back({&mw.ws[i], mw.Bias(i), &got.ys[i]});
+          }
+          core::Buffer xcopy_b(n_tok * n_in * 4), normed_b(n_tok * n_in * 4);
+          core::Tensor xcopy = xcopy_b.AsTensor(core::DType::kF32, {n_tok, n_in});
+          std::memcpy(xcopy.data(), x.data(), x.nbytes());
+          core::Tensor normed =
+              in_place ? xcopy : normed_b.AsTensor(core::DType::kF32, {n_tok, n_in});
+          const InputRmsNorm norm{&norm_w, eps, &normed};
+          MatMulMulti(xcopy, outs, pool, backend, &norm);
+          ExpectSameBits(h, normed, "normed");
+          for (size_t i = first; i < first + n_outputs; ++i) {
+            ExpectSameBits(want.ys[i], got.ys[i], core::DTypeName(MixedWeights::kDtypes[i]));
+          }
+        }
+      }
+      // Gate Q4_K and up Q8_0 (two activation formats in the input pass).
+      const int64_t widths[] = {8, 8, 8, 8};
+      Outputs o(n_tok, widths);
+      core::Tensor &gate = o.ys[0], &up = o.ys[1], &fused = o.ys[2], &scratch = o.ys[3];
+      const core::Tensor gate_w = mw.ws[0].Slice(0, 8), up_w = mw.ws[2].Slice(0, 8);
+      MatMul(h, gate_w, nullptr, gate, pool, backend);
+      MatMul(h, up_w, nullptr, up, pool, backend);
+      SwiGlu(gate, up, gate, pool);
+      core::Buffer normed_b(n_tok * n_in * 4);
+      core::Tensor normed = normed_b.AsTensor(core::DType::kF32, {n_tok, n_in});
+      const InputRmsNorm norm{&norm_w, eps, &normed};
+      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&up_w, nullptr, &scratch}, pool, backend, &norm);
+      ExpectSameBits(h, normed, "swiglu normed");
+      ExpectSameBits(gate, fused, "swiglu");
     }
   }
 }

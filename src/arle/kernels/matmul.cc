@@ -10,6 +10,7 @@
 #include "arle/kernels/quant.h"
 #include "arle/kernels/quant_dot.h"
 #include "arle/kernels/ref/ref_kernels.h"
+#include "arle/kernels/rmsnorm_args.h"
 
 namespace arle::kernels {
 namespace {
@@ -21,7 +22,7 @@ bool IsFloatWeight(core::DType d) {
 // Columns per work unit: the SIMD kernel's row tile, so thread splits never cut a tile.
 constexpr int64_t kColumnBlock = 4;
 
-// Checks y = x * W^T (+ bias) and fills its arguments (xq is set by QuantizeActivations).
+// Checks y = x * W^T (+ bias) and fills its arguments (xq is set by PrepareInput).
 MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
   ARLE_CHECK(out.w != nullptr && out.y != nullptr) << "MatMul: null weight or output";
   const core::Tensor& w = *out.w;
@@ -58,47 +59,80 @@ MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
   return args;
 }
 
-// Which quantized activations a weight format multiplies: 0 none (float weights), 1 Q8_0-style
-// blocks (Q8_0, Q4_0), 2 Q8_K-style super-blocks (the K-quants).
-int ActivationFormat(core::DType w) {
-  if (!IsSupportedQuant(w)) return 0;
-  return UsesSuperBlockActivations(w) ? 2 : 1;
+// Which quantized activations a weight format multiplies.
+enum class ActFormat {
+  kNone,         // float weights: they read the f32 input
+  kBlocks,       // Q8_0-style 32-value blocks (Q8_0, Q4_0 weights)
+  kSuperBlocks,  // Q8_K-style 256-value super-blocks (the K-quants)
+};
+
+ActFormat ActivationFormat(core::DType w) {
+  if (!IsSupportedQuant(w)) return ActFormat::kNone;
+  return UsesSuperBlockActivations(w) ? ActFormat::kSuperBlocks : ActFormat::kBlocks;
 }
 
-// Quantizes x once per activation format the weights of `args` need, into this thread's scratch
-// (MatMul may run on several threads at once, each with its pool), and points each args.xq at
-// it. The workers reach the scratch through `act`: a thread_local named in the lambda would be
-// each worker's own.
-void QuantizeActivations(std::span<MatMulArgs> args, bool use_ref, core::ThreadPool& pool) {
+// Checks an InputRmsNorm over x and fills its RmsNorm arguments.
+RmsNormArgs CheckedNormArgs(const core::Tensor& x, const InputRmsNorm& norm) {
+  ARLE_CHECK(norm.w != nullptr && norm.normed != nullptr) << "MatMul: null norm weight or output";
+  const core::Tensor& normed = *norm.normed;
+  ARLE_CHECK(x.rank() == 2 && normed.rank() == 2 && x.dim(0) == normed.dim(0) &&
+             x.dim(1) == normed.dim(1))
+      << "MatMul norm: x " << x.ToString() << " normed " << normed.ToString();
+  return CheckedRmsNormArgs(x, *norm.w, norm.eps, *norm.normed);
+}
+
+// The input pass before the column loop, one parallel loop over the tokens of `input` (f32
+// [n_tok, n_in]): each token's row is first normalized into `input` (when `norm`, which reads the
+// raw rows), then quantized once per activation format the weights of `args` need, while it is in
+// L1. The quantized rows go to this thread's scratch (MatMul may run on several threads at once,
+// each with its pool), and each args.xq points at its format's. The workers reach the scratch
+// through `formats`: a thread_local named in the lambda would be each worker's own.
+void PrepareInput(const RmsNormArgs* norm, const core::Tensor& input, std::span<MatMulArgs> args,
+                  bool use_ref, core::ThreadPool& pool) {
   thread_local std::vector<char> scratch[2];
-  for (int format = 1; format <= 2; ++format) {
-    const MatMulArgs* first = nullptr;
-    for (const MatMulArgs& a : args) {
-      if (ActivationFormat(a.w_dtype) == format) {
-        first = &a;
-        break;
-      }
-    }
-    if (first == nullptr) continue;
-    const MatMulArgs& a = *first;
-    const int64_t act_bytes = ActRowBytes(a.w_dtype, a.n_in);
-    std::vector<char>& buffer = scratch[format - 1];
-    buffer.resize(static_cast<size_t>(a.n_tok * act_bytes));
-    char* act = buffer.data();
-    pool.ParallelFor(a.n_tok, /*work_per_item=*/4 * a.n_in, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        const float* x_t = a.x + t * a.x_stride;
-        if (use_ref) {
-          QuantizeActivationRow(a.w_dtype, x_t, a.n_in, act + t * act_bytes);
-        } else {
-          cpu::QuantizeActivationRow(a.w_dtype, x_t, a.n_in, act + t * act_bytes);
-        }
-      }
+  struct Quantized {
+    core::DType w_dtype;  // a weight format of this activation format
+    int64_t row_bytes;
+    char* rows;
+  };
+  Quantized formats[2];
+  int n_formats = 0;
+  const int64_t n_tok = input.dim(0), n_in = input.dim(1);
+  for (const ActFormat format : {ActFormat::kBlocks, ActFormat::kSuperBlocks}) {
+    const auto first = std::find_if(args.begin(), args.end(), [&](const MatMulArgs& a) {
+      return ActivationFormat(a.w_dtype) == format;
     });
-    for (MatMulArgs& other : args) {
-      if (ActivationFormat(other.w_dtype) == format) other.xq = act;
+    if (first == args.end()) continue;
+    const int64_t row_bytes = ActRowBytes(first->w_dtype, n_in);
+    std::vector<char>& buffer = scratch[n_formats];
+    buffer.resize(static_cast<size_t>(n_tok * row_bytes));
+    formats[n_formats++] = {first->w_dtype, row_bytes, buffer.data()};
+    for (MatMulArgs& a : args) {
+      if (ActivationFormat(a.w_dtype) == format) a.xq = buffer.data();
     }
   }
+  if (norm == nullptr && n_formats == 0) return;
+  const float* x = input.data_as<float>();
+  const int64_t work = (norm != nullptr ? 2 * n_in : 0) + n_formats * 4 * n_in;
+  pool.ParallelFor(n_tok, work, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      if (norm != nullptr) {
+        if (use_ref) {
+          ref::RmsNormRows(*norm, t, t + 1);
+        } else {
+          cpu::RmsNormRows(*norm, t, t + 1);
+        }
+      }
+      for (int i = 0; i < n_formats; ++i) {
+        const Quantized& f = formats[i];
+        if (use_ref) {
+          QuantizeActivationRow(f.w_dtype, x + t * n_in, n_in, f.rows + t * f.row_bytes);
+        } else {
+          cpu::QuantizeActivationRow(f.w_dtype, x + t * n_in, n_in, f.rows + t * f.row_bytes);
+        }
+      }
+    }
+  });
 }
 
 // Output columns [o_begin, o_end) of every token on the chosen backend.
@@ -130,19 +164,23 @@ void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bi
 }
 
 void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
-                 core::ThreadPool& pool, Backend backend) {
+                 core::ThreadPool& pool, Backend backend, const InputRmsNorm* norm) {
+  RmsNormArgs norm_args;
+  if (norm != nullptr) norm_args = CheckedNormArgs(x, *norm);
+  const core::Tensor& input = norm != nullptr ? *norm->normed : x;
   std::vector<MatMulArgs> args;
   std::vector<int64_t> first_block;  // index of each output's first column block
   int64_t n_blocks = 0;
   for (const MatMulOutput& out : outputs) {
-    args.push_back(CheckedArgs(x, out));
+    args.push_back(CheckedArgs(input, out));
     first_block.push_back(n_blocks);
     n_blocks += (args.back().n_out + kColumnBlock - 1) / kColumnBlock;
   }
-  if (x.dim(0) == 0 || n_blocks == 0) return;
+  if (input.dim(0) == 0) return;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  QuantizeActivations(args, use_ref, pool);
-  ForEachColumnChunk(n_blocks, kColumnBlock * x.dim(0) * x.dim(1), pool,
+  PrepareInput(norm != nullptr ? &norm_args : nullptr, input, args, use_ref, pool);
+  if (n_blocks == 0) return;
+  ForEachColumnChunk(n_blocks, kColumnBlock * input.dim(0) * input.dim(1), pool,
                      [&](int64_t b_begin, int64_t b_end) {
                        for (size_t i = 0; i < args.size(); ++i) {
                          const int64_t own = (args[i].n_out + kColumnBlock - 1) / kColumnBlock;
@@ -156,16 +194,20 @@ void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
 }
 
 void MatMulSwiGlu(const core::Tensor& x, const MatMulOutput& gate, const MatMulOutput& up,
-                  core::ThreadPool& pool, Backend backend) {
-  MatMulArgs args[2] = {CheckedArgs(x, gate), CheckedArgs(x, up)};
+                  core::ThreadPool& pool, Backend backend, const InputRmsNorm* norm) {
+  RmsNormArgs norm_args;
+  if (norm != nullptr) norm_args = CheckedNormArgs(x, *norm);
+  const core::Tensor& input = norm != nullptr ? *norm->normed : x;
+  MatMulArgs args[2] = {CheckedArgs(input, gate), CheckedArgs(input, up)};
   ARLE_CHECK_EQ(args[0].n_out, args[1].n_out) << "MatMulSwiGlu: gate and up widths differ";
   ARLE_CHECK(gate.y->data() != up.y->data()) << "MatMulSwiGlu: gate and up outputs alias";
-  const int64_t n_out = args[0].n_out, n_tok = x.dim(0);
-  if (n_tok == 0 || n_out == 0) return;
+  const int64_t n_out = args[0].n_out, n_tok = input.dim(0);
+  if (n_tok == 0) return;
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  QuantizeActivations(args, use_ref, pool);
+  PrepareInput(norm != nullptr ? &norm_args : nullptr, input, args, use_ref, pool);
+  if (n_out == 0) return;
   const int64_t n_blocks = (n_out + kColumnBlock - 1) / kColumnBlock;
-  ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * x.dim(1), pool,
+  ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * input.dim(1), pool,
                      [&](int64_t b_begin, int64_t b_end) {
                        const int64_t o_begin = b_begin * kColumnBlock;
                        const int64_t o_end = std::min(n_out, b_end * kColumnBlock);

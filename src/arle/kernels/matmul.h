@@ -30,18 +30,34 @@ struct MatMulOutput {
   core::Tensor* y = nullptr;
 };
 
+// An RMSNorm fused into a matmul's input pass: the products read normed = RmsNorm(x, *w, eps)
+// instead of x. Each token's row is normalized and, for block weights, quantized by the same
+// worker in one pass while it is in L1 (one dispatch and one pass over the input fewer than
+// RmsNorm then MatMul). `normed` receives the normalized rows (the float weights and the caller
+// read them); it may be x itself. Bit-identical to RmsNorm(x, *w, eps, *normed) followed by the
+// matmul over *normed. REQUIRES (checked): RmsNorm's (rmsnorm.h), and MatMul's with *normed as x.
+struct InputRmsNorm {
+  const core::Tensor* w = nullptr;
+  float eps = 0;
+  core::Tensor* normed = nullptr;
+};
+
 // MatMul for several weights over the same x (q/k/v projections) as one parallel loop: block
 // weights of the same activation format share one quantization of x, and the workers claim column
 // blocks of all outputs from one counter (one dispatch, no barrier between the outputs). Each y is
-// bit-identical to its own MatMul. Same REQUIRES, per output; no y may alias x.
+// bit-identical to its own MatMul. Same REQUIRES, per output; no y may alias x. With `norm`, the
+// input is RmsNorm(x) as InputRmsNorm says.
 void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
-                 core::ThreadPool& pool, Backend backend = Backend::kDefault);
+                 core::ThreadPool& pool, Backend backend = Backend::kDefault,
+                 const InputRmsNorm* norm = nullptr);
 
 // The gated MLP's first half, fused: gate.y = silu(x * gate.w^T + gate.bias) * (x * up.w^T +
 // up.bias), with up.y as scratch. Each column block of both products is computed by one worker,
 // which applies SwiGLU to it while it is in cache. Bit-identical to MatMul(gate), MatMul(up),
-// SwiGlu(gate.y, up.y, gate.y). REQUIRES (checked): MatMul's, equal widths, gate.y != up.y.
+// SwiGlu(gate.y, up.y, gate.y). REQUIRES (checked): MatMul's, equal widths, gate.y != up.y. With
+// `norm`, the input is RmsNorm(x) as InputRmsNorm says.
 void MatMulSwiGlu(const core::Tensor& x, const MatMulOutput& gate, const MatMulOutput& up,
-                  core::ThreadPool& pool, Backend backend = Backend::kDefault);
+                  core::ThreadPool& pool, Backend backend = Backend::kDefault,
+                  const InputRmsNorm* norm = nullptr);
 
 }  // namespace arle::kernels

@@ -3,11 +3,12 @@
 
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/ref/ref_kernels.h"
+#include "arle/kernels/rmsnorm_args.h"
 
 namespace arle::kernels {
 
-void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tensor& y,
-             core::ThreadPool& pool, Backend backend) {
+RmsNormArgs CheckedRmsNormArgs(const core::Tensor& x, const core::Tensor& w, float eps,
+                               core::Tensor& y) {
   ARLE_CHECK(x.rank() >= 1 && x.dtype() == core::DType::kF32 && x.is_contiguous())
       << "RmsNorm x: " << x.ToString();
   ARLE_CHECK(w.rank() == 1 && w.dim(0) == x.dim(-1) && w.is_contiguous() &&
@@ -24,6 +25,12 @@ void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tens
   args.n = x.dim(-1);
   args.n_rows = args.n == 0 ? 0 : x.numel() / args.n;
   args.eps = eps;
+  return args;
+}
+
+void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tensor& y,
+             core::ThreadPool& pool, Backend backend) {
+  const RmsNormArgs args = CheckedRmsNormArgs(x, w, eps, y);
   const bool use_ref = ResolveBackend(backend) == Backend::kRef;
   pool.ParallelFor(args.n_rows, /*work_per_item=*/2 * args.n, [&](int64_t begin, int64_t end) {
     if (use_ref) {

@@ -238,11 +238,12 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = weights_.layers[l];
     const std::string p = dump.enabled() ? "blk." + std::to_string(l) + "." : std::string();
-    kernels::RmsNorm(x, L.attn_norm, eps, h, pool, be);
-    dump.Add(p + "attn_norm", h);
+    // h = RmsNorm(x), fused into the q/k/v input pass.
+    const kernels::InputRmsNorm attn_norm{&L.attn_norm, eps, &h};
     const kernels::MatMulOutput qkv[] = {
         {&L.wq, OrNull(L.bq), &q}, {&L.wk, OrNull(L.bk), &k}, {&L.wv, OrNull(L.bv), &v}};
-    kernels::MatMulMulti(h, qkv, pool, be);
+    kernels::MatMulMulti(x, qkv, pool, be, &attn_norm);
+    dump.Add(p + "attn_norm", h);
     dump.Add(p + "Qcur", q);
     dump.Add(p + "Kcur", k);
     dump.Add(p + "Vcur", v);
@@ -262,17 +263,18 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
     dump.Add(p + "attn_out", h);
     kernels::Add(x, h, x);
     dump.Add(p + "ffn_inp", x);
-    kernels::RmsNorm(x, L.ffn_norm, eps, h, pool, be);
-    dump.Add(p + "ffn_norm", h);
     if (dump.enabled()) {  // the gate and up projections are dumped before SwiGLU
+      kernels::RmsNorm(x, L.ffn_norm, eps, h, pool, be);
+      dump.Add(p + "ffn_norm", h);
       kernels::MatMul(h, L.w_gate, OrNull(L.b_gate), gate, pool, be);
       kernels::MatMul(h, L.w_up, OrNull(L.b_up), up, pool, be);
       dump.Add(p + "ffn_gate", gate);
       dump.Add(p + "ffn_up", up);
       kernels::SwiGlu(gate, up, gate, pool);
-    } else {  // fused, bit-identical
-      kernels::MatMulSwiGlu(h, {&L.w_gate, OrNull(L.b_gate), &gate}, {&L.w_up, OrNull(L.b_up), &up},
-                            pool, be);
+    } else {  // h = RmsNorm(x), gate/up and SwiGLU fused, bit-identical
+      const kernels::InputRmsNorm ffn_norm{&L.ffn_norm, eps, &h};
+      kernels::MatMulSwiGlu(x, {&L.w_gate, OrNull(L.b_gate), &gate}, {&L.w_up, OrNull(L.b_up), &up},
+                            pool, be, &ffn_norm);
     }
     dump.Add(p + "ffn_swiglu", gate);
     kernels::MatMul(gate, L.w_down, OrNull(L.b_down), h, pool, be);
@@ -297,10 +299,11 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
     x_rows = h.Slice(0, n_rows);
     h_rows = x.Slice(0, n_rows);
   }
-  kernels::RmsNorm(x_rows, weights_.out_norm, eps, h_rows, pool, be);
-  dump.Add("result_norm", h_rows);
   core::Tensor out(logits->data(), core::DType::kF32, {n_rows, c.n_vocab});
-  kernels::MatMul(h_rows, weights_.lm_head, nullptr, out, pool, be);
+  const kernels::InputRmsNorm out_norm{&weights_.out_norm, eps, &h_rows};
+  const kernels::MatMulOutput lm_head{&weights_.lm_head, nullptr, &out};
+  kernels::MatMulMulti(x_rows, std::span(&lm_head, 1), pool, be, &out_norm);
+  dump.Add("result_norm", h_rows);
   dump.Add("result_output", out);
   return dump.End();
 }
