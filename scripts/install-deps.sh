@@ -10,6 +10,8 @@ packages=(
   # libraries (DESIGN.md §8; docs/dependencies.md says why each is here)
   libhwy-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
   libunistring-dev zlib1g-dev libboost-dev
+  # run time: the agent's tool sandbox
+  bubblewrap
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
 )

@@ -13,6 +13,7 @@
 #include "apps/arle/commands.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/version.h"
+#include "arle/agent/sandbox.h"
 #include "arle/core/thread_pool.h"
 #include "hwy/targets.h"
 
@@ -110,6 +111,9 @@ nlohmann::json Collect(const std::string& model_spec) {
   j["memory"]["total_gib"] = MemInfoGiB("MemTotal");
   j["memory"]["available_gib"] = MemInfoGiB("MemAvailable");
   j["cuda"] = CudaState();
+  const agent::SandboxState& sandbox = agent::ProbeSandbox();
+  j["sandbox"]["available"] = sandbox.available;
+  j["sandbox"]["detail"] = sandbox.detail;
   auto location = ResolveModel(model_spec);
   if (location.ok()) {
     j["model"]["found"] = true;
@@ -144,6 +148,8 @@ int RunDoctor(const std::string& model_spec, bool json, bool strict) {
     fmt::print("cuda:    built {}, driver {}, {} device(s)\n",
                j["cuda"]["built"].get<bool>() ? "yes" : "no",
                j["cuda"]["driver"].get<bool>() ? "yes" : "no", j["cuda"]["devices"].get<int>());
+    fmt::print("sandbox: {}: {}\n", j["sandbox"]["available"].get<bool>() ? "ok" : "UNAVAILABLE",
+               j["sandbox"]["detail"].get<std::string>());
     if (j["model"]["found"].get<bool>()) {
       fmt::print("model:   {}\n", j["model"]["source"].get<std::string>());
     } else {

@@ -28,5 +28,9 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code);
 void RegisterTemplateCommand(CLI::App& app, int& exit_code);
 void RegisterServeCommand(CLI::App& app, int& exit_code);
 void RegisterQuantizeCommand(CLI::App& app, int& exit_code);
+void RegisterToolCommand(CLI::App& app, int& exit_code);
+
+// Prints the loud warning every command that accepts --unsafe-no-sandbox gives when it is set.
+void WarnUnsafeNoSandbox();
 
 }  // namespace arle::app

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterTemplateCommand(app, exit_code);
   arle::app::RegisterServeCommand(app, exit_code);
   arle::app::RegisterQuantizeCommand(app, exit_code);
+  arle::app::RegisterToolCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,76 @@
+// `arle tool run {shell|python} --code TEXT`: one tool call exactly as the agent runs it (same
+// sandbox, limits and result text), for debugging tools and for tests.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "apps/arle/commands.h"
+#include "arle/agent/sandbox.h"
+#include "arle/agent/tools.h"
+#include "arle/core/file_util.h"
+
+namespace arle::app {
+
+void WarnUnsafeNoSandbox() {
+  fmt::print(stderr,
+             "arle: WARNING: --unsafe-no-sandbox: tools run WITHOUT isolation. They can read and "
+             "change your files, see your home directory and use the network. Only the time, "
+             "memory, process and output limits still apply.\n");
+}
+
+void RegisterToolCommand(CLI::App& app, int& exit_code) {
+  CLI::App* tool = app.add_subcommand("tool", "Run the agent's tools by hand");
+  tool->require_subcommand(1);
+  CLI::App* run = tool->add_subcommand("run", "Run one tool call in the sandbox and print its result");
+  static std::string name, code, workdir;
+  static double timeout = 30;
+  static int64_t memory_mb = 512;
+  static bool json = false, unsafe = false;
+  run->add_option("tool", name, "shell or python")->required()->check(
+      CLI::IsMember({"shell", "python"}));
+  run->add_option("--code", code, "The script or program to run")->required();
+  run->add_option("--timeout", timeout, "Wall-time limit in seconds (default 30)");
+  run->add_option("--memory-mb", memory_mb, "Memory limit in MiB (default 512)");
+  run->add_option("--workdir", workdir,
+                  "Host directory mounted at /work (default: a fresh one, removed afterwards)");
+  run->add_flag("--json", json, "Print the result as JSON");
+  run->add_flag("--unsafe-no-sandbox", unsafe, "Run without bubblewrap isolation (dangerous)");
+  run->callback([&exit_code] {
+    agent::SandboxOptions options;
+    options.unsafe_no_sandbox = unsafe;
+    options.limits.wall_seconds = timeout;
+    options.limits.cpu_seconds = timeout;
+    options.limits.memory_bytes = memory_mb * (int64_t{1} << 20);
+    if (unsafe) WarnUnsafeNoSandbox();
+    std::string temp_dir;
+    if (workdir.empty()) {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "arle-tool-XXXXXX").string();
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        exit_code = ReportError(core::IoError("cannot create a working directory in " + tmpl));
+        return;
+      }
+      temp_dir = tmpl;
+      options.workdir = temp_dir;
+    } else {
+      options.workdir = workdir;
+    }
+    auto result = agent::RunTool(name, code, options);
+    if (!temp_dir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(temp_dir, ignored);
+    }
+    if (!result.ok()) {
+      exit_code = ReportError(result.status());
+      return;
+    }
+    if (json) {
+      fmt::print("{}\n", agent::ToolResultJson(name, *result));
+    } else {
+      fmt::print("{}", agent::ToolResultForModel(*result, options.limits));
+    }
+  });
+}
+
+}  // namespace arle::app

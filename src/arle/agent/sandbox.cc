@@ -1,0 +1,374 @@
+// bubblewrap invocation, process start with rlimits, and the watch loop that reads the output,
+// measures the process tree through /proc and kills it at a limit.
+#include "arle/agent/sandbox.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "arle/core/file_util.h"
+
+namespace arle::agent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often the process tree is measured while a command runs.
+constexpr int kWatchMillis = 10;
+
+std::string FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) continue;
+    const std::string candidate = core::JoinPath(dir, name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+// bwrap's arguments for running argv with `workdir` at /work. Only /usr (and the merged-/usr
+// symlinks), a few configuration files programs need to start, /proc, /dev, a sized tmpfs /tmp
+// and the workdir are visible: no home directory, no /etc secrets, no sockets of the host.
+std::vector<std::string> BwrapArgs(const std::string& bwrap, const std::vector<std::string>& argv,
+                                   const SandboxOptions& options) {
+  std::vector<std::string> args = {bwrap,        "--unshare-all",  "--die-with-parent",
+                                   "--new-session", "--cap-drop", "ALL",
+                                   "--hostname",   "arle-sandbox", "--ro-bind",
+                                   "/usr",         "/usr"};
+  for (const char* top : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    struct stat st;
+    if (::lstat(top, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[256];
+      const ssize_t n = ::readlink(top, target, sizeof(target) - 1);
+      if (n <= 0) continue;
+      args.insert(args.end(), {"--symlink", std::string(target, n), top});
+    } else {
+      args.insert(args.end(), {"--ro-bind", top, top});
+    }
+  }
+  for (const char* etc : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                          "/etc/alternatives", "/etc/localtime", "/etc/passwd", "/etc/group",
+                          "/etc/nsswitch.conf", "/etc/python3", "/etc/python3.11", "/etc/bash.bashrc",
+                          "/etc/inputrc"}) {
+    args.insert(args.end(), {"--ro-bind-try", etc, etc});
+  }
+  args.insert(args.end(),
+              {"--proc", "/proc", "--dev", "/dev", "--size",
+               std::to_string(options.limits.file_bytes), "--tmpfs", "/tmp", "--bind",
+               options.workdir, "/work", "--chdir", "/work", "--clearenv", "--setenv", "PATH",
+               "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/work", "--setenv", "TMPDIR",
+               "/tmp", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+               "--remount-ro", "/", "--"});
+  args.insert(args.end(), argv.begin(), argv.end());
+  return args;
+}
+
+// One process of the host as /proc/PID/stat shows it.
+struct ProcInfo {
+  int ppid = 0;
+  int64_t rss_pages = 0;
+};
+
+std::map<int, ProcInfo> ReadProcesses() {
+  std::map<int, ProcInfo> procs;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return procs;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;  // gone meanwhile
+    // "pid (comm) state ppid ... rss": comm may hold spaces and parentheses.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string field;
+    ProcInfo info;
+    for (int i = 3; rest >> field; ++i) {  // field 3 is the state
+      if (i == 4) info.ppid = std::atoi(field.c_str());
+      if (i == 24) {
+        info.rss_pages = std::atoll(field.c_str());
+        break;
+      }
+    }
+    procs[static_cast<int>(pid)] = info;
+  }
+  ::closedir(dir);
+  return procs;
+}
+
+// The pids of `root` and all its descendants, and their resident memory in bytes.
+struct Tree {
+  std::vector<int> pids;
+  int64_t rss_bytes = 0;
+};
+
+Tree MeasureTree(int root) {
+  const std::map<int, ProcInfo> procs = ReadProcesses();
+  std::multimap<int, int> children;
+  for (const auto& [pid, info] : procs) children.emplace(info.ppid, pid);
+  Tree tree;
+  static const int64_t page = ::sysconf(_SC_PAGESIZE);
+  std::vector<int> todo = {root};
+  while (!todo.empty()) {
+    const int pid = todo.back();
+    todo.pop_back();
+    const auto it = procs.find(pid);
+    if (it == procs.end()) continue;
+    tree.pids.push_back(pid);
+    tree.rss_bytes += it->second.rss_pages * page;
+    const auto [lo, hi] = children.equal_range(pid);
+    for (auto c = lo; c != hi; ++c) todo.push_back(c->second);
+  }
+  return tree;
+}
+
+void KillTree(int root, const Tree& tree) {
+  ::kill(-root, SIGKILL);  // the process group the child leads (bwrap itself, unsafe mode's tree)
+  for (const int pid : tree.pids) ::kill(pid, SIGKILL);
+}
+
+void SetLimit(int resource, rlim_t soft, rlim_t hard) {
+  const struct rlimit limit = {soft, hard};
+  ::setrlimit(resource, &limit);
+}
+
+// Appends what a read returned to the kept text (up to `keep` bytes) and the byte count.
+void Account(const char* data, ssize_t n, int64_t keep, std::string& text, int64_t& total) {
+  const int64_t room = keep - static_cast<int64_t>(text.size());
+  if (room > 0) text.append(data, static_cast<size_t>(std::min<int64_t>(room, n)));
+  total += n;
+}
+
+core::Status CheckOptions(const std::vector<std::string>& argv, const SandboxOptions& o) {
+  if (argv.empty() || argv[0].empty()) return core::InvalidArgumentError("sandbox: empty command");
+  const SandboxLimits& l = o.limits;
+  if (!(l.wall_seconds > 0) || !(l.cpu_seconds > 0) || l.memory_bytes < (16 << 20) ||
+      l.max_processes < 1 || l.output_bytes < 0 || l.max_output_bytes < 1 || l.file_bytes < 1) {
+    return core::InvalidArgumentError(
+        "sandbox: limits must be positive (memory at least 16 MiB)",
+        "check --timeout and the memory limit");
+  }
+  if (!core::IsDirectory(o.workdir)) {
+    return core::InvalidArgumentError("sandbox: working directory '" + o.workdir +
+                                      "' does not exist");
+  }
+  return core::OkStatus();
+}
+
+// Starts args (args[0] a path, or a name looked up on PATH in the unsafe mode) with the limits
+// as rlimits, and watches it to the end: see RunSandboxed.
+core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
+                                      const SandboxOptions& options) {
+  const SandboxLimits& limits = options.limits;
+  int out[2], err[2], exec_err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+      ::pipe2(exec_err, O_CLOEXEC) != 0) {
+    return core::IoError(std::string("sandbox: pipe: ") + std::strerror(errno));
+  }
+  std::vector<char*> cargs;
+  for (const std::string& a : args) cargs.push_back(const_cast<char*>(a.c_str()));
+  cargs.push_back(nullptr);
+  const auto start = Clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) return core::IoError(std::string("sandbox: fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::setsid();  // its own process group, so the whole group can be killed
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    if (options.unsafe_no_sandbox && ::chdir(options.workdir.c_str()) != 0) ::_exit(126);
+    // SIGXCPU at the CPU limit (reported as such), SIGKILL a second later if it is caught.
+    const rlim_t cpu = static_cast<rlim_t>(limits.cpu_seconds + 0.999);
+    SetLimit(RLIMIT_CPU, cpu, cpu + 1);
+    SetLimit(RLIMIT_AS, static_cast<rlim_t>(limits.memory_bytes),
+             static_cast<rlim_t>(limits.memory_bytes));
+    SetLimit(RLIMIT_FSIZE, static_cast<rlim_t>(limits.file_bytes),
+             static_cast<rlim_t>(limits.file_bytes));
+    SetLimit(RLIMIT_CORE, 0, 0);
+    if (options.unsafe_no_sandbox) {
+      ::execvp(cargs[0], cargs.data());
+    } else {
+      ::execv(cargs[0], cargs.data());
+    }
+    const int e = errno;
+    (void)!::write(exec_err[1], &e, sizeof(e));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ::close(exec_err[1]);
+  int exec_errno = 0;
+  const bool exec_failed = ::read(exec_err[0], &exec_errno, sizeof(exec_errno)) == sizeof(int);
+  ::close(exec_err[0]);
+  if (exec_failed) {
+    ::waitpid(pid, nullptr, 0);
+    ::close(out[0]);
+    ::close(err[0]);
+    return core::IoError("sandbox: cannot run '" + args[0] + "': " + std::strerror(exec_errno));
+  }
+
+  SandboxResult result;
+  result.sandboxed = !options.unsafe_no_sandbox;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  bool open[2] = {true, true};
+  bool exited = false, killed = false;
+  int status = 0;
+  const auto deadline = start + std::chrono::duration<double>(limits.wall_seconds);
+  Tree last_tree;
+  char buf[65536];
+  const auto kill_for = [&](LimitHit why) {
+    if (!killed) result.limit = why;
+    killed = true;
+    KillTree(pid, last_tree);
+  };
+  while (!exited || open[0] || open[1]) {
+    if (open[0] || open[1]) {
+      for (int i = 0; i < 2; ++i) fds[i].fd = open[i] ? (i == 0 ? out[0] : err[0]) : -1;
+      const int ready = ::poll(fds, 2, kWatchMillis);
+      for (int i = 0; ready > 0 && i < 2; ++i) {
+        if (!open[i] || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+        if (n <= 0) {
+          if (n < 0 && errno == EINTR) continue;
+          open[i] = false;
+          continue;
+        }
+        if (i == 0) {
+          Account(buf, n, limits.output_bytes, result.stdout_text, result.stdout_bytes);
+        } else {
+          Account(buf, n, limits.output_bytes, result.stderr_text, result.stderr_bytes);
+        }
+      }
+    } else {
+      ::usleep(kWatchMillis * 1000);
+    }
+    if (!exited) {
+      const pid_t w = ::waitpid(pid, &status, WNOHANG);
+      if (w == pid) exited = true;
+    }
+    if (exited) {
+      // Output still open after the exit: a process that escaped the wait (daemonized in the
+      // unsafe mode, or the pid namespace's stragglers). Stop reading at the deadline.
+      if (Clock::now() > deadline && (open[0] || open[1])) {
+        kill_for(LimitHit::kWallTime);
+        break;
+      }
+      continue;
+    }
+    if (killed) continue;  // waiting for the killed tree to be reaped
+    if (Clock::now() > deadline) {
+      last_tree = MeasureTree(pid);
+      kill_for(LimitHit::kWallTime);
+      continue;
+    }
+    if (result.stdout_bytes + result.stderr_bytes > limits.max_output_bytes) {
+      last_tree = MeasureTree(pid);
+      kill_for(LimitHit::kOutput);
+      continue;
+    }
+    last_tree = MeasureTree(pid);
+    // bwrap's own two processes are not the command's.
+    const int64_t overhead = options.unsafe_no_sandbox ? 0 : 2;
+    if (static_cast<int64_t>(last_tree.pids.size()) - overhead > limits.max_processes) {
+      kill_for(LimitHit::kProcesses);
+    } else if (last_tree.rss_bytes > limits.memory_bytes) {
+      kill_for(LimitHit::kMemory);
+    }
+  }
+  ::close(out[0]);
+  ::close(err[0]);
+  if (!exited) ::waitpid(pid, &status, 0);
+  result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (result.limit == LimitHit::kNone) {
+    // The kernel's own enforcement: SIGXCPU at the CPU limit; an allocation past RLIMIT_AS fails
+    // inside the program, which reports it (MemoryError, "Cannot allocate memory").
+    if (result.exit_code == 128 + SIGXCPU) result.limit = LimitHit::kCpuTime;
+  }
+  return result;
+}
+
+}  // namespace
+
+std::string_view LimitHitName(LimitHit limit) {
+  switch (limit) {
+    case LimitHit::kNone: return "none";
+    case LimitHit::kWallTime: return "wall_time";
+    case LimitHit::kCpuTime: return "cpu_time";
+    case LimitHit::kMemory: return "memory";
+    case LimitHit::kProcesses: return "processes";
+    case LimitHit::kOutput: return "output";
+  }
+  return "unknown";
+}
+
+const SandboxState& ProbeSandbox() {
+  static const SandboxState state = [] {
+    SandboxState s;
+    s.bwrap_path = FindOnPath("bwrap");
+    if (s.bwrap_path.empty()) {
+      s.detail = "bwrap (Debian package bubblewrap) is not installed";
+      return s;
+    }
+    char dir_template[] = "/tmp/arle-probe-XXXXXX";
+    if (::mkdtemp(dir_template) == nullptr) {
+      s.detail = std::string("cannot create a probe directory: ") + std::strerror(errno);
+      return s;
+    }
+    SandboxOptions probe;
+    probe.workdir = dir_template;
+    probe.limits.wall_seconds = 10;
+    const core::StatusOr<SandboxResult> r =
+        RunArgs(BwrapArgs(s.bwrap_path, {"true"}, probe), probe);
+    ::rmdir(dir_template);
+    if (!r.ok() || r.value().exit_code != 0) {
+      std::string why = r.ok() ? r.value().stderr_text : r.status().message();
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      if (r.ok() && r.value().limit != LimitHit::kNone) {
+        why += std::string(" (") + std::string(LimitHitName(r.value().limit)) + ")";
+      }
+      s.detail = "bwrap cannot create namespaces here: " + why;
+      return s;
+    }
+    s.available = true;
+    s.detail = "bubblewrap at " + s.bwrap_path + ", namespaces available";
+    return s;
+  }();
+  return state;
+}
+
+core::StatusOr<SandboxResult> RunSandboxed(const std::vector<std::string>& argv,
+                                           const SandboxOptions& options) {
+  if (core::Status s = CheckOptions(argv, options); !s.ok()) return s;
+  if (options.unsafe_no_sandbox) return RunArgs(argv, options);
+  const SandboxState& state = ProbeSandbox();
+  if (!state.available) {
+    return core::FailedPreconditionError(
+        "tools are refused: the sandbox is unavailable (" + state.detail + ")",
+        "install bubblewrap (apt-get install bubblewrap) and allow user namespaces, or pass "
+        "--unsafe-no-sandbox to run tools without isolation");
+  }
+  return RunArgs(BwrapArgs(state.bwrap_path, argv, options), options);
+}
+
+}  // namespace arle::agent

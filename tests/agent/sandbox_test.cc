@@ -1,0 +1,258 @@
+// The sandbox against what a tool call might try: the network, writing outside its directory,
+// reading the host's files, fork bombs, sleeping, allocating and printing past the limits. Each
+// attempt must be contained, reported as a result, and leave nothing running on the host. The
+// tests that need bubblewrap's namespaces skip, saying why, where the kernel refuses them.
+#include "arle/agent/sandbox.h"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace arle::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh host directory, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "arle-sandbox-test-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Host processes whose command line contains `marker`.
+int CountProcessesWith(const std::string& marker) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    for (char& c : cmdline) c = c == '\0' ? ' ' : c;  // arguments are NUL-separated
+    if (cmdline.find(marker) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// True once no host process carries `marker` (within a second: the kernel reaps a killed pid
+// namespace asynchronously).
+bool NoneLeft(const std::string& marker) {
+  for (int i = 0; i < 100; ++i) {
+    if (CountProcessesWith(marker) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string UniqueMarker(const char* what) {
+  return std::string("arle_marker_") + what + "_" + std::to_string(::getpid());
+}
+
+class SandboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const SandboxState& state = ProbeSandbox();
+    if (!state.available) GTEST_SKIP() << "sandbox unavailable here: " << state.detail;
+    options_.workdir = dir_.path();
+  }
+  SandboxResult Bash(const std::string& script) {
+    auto r = RunSandboxed({"/usr/bin/bash", "-c", script}, options_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : SandboxResult{};
+  }
+  SandboxResult Python(const std::string& program) {
+    auto r = RunSandboxed({"/usr/bin/python3", "-c", program}, options_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : SandboxResult{};
+  }
+  TempDir dir_;
+  SandboxOptions options_;
+};
+
+TEST_F(SandboxTest, ReportsExitCodeAndBothStreams) {
+  const SandboxResult r = Bash("echo out; echo err >&2; exit 3");
+  EXPECT_TRUE(r.sandboxed);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.limit, LimitHit::kNone);
+  EXPECT_EQ(r.stdout_text, "out\n");
+  EXPECT_EQ(r.stderr_text, "err\n");
+  EXPECT_EQ(r.stdout_bytes, 4);
+}
+
+TEST_F(SandboxTest, HasNoNetwork) {
+  const SandboxResult r = Python(
+      "import socket\n"
+      "try:\n"
+      "    socket.create_connection(('1.1.1.1', 80), timeout=3)\n"
+      "    print('connected')\n"
+      "except OSError as e:\n"
+      "    print('refused', e.errno)\n"
+      "print(sorted(n for _, n in socket.if_nameindex()))\n");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("refused"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("['lo']"), std::string::npos) << r.stdout_text;  // loopback only
+}
+
+TEST_F(SandboxTest, WritesOnlyItsWorkdirAndAPrivateTmp) {
+  const std::string marker = UniqueMarker("tmpfile");
+  const SandboxResult r = Bash(
+      "pwd; echo data > result.txt && echo wrote-work;"
+      "echo x > /tmp/" + marker + " && echo wrote-tmp;"
+      "for p in /usr/arle-x /etc/arle-x /arle-x /proc/arle-x; do "
+      "  (echo x > $p) 2>/dev/null && echo ESCAPED $p; done;"
+      "mkdir /usr/arle-dir 2>/dev/null && echo ESCAPED mkdir; true");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("/work\n"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("wrote-work"), std::string::npos);
+  EXPECT_NE(r.stdout_text.find("wrote-tmp"), std::string::npos);
+  EXPECT_EQ(r.stdout_text.find("ESCAPED"), std::string::npos) << r.stdout_text;
+  // The workdir write reached the host; the /tmp write did not.
+  std::ifstream written(dir_.path() + "/result.txt");
+  std::string line;
+  ASSERT_TRUE(std::getline(written, line));
+  EXPECT_EQ(line, "data");
+  EXPECT_FALSE(fs::exists(fs::temp_directory_path() / marker));
+}
+
+TEST_F(SandboxTest, CannotReadTheHostsFiles) {
+  // A file outside the workdir, as the user's home or another project would be.
+  TempDir secret_dir;
+  { std::ofstream(secret_dir.path() + "/secret") << "s3cret"; }
+  const char* home = std::getenv("HOME");
+  const SandboxResult r = Bash(
+      "cat " + secret_dir.path() + "/secret 2>/dev/null && echo LEAKED;"
+      "ls " + std::string(home != nullptr ? home : "/root") + " 2>/dev/null | head -1 | grep -q . "
+      "&& echo LEAKED-HOME;"
+      "ls /root /home 2>/dev/null | grep -v '^/' | grep -q . && echo LEAKED-HOMES;"
+      "test -e /etc/shadow && echo LEAKED-SHADOW;"
+      "echo done");
+  EXPECT_EQ(r.stdout_text, "done\n") << r.stdout_text;
+}
+
+TEST_F(SandboxTest, ForkBombIsKilledAtTheProcessLimit) {
+  const std::string marker = UniqueMarker("forkbomb");
+  options_.limits.max_processes = 32;
+  options_.limits.wall_seconds = 20;
+  const SandboxResult r = Bash(": " + marker + "; bomb() { bomb | bomb & }; bomb; wait");
+  EXPECT_EQ(r.limit, LimitHit::kProcesses);
+  EXPECT_LT(r.wall_seconds, 10);
+  EXPECT_TRUE(NoneLeft(marker));
+}
+
+TEST_F(SandboxTest, SleepingPastTheWallTimeKillsTheWholeTree) {
+  const std::string marker = UniqueMarker("sleep");
+  options_.limits.wall_seconds = 1;
+  // A background child, and a grandchild that leaves the process group: both must go.
+  const SandboxResult r = Bash(": " + marker + "; sleep 101 & setsid sleep 101 & sleep 101");
+  EXPECT_EQ(r.limit, LimitHit::kWallTime);
+  EXPECT_GE(r.wall_seconds, 1.0);
+  EXPECT_LT(r.wall_seconds, 5.0);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(NoneLeft(marker));
+  EXPECT_EQ(CountProcessesWith("sleep 101"), 0);
+}
+
+TEST_F(SandboxTest, OneAllocationPastTheLimitFailsInsideTheProgram) {
+  options_.limits.memory_bytes = 256 << 20;
+  const SandboxResult r = Python("x = bytearray(1 << 30)\nprint('allocated')");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "");
+  EXPECT_NE(r.stderr_text.find("MemoryError"), std::string::npos) << r.stderr_text;
+}
+
+TEST_F(SandboxTest, ProcessesThatTogetherPassTheMemoryLimitAreKilled) {
+  options_.limits.memory_bytes = 256 << 20;
+  options_.limits.wall_seconds = 20;
+  // Four processes of 100 MiB each (touched, so resident): each is under the limit alone.
+  const SandboxResult r = Bash(
+      "for i in 1 2 3 4; do /usr/bin/python3 -c "
+      "'import time; x = bytearray(100 << 20); time.sleep(15)' & done; wait");
+  EXPECT_EQ(r.limit, LimitHit::kMemory);
+  EXPECT_LT(r.wall_seconds, 12);
+}
+
+TEST_F(SandboxTest, LongOutputIsCutAndCounted) {
+  options_.limits.output_bytes = 1000;
+  const SandboxResult r = Bash("head -c 3000000 /dev/zero | tr '\\0' 'a'; echo tail >&2");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.limit, LimitHit::kNone);
+  EXPECT_EQ(r.stdout_text, std::string(1000, 'a'));
+  EXPECT_EQ(r.stdout_bytes, 3000000);
+  EXPECT_EQ(r.stderr_text, "tail\n");
+}
+
+TEST_F(SandboxTest, EndlessOutputIsKilled) {
+  options_.limits.max_output_bytes = 4 << 20;
+  const SandboxResult r = Bash("yes");
+  EXPECT_EQ(r.limit, LimitHit::kOutput);
+  EXPECT_GT(r.stdout_bytes, 4 << 20);
+  EXPECT_EQ(static_cast<int64_t>(r.stdout_text.size()), options_.limits.output_bytes);
+}
+
+TEST_F(SandboxTest, CpuTimeLimitStopsABusyLoop) {
+  options_.limits.cpu_seconds = 1;
+  options_.limits.wall_seconds = 20;
+  const SandboxResult r = Bash("while :; do :; done");
+  EXPECT_EQ(r.limit, LimitHit::kCpuTime) << r.exit_code << " " << r.stderr_text;
+  EXPECT_LT(r.wall_seconds, 10);
+}
+
+// The unsafe mode needs no namespaces: it runs where the sandbox cannot, in the workdir, with the
+// same limits.
+TEST(SandboxUnsafeTest, RunsInTheWorkdirWithTheLimits) {
+  TempDir dir;
+  SandboxOptions options;
+  options.workdir = dir.path();
+  options.unsafe_no_sandbox = true;
+  auto r = RunSandboxed({"bash", "-c", "pwd"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->sandboxed);
+  EXPECT_EQ(r->stdout_text, fs::canonical(dir.path()).string() + "\n");
+  const std::string marker = UniqueMarker("unsafe_sleep");
+  options.limits.wall_seconds = 0.5;
+  r = RunSandboxed({"bash", "-c", ": " + marker + "; sleep 102 & sleep 102"}, options);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->limit, LimitHit::kWallTime);
+  EXPECT_TRUE(NoneLeft(marker));
+  EXPECT_EQ(CountProcessesWith("sleep 102"), 0);
+}
+
+TEST(SandboxArgumentsTest, BadRequestsAreErrors) {
+  SandboxOptions options;
+  options.workdir = "/nonexistent/arle-workdir";
+  auto r = RunSandboxed({"true"}, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::StatusCode::kInvalidArgument);
+  TempDir dir;
+  options.workdir = dir.path();
+  EXPECT_EQ(RunSandboxed({}, options).status().code(), core::StatusCode::kInvalidArgument);
+  options.limits.wall_seconds = 0;
+  EXPECT_EQ(RunSandboxed({"true"}, options).status().code(), core::StatusCode::kInvalidArgument);
+  options.limits.wall_seconds = 5;
+  options.unsafe_no_sandbox = true;
+  r = RunSandboxed({"/nonexistent/arle-program"}, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::StatusCode::kIoError);
+}
+
+}  // namespace
+}  // namespace arle::agent
