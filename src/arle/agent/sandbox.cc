@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
-#include <fstream>
+#include <cstdio>
 #include <map>
 #include <sstream>
 
@@ -92,9 +92,16 @@ std::map<int, ProcInfo> ReadProcesses() {
     char* end = nullptr;
     const long pid = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0') continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;  // gone meanwhile
+    // read(2), not a stream: a process that exits meanwhile makes the read fail (ESRCH).
+    char path[64];
+    std::snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[1024];
+    const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n <= 0) continue;  // gone meanwhile
+    const std::string line(buf, static_cast<size_t>(n));
     // "pid (comm) state ppid ... rss": comm may hold spaces and parentheses.
     const size_t close = line.rfind(')');
     if (close == std::string::npos) continue;
