@@ -1,4 +1,6 @@
 // `arle run`: one completion from a prompt, streamed to stdout (or one JSON object with --json).
+// In chat mode with tools (the default for chat models) it runs the agent loop once instead
+// (run_agent.h).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/model_source.h"
+#include "apps/arle/run_agent.h"
 #include "arle/runtime/generator.h"
 #include "arle/runtime/output_parser.h"
 
@@ -41,14 +44,20 @@ struct RunOptions {
   std::string system;
   std::string chat_template;
   std::string enable_thinking;
+  // Agent (chat mode): tools on unless --no-tools.
+  bool no_tools = false;
+  AgentRunSettings agent;
 };
 
 
 int Run(const RunOptions& o) {
   std::string prompt = o.prompt;
+  std::optional<ChatSetup> chat_setup;  // kept for the agent
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
   if (o.from_stdin) {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
+  const std::string user_text = prompt;  // before any chat rendering
   models::LoadOptions load;
   load.n_threads = o.threads;
   load.dump_dir = o.dump_dir;
@@ -63,13 +72,13 @@ int Run(const RunOptions& o) {
   if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
     auto setup = LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
     if (!setup.ok()) return ReportError(setup.status());
+    chat_setup = *setup;
     // Default: chat only when the model ships a template; --chat forces it (fallback template).
     chat = o.chat_on || !o.system.empty() || (!o.chat_off && !setup->is_fallback);
     if (chat) {
       nlohmann::ordered_json messages = nlohmann::ordered_json::array();
       if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
       messages.push_back({{"role", "user"}, {"content", prompt}});
-      nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
       if (!o.enable_thinking.empty()) {
         if (o.enable_thinking != "true" && o.enable_thinking != "false") {
           return ReportError(core::InvalidArgumentError("--enable-thinking must be true or false"));
@@ -105,6 +114,20 @@ int Run(const RunOptions& o) {
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
   request.stop_strings = o.stop;
+  if (chat && !o.no_tools) {
+    // The agent loop: the user message is the prompt text, rendered anew (with the tools) on
+    // every model call.
+    runtime::EngineRequest agent_request;
+    agent_request.sampling = request.sampling;
+    agent_request.sampling.logprobs = false;
+    agent_request.stop = request.stop;
+    agent_request.stop_strings = request.stop_strings;
+    agent_request.default_seed = request.default_seed;
+    AgentRunSettings settings = o.agent;
+    settings.json = o.json;
+    settings.system = o.system;
+    return RunAgentOnce(*loaded, *chat_setup, kwargs, agent_request, user_text, settings);
+  }
 
   auto parser = runtime::CreateOutputParser(chat ? OutputParserFamily(model.config()) : "plain",
                                             parser_options);
@@ -171,7 +194,8 @@ int Run(const RunOptions& o) {
 }  // namespace
 
 void RegisterRunCommand(CLI::App& app, int& exit_code) {
-  CLI::App* cmd = app.add_subcommand("run", "Generate a completion for a prompt");
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Generate a completion for a prompt (chat models: run the agent with its tools once)");
   static RunOptions o;
   auto* prompt = cmd->add_option("-p,--prompt", o.prompt, "Prompt text (default: empty, i.e. BOS only)");
   auto* from_stdin = cmd->add_flag("--stdin", o.from_stdin, "Read the prompt from stdin");
@@ -202,6 +226,19 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--dump-dir", o.dump_dir,
                   "Debug: write every named activation (blk.N.attn_norm, ...) of each forward as "
                   "<name>.f32 plus manifest.json into DIR (also ARLE_DUMP_DIR)");
+  cmd->add_flag("--no-tools", o.no_tools,
+                "Chat without the agent's tools (one generation; default: tools on in chat mode)");
+  cmd->add_option("--max-turns", o.agent.max_turns, "Model calls per answer at most (agent)")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--trace", o.agent.trace_path,
+                  "Append the trajectory (messages, tool calls, token ids with the generated-token "
+                  "mask, timings) to this JSONL file (agent)");
+  cmd->add_option("--workdir", o.agent.workdir,
+                  "Host directory the tools see as /work (default: a fresh one, removed after)");
+  cmd->add_option("--tool-timeout", o.agent.tool_timeout, "Seconds per tool call")
+      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+  cmd->add_flag("--unsafe-no-sandbox", o.agent.unsafe_no_sandbox,
+                "Run tools without bubblewrap isolation (dangerous)");
   cmd->callback([&exit_code] { exit_code = Run(o); });
 }
 

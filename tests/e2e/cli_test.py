@@ -33,7 +33,7 @@ def arle(args, *cmd, expect=0):
 
 def run_json(args, model, prompt, n=12, extra=()):
     out = arle(args, "run", "--model", model, "--prompt", prompt, "--max-tokens", str(n),
-               "--temperature", "0", "--ignore-eos", "--json", *extra)
+               "--temperature", "0", "--ignore-eos", "--json", "--no-tools", *extra)
     return json.loads(out.stdout)
 
 
@@ -127,7 +127,8 @@ def main():
                "--enable-thinking=false").stdout
     check(off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), "--enable-thinking=false")
     chat = json.loads(arle(args, "run", "--model", qwen, "--prompt", "Hi ü", "--system", "Be brief.",
-                           "--max-tokens", "4", "--temperature", "0", "--json").stdout)
+                           "--max-tokens", "4", "--temperature", "0", "--json",
+                           "--no-tools").stdout)
     ids = json.loads(arle(args, "tokenize", "--model", qwen, "--text", rendered, "--json",
                           "--no-add-special").stdout)["ids"]
     check(chat["chat"] and chat["prompt_tokens"] == ids, "run --system renders the chat template")

@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
-#include <cstdio>
 #include <map>
 #include <sstream>
 
@@ -93,9 +92,8 @@ std::map<int, ProcInfo> ReadProcesses() {
     const long pid = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0') continue;
     // read(2), not a stream: a process that exits meanwhile makes the read fail (ESRCH).
-    char path[64];
-    std::snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    const std::string path = std::string("/proc/") + e->d_name + "/stat";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
     char buf[1024];
     const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);

@@ -1,0 +1,81 @@
+// Rendering through chat_prompt.h and generation through the engine's callback, handed to the
+// agent's thread by a small queue.
+#include "apps/arle/agent_model.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+namespace arle::app {
+
+EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup,
+                                   std::string parser_family, runtime::EngineRequest request,
+                                   nlohmann::ordered_json kwargs)
+    : engine_(engine),
+      setup_(setup),
+      parser_family_(std::move(parser_family)),
+      request_(std::move(request)),
+      kwargs_(std::move(kwargs)) {}
+
+core::StatusOr<std::string> EngineAgentModel::Render(
+    const std::vector<agent::AgentMessage>& messages, const std::string& tools_json) {
+  const nlohmann::ordered_json m = nlohmann::ordered_json::parse(agent::MessagesToJson(messages));
+  const nlohmann::ordered_json tools =
+      tools_json.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json::parse(tools_json);
+  return RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, kwargs_);
+}
+
+core::StatusOr<agent::Completion> EngineAgentModel::Generate(
+    const std::string& prompt, const std::function<bool(std::string_view)>& on_text) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  runtime::EngineRequest request = request_;
+  tokenizer::EncodeOptions encode;
+  encode.add_special_tokens = false;  // the template writes its own special tokens
+  request.prompt_tokens = engine_.tokenizer().Encode(prompt, encode);
+  if (request.prompt_tokens.empty()) return core::InvalidArgumentError("agent: empty prompt");
+  agent::Completion completion;
+  completion.prompt_tokens = request.prompt_tokens;
+
+  // The engine thread only queues; this thread streams, so on_text may be slow (a terminal).
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<runtime::EngineOutput> queue;
+  auto id = engine_.Submit(std::move(request), [&](const runtime::EngineOutput& out) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(out);
+    }
+    cv.notify_one();
+  });
+  if (!id.ok()) return id.status();
+  bool cancelled = false;
+  for (bool done = false; !done;) {
+    runtime::EngineOutput out;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !queue.empty(); });
+      out = std::move(queue.front());
+      queue.pop_front();
+    }
+    if (completion.tokens.empty() && !out.tokens.empty()) {
+      completion.ttft_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    for (const runtime::SampledToken& t : out.tokens) completion.tokens.push_back(t.id);
+    if (!out.text.empty() && !cancelled && !on_text(out.text)) {
+      cancelled = true;
+      engine_.Cancel(*id);  // its final event (abort) still comes and ends the loop
+    }
+    if (out.finish_reason != runtime::FinishReason::kNone) {
+      completion.finish_reason = std::string(runtime::FinishReasonName(out.finish_reason));
+      completion.n_cached_prompt_tokens = out.n_cached_prompt_tokens;
+      done = true;
+    }
+  }
+  if (cancelled) completion.finish_reason = "abort";
+  completion.total_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return completion;
+}
+
+}  // namespace arle::app

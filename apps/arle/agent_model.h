@@ -1,0 +1,37 @@
+// The agent's model on the in-process engine (the one `arle serve` runs): conversations rendered
+// with the model's chat template, generations submitted to runtime::Engine and streamed back, so
+// a turn's prompt reuses the previous turns' KV blocks through the prefix cache.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "apps/arle/chat_prompt.h"
+#include "arle/agent/agent.h"
+#include "arle/runtime/engine.h"
+
+namespace arle::app {
+
+class EngineAgentModel : public agent::AgentModel {
+ public:
+  // `engine` and `setup` must outlive this. `request` is the template of every generation
+  // (sampling, stop params; its prompt is ignored). `kwargs`: extra template variables.
+  EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup, std::string parser_family,
+                   runtime::EngineRequest request, nlohmann::ordered_json kwargs);
+
+  core::StatusOr<std::string> Render(const std::vector<agent::AgentMessage>& messages,
+                                     const std::string& tools_json) override;
+  core::StatusOr<agent::Completion> Generate(
+      const std::string& prompt, const std::function<bool(std::string_view)>& on_text) override;
+  std::string ParserFamily() const override { return parser_family_; }
+
+ private:
+  runtime::Engine& engine_;
+  const ChatSetup& setup_;
+  std::string parser_family_;
+  runtime::EngineRequest request_;
+  nlohmann::ordered_json kwargs_;
+};
+
+}  // namespace arle::app
