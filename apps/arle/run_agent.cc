@@ -1,17 +1,14 @@
-// The one-shot agent of `arle run`: engine and sandbox set-up, the terminal rendering of a turn,
-// its JSON result and its trace line.
+// The agent session (engine, sandbox, working directory, trace), the terminal rendering of a
+// turn, and the one-shot agent of `arle run`.
 #include "apps/arle/run_agent.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include "apps/arle/agent_model.h"
 #include "apps/arle/commands.h"
-#include "arle/agent/agent.h"
 #include "arle/agent/sandbox.h"
 #include "arle/agent/tools.h"
 
@@ -20,11 +17,11 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// The first line of a tool's code, cut to fit one terminal line.
-std::string OneLine(std::string_view code) {
-  std::string line(code.substr(0, code.find('\n')));
+// The first line of a text, cut to fit one terminal line.
+std::string OneLine(std::string_view text) {
+  std::string line(text.substr(0, text.find('\n')));
   if (line.size() > 72) line = line.substr(0, 69) + "...";
-  if (line.size() < code.size()) line += " ...";
+  else if (line.size() < text.size()) line += " ...";
   return line;
 }
 
@@ -36,25 +33,6 @@ std::string ToolSummary(const agent::ToolExchange& ex) {
     s += fmt::format(" (killed: {})", agent::LimitHitName(ex.run.limit));
   }
   return s;
-}
-
-Json ToolsJson(const agent::TurnResult& result) {
-  Json tools = Json::array();
-  for (const agent::ToolExchange& ex : result.tools) {
-    Json t = {{"id", ex.call.id},
-              {"name", ex.call.name},
-              {"arguments", ex.call.arguments},
-              {"result", ex.result_text},
-              {"ran", ex.ran}};
-    if (ex.ran) {
-      t["exit_code"] = ex.run.exit_code;
-      t["limit"] = std::string(agent::LimitHitName(ex.run.limit));
-      t["wall_seconds"] = ex.run.wall_seconds;
-      t["sandboxed"] = ex.run.sandboxed;
-    }
-    tools.push_back(std::move(t));
-  }
-  return tools;
 }
 
 // The trajectory as RL training reads it: every model call's prompt and completion tokens, and
@@ -92,7 +70,7 @@ Json TraceLine(const std::string& model, const std::vector<agent::AgentMessage>&
   }
   return {{"model", model},
           {"messages", Json::parse(agent::MessagesToJson(messages))},
-          {"tools", ToolsJson(result)},
+          {"tools", ToolExchangesJson(result)},
           {"calls", calls},
           {"tokens", tokens},
           {"mask", mask},
@@ -102,100 +80,178 @@ Json TraceLine(const std::string& model, const std::vector<agent::AgentMessage>&
 
 }  // namespace
 
-void ReportSandboxState(bool unsafe_no_sandbox) {
-  if (unsafe_no_sandbox) {
-    WarnUnsafeNoSandbox();
-    return;
+Json ToolExchangesJson(const agent::TurnResult& result) {
+  Json tools = Json::array();
+  for (const agent::ToolExchange& ex : result.tools) {
+    Json t = {{"id", ex.call.id},
+              {"name", ex.call.name},
+              {"arguments", ex.call.arguments},
+              {"result", ex.result_text},
+              {"ran", ex.ran}};
+    if (ex.ran) {
+      t["exit_code"] = ex.run.exit_code;
+      t["limit"] = std::string(agent::LimitHitName(ex.run.limit));
+      t["wall_seconds"] = ex.run.wall_seconds;
+      t["sandboxed"] = ex.run.sandboxed;
+    }
+    tools.push_back(std::move(t));
   }
-  const agent::SandboxState& state = agent::ProbeSandbox();
-  if (!state.available) {
-    fmt::print(stderr,
-               "arle: warning: tool calls will be refused: the sandbox is unavailable ({}). "
-               "Install bubblewrap, or pass --no-tools, or --unsafe-no-sandbox.\n",
-               state.detail);
+  return tools;
+}
+
+AgentSession::AgentSession(LoadedModel& loaded, ChatSetup setup, AgentRunSettings settings)
+    : loaded_(loaded), setup_(std::move(setup)), settings_(std::move(settings)) {}
+
+AgentSession::~AgentSession() {
+  agent_.reset();
+  model_.reset();
+  engine_.reset();
+  if (!temp_workdir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_workdir_, ignored);
   }
+}
+
+core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
+    LoadedModel& loaded, ChatSetup setup, Json kwargs, runtime::EngineRequest request,
+    const AgentRunSettings& settings, const std::atomic<bool>* cancel) {
+  std::unique_ptr<AgentSession> s(new AgentSession(loaded, std::move(setup), settings));
+  if (settings.tools) {
+    if (settings.unsafe_no_sandbox) {
+      WarnUnsafeNoSandbox();
+    } else if (const agent::SandboxState& state = agent::ProbeSandbox(); !state.available) {
+      fmt::print(stderr,
+                 "arle: warning: tool calls will be refused: the sandbox is unavailable ({}). "
+                 "Install bubblewrap, or pass --no-tools, or --unsafe-no-sandbox.\n",
+                 state.detail);
+    }
+  }
+  s->sandbox_.unsafe_no_sandbox = settings.unsafe_no_sandbox;
+  s->sandbox_.limits.wall_seconds = settings.tool_timeout;
+  s->sandbox_.limits.cpu_seconds = settings.tool_timeout;
+  s->sandbox_.cancel = cancel;
+  if (settings.workdir.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "arle-agent-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return core::IoError("cannot create a working directory in " + tmpl);
+    }
+    s->temp_workdir_ = s->sandbox_.workdir = tmpl;
+  } else {
+    s->sandbox_.workdir = settings.workdir;
+  }
+  auto engine = runtime::Engine::Create(*loaded.model, *loaded.tokenizer, runtime::EngineOptions{});
+  if (!engine.ok()) return engine.status();
+  s->engine_ = std::move(engine).value();
+  s->model_ = std::make_unique<EngineAgentModel>(
+      *s->engine_, s->setup_, OutputParserFamily(loaded.model->config()), std::move(request),
+      std::move(kwargs));
+  agent::AgentOptions options;
+  options.max_turns = settings.max_turns;
+  options.tools = settings.tools;
+  options.limits = s->sandbox_.limits;
+  AgentSession* self = s.get();
+  s->agent_ = std::make_unique<agent::Agent>(
+      *s->model_,
+      [self](std::string_view tool, std::string_view code) {
+        return agent::RunTool(tool, code, self->sandbox_);
+      },
+      options);
+  s->agent_->Reset(settings.system);
+  return s;
+}
+
+core::Status AgentSession::WriteTrace(const agent::TurnResult& result) const {
+  if (settings_.trace_path.empty()) return core::OkStatus();
+  std::ofstream trace(settings_.trace_path, std::ios::app);
+  trace << TraceLine(loaded_.location.description, agent_->messages(), result)
+               .dump(-1, ' ', false, Json::error_handler_t::replace)
+        << '\n';
+  if (!trace) return core::IoError("cannot write the trace " + settings_.trace_path);
+  return core::OkStatus();
+}
+
+void TurnPrinter::EndReasoning() {
+  if (!in_reasoning_) return;
+  std::fputs(dim_ ? "\x1b[0m\n" : "\n", side_);
+  std::fflush(side_);
+  in_reasoning_ = false;
+}
+
+void TurnPrinter::Finish() {
+  EndReasoning();
+  if (wrote_content_) std::fputc('\n', out_);
+  std::fflush(out_);
+  wrote_content_ = false;
+}
+
+agent::AgentEvents TurnPrinter::Events() {
+  agent::AgentEvents events;
+  events.on_delta = [this](const runtime::OutputDelta& d) {
+    if (d.kind == runtime::OutputDeltaKind::kReasoning) {
+      if (!in_reasoning_ && dim_) std::fputs("\x1b[2m", side_);
+      in_reasoning_ = true;
+      std::fwrite(d.text.data(), 1, d.text.size(), side_);
+      std::fflush(side_);
+    } else if (d.kind == runtime::OutputDeltaKind::kContent) {
+      EndReasoning();
+      std::fwrite(d.text.data(), 1, d.text.size(), out_);
+      std::fflush(out_);
+      wrote_content_ = !d.text.empty() || wrote_content_;
+    }
+  };
+  events.on_tool_start = [this](const runtime::ToolCall& call) {
+    EndReasoning();
+    if (wrote_content_) {
+      std::fputc('\n', out_);
+      std::fflush(out_);
+      wrote_content_ = false;
+    }
+    const Json args = Json::parse(call.arguments, nullptr, false);
+    const std::string code = args.is_object() && args.contains("code") && args["code"].is_string()
+                                 ? args["code"].get<std::string>()
+                                 : call.arguments;
+    fmt::print(side_, "[{}] {}\n", call.name, OneLine(code));
+    std::fflush(side_);
+  };
+  events.on_tool_end = [this](const agent::ToolExchange& ex) {
+    fmt::print(side_, "[{}] -> {}\n", ex.call.name, OneLine(ToolSummary(ex)));
+    std::fflush(side_);
+  };
+  return events;
+}
+
+std::string TurnSummary(const agent::TurnResult& result) {
+  int64_t prompt_tokens = 0, cached = 0, generated = 0;
+  double seconds = 0;
+  for (const agent::Completion& c : result.completions) {
+    prompt_tokens += static_cast<int64_t>(c.prompt_tokens.size());
+    cached += c.n_cached_prompt_tokens;
+    generated += static_cast<int64_t>(c.tokens.size());
+    seconds += c.total_seconds;
+  }
+  const double ttft = result.completions.empty() ? 0 : result.completions.front().ttft_seconds;
+  return fmt::format(
+      "{} model call(s), {} tool call(s), prompt {} tokens ({} cached), generated {} tokens, "
+      "TTFT {:.2f} s, {:.1f} tok/s, finish {}",
+      result.completions.size(), result.tools.size(), prompt_tokens, cached, generated, ttft,
+      seconds > 0 ? generated / seconds : 0.0, result.finish);
 }
 
 int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs,
                  const runtime::EngineRequest& request, const std::string& user_text,
                  const AgentRunSettings& settings) {
-  ReportSandboxState(settings.unsafe_no_sandbox);
-  agent::SandboxOptions sandbox;
-  sandbox.unsafe_no_sandbox = settings.unsafe_no_sandbox;
-  sandbox.limits.wall_seconds = settings.tool_timeout;
-  sandbox.limits.cpu_seconds = settings.tool_timeout;
-  std::string temp_dir;
-  if (settings.workdir.empty()) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "arle-agent-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return ReportError(core::IoError("cannot create a working directory in " + tmpl));
-    }
-    temp_dir = sandbox.workdir = tmpl;
-  } else {
-    sandbox.workdir = settings.workdir;
-  }
-  struct RemoveDir {
-    std::string path;
-    ~RemoveDir() {
-      std::error_code ignored;
-      if (!path.empty()) std::filesystem::remove_all(path, ignored);
-    }
-  } remove_temp{temp_dir};
-
-  auto engine = runtime::Engine::Create(*loaded.model, *loaded.tokenizer, runtime::EngineOptions{});
-  if (!engine.ok()) return ReportError(engine.status());
-  EngineAgentModel model(**engine, setup, OutputParserFamily(loaded.model->config()), request, kwargs);
-  agent::AgentOptions options;
-  options.max_turns = settings.max_turns;
-  options.limits = sandbox.limits;
-  agent::Agent agent(
-      model,
-      [&](std::string_view tool, std::string_view code) {
-        return agent::RunTool(tool, code, sandbox);
-      },
-      options);
-  agent.Reset(settings.system);
-
-  const bool dim = ::isatty(STDERR_FILENO) != 0;
-  agent::AgentEvents events;
-  bool in_reasoning = false;
-  if (!settings.json) {
-    events.on_delta = [&](const runtime::OutputDelta& d) {
-      if (d.kind == runtime::OutputDeltaKind::kContent) {
-        std::fwrite(d.text.data(), 1, d.text.size(), stdout);
-        std::fflush(stdout);
-      } else if (d.kind == runtime::OutputDeltaKind::kReasoning) {
-        // Reasoning goes to stderr (dimmed on a terminal), so stdout carries only the answer.
-        if (!in_reasoning && dim) std::fputs("\x1b[2m", stderr);
-        in_reasoning = true;
-        std::fwrite(d.text.data(), 1, d.text.size(), stderr);
-        std::fflush(stderr);
-        return;
-      }
-      if (in_reasoning) {
-        std::fputs(dim ? "\x1b[0m\n" : "\n", stderr);
-        in_reasoning = false;
-      }
-    };
-    events.on_tool_start = [&](const runtime::ToolCall& call) {
-      if (in_reasoning) {
-        std::fputs(dim ? "\x1b[0m\n" : "\n", stderr);
-        in_reasoning = false;
-      }
-      const Json args = Json::parse(call.arguments, nullptr, false);
-      const std::string code = args.is_object() && args.contains("code") && args["code"].is_string()
-                                   ? args["code"].get<std::string>()
-                                   : call.arguments;
-      fmt::print(stderr, "[{}] {}\n", call.name, OneLine(code));
-    };
-    events.on_tool_end = [&](const agent::ToolExchange& ex) {
-      fmt::print(stderr, "[{}] -> {}\n", ex.call.name, OneLine(ToolSummary(ex)));
-    };
-  }
-  auto result = agent.RunTurn(user_text, events);
-  if (in_reasoning && dim) std::fputs("\x1b[0m", stderr);
+  auto session = AgentSession::Create(loaded, setup, kwargs, request, settings);
+  if (!session.ok()) return ReportError(session.status());
+  TurnPrinter printer(stdout, stderr, ::isatty(STDERR_FILENO) != 0);
+  const agent::AgentEvents events = settings.json ? agent::AgentEvents{} : printer.Events();
+  auto result = (*session)->agent().RunTurn(user_text, events);
+  printer.Finish();
   if (!result.ok()) return ReportError(result.status());
-
+  if (core::Status s = (*session)->WriteTrace(*result); !s.ok()) return ReportError(s);
+  if (!settings.json) {
+    fmt::print(stderr, "[{}: {}]\n", loaded.location.description, TurnSummary(*result));
+    return kExitOk;
+  }
   int64_t prompt_tokens = 0, cached = 0, generated = 0;
   double seconds = 0;
   for (const agent::Completion& c : result->completions) {
@@ -204,43 +260,26 @@ int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs
     generated += static_cast<int64_t>(c.tokens.size());
     seconds += c.total_seconds;
   }
-  const double ttft = result->completions.empty() ? 0 : result->completions.front().ttft_seconds;
-  if (!settings.trace_path.empty()) {
-    std::ofstream trace(settings.trace_path, std::ios::app);
-    trace << TraceLine(loaded.location.description, agent.messages(), *result)
-                 .dump(-1, ' ', false, Json::error_handler_t::replace)
-          << '\n';
-    if (!trace) return ReportError(core::IoError("cannot write the trace " + settings.trace_path));
-  }
-  if (settings.json) {
-    const Json out = {
-        {"model", loaded.location.description},
-        {"chat", true},
-        {"agent", true},
-        {"content", result->content},
-        {"reasoning_content", result->reasoning},
-        {"finish", result->finish},
-        {"model_calls", result->completions.size()},
-        {"tool_calls", ToolsJson(*result)},
-        {"malformed_output", !result->problems.empty()},
-        {"problems", result->problems},
-        {"messages", Json::parse(agent::MessagesToJson(agent.messages()))},
-        {"usage",
-         {{"prompt_tokens", prompt_tokens},
-          {"cached_prompt_tokens", cached},
-          {"completion_tokens", generated}}},
-        {"timings", {{"ttft_seconds", ttft}, {"total_seconds", seconds}}}};
-    fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
-  } else {
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-    fmt::print(stderr,
-               "[{}: {} model call(s), {} tool call(s), prompt {} tokens ({} cached), generated {} "
-               "tokens, TTFT {:.2f} s, {:.1f} tok/s, finish {}]\n",
-               loaded.location.description, result->completions.size(), result->tools.size(),
-               prompt_tokens, cached, generated, ttft, seconds > 0 ? generated / seconds : 0.0,
-               result->finish);
-  }
+  const Json out = {
+      {"model", loaded.location.description},
+      {"chat", true},
+      {"agent", true},
+      {"content", result->content},
+      {"reasoning_content", result->reasoning},
+      {"finish", result->finish},
+      {"model_calls", result->completions.size()},
+      {"tool_calls", ToolExchangesJson(*result)},
+      {"malformed_output", !result->problems.empty()},
+      {"problems", result->problems},
+      {"messages", Json::parse(agent::MessagesToJson((*session)->agent().messages()))},
+      {"usage",
+       {{"prompt_tokens", prompt_tokens},
+        {"cached_prompt_tokens", cached},
+        {"completion_tokens", generated}}},
+      {"timings",
+       {{"ttft_seconds", result->completions.empty() ? 0 : result->completions.front().ttft_seconds},
+        {"total_seconds", seconds}}}};
+  fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
   return kExitOk;
 }
 

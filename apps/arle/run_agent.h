@@ -1,36 +1,98 @@
-// `arle run` in chat mode with tools: the agent loop once over one user message, on the
-// in-process engine, printing the streamed answer and one line per tool call (or one JSON
-// object), and appending the trajectory to a JSONL trace when asked.
+// The agent on the in-process engine, as `arle run` (one turn) and the REPL (many) use it: the
+// session (engine, engine-backed model, sandbox, working directory, trace), the terminal
+// rendering of a turn, and `arle run`'s one-shot driver.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <cstdio>
+#include <memory>
 #include <string>
 
+#include "apps/arle/agent_model.h"
 #include "apps/arle/chat_prompt.h"
 #include "apps/arle/model_source.h"
+#include "arle/agent/agent.h"
 #include "arle/runtime/engine.h"
 
 namespace arle::app {
 
 struct AgentRunSettings {
   int max_turns = 8;
+  bool tools = true;
   bool unsafe_no_sandbox = false;
-  std::string workdir;        // empty: a fresh temporary directory, removed afterwards
+  std::string workdir;        // empty: a fresh temporary directory, removed with the session
   double tool_timeout = 30;   // seconds per tool call
   std::string trace_path;     // empty: no trace
   bool json = false;
   std::string system;
 };
 
-// `request` carries the sampling and stop parameters of every generation (its prompt is
-// ignored); `kwargs` extra template variables. Returns the process exit code.
+class AgentSession {
+ public:
+  // `loaded` must outlive the session. `request` carries the sampling and stop parameters of
+  // every generation (its prompt is ignored); `kwargs` extra template variables. `cancel`, when
+  // set, stops running tools (the REPL's Ctrl-C flag). Prints the sandbox warning if any.
+  static core::StatusOr<std::unique_ptr<AgentSession>> Create(
+      LoadedModel& loaded, ChatSetup setup, nlohmann::ordered_json kwargs,
+      runtime::EngineRequest request, const AgentRunSettings& settings,
+      const std::atomic<bool>* cancel = nullptr);
+  ~AgentSession();
+
+  agent::Agent& agent() { return *agent_; }
+  runtime::Engine& engine() { return *engine_; }
+  const LoadedModel& loaded() const { return loaded_; }
+  const ChatSetup& chat_setup() const { return setup_; }
+  const agent::SandboxOptions& sandbox() const { return sandbox_; }
+  const AgentRunSettings& settings() const { return settings_; }
+
+  // Appends the turn's trajectory to settings().trace_path (nothing when it is empty).
+  core::Status WriteTrace(const agent::TurnResult& result) const;
+
+ private:
+  AgentSession(LoadedModel& loaded, ChatSetup setup, AgentRunSettings settings);
+
+  LoadedModel& loaded_;
+  ChatSetup setup_;
+  AgentRunSettings settings_;
+  agent::SandboxOptions sandbox_;
+  std::string temp_workdir_;  // removed by the destructor
+  std::unique_ptr<runtime::Engine> engine_;
+  std::unique_ptr<EngineAgentModel> model_;
+  std::unique_ptr<agent::Agent> agent_;
+};
+
+// Shows a turn as it runs: content to `out` as it streams; reasoning to `side`, dimmed when `dim`
+// (ANSI); one line to `side` when a tool call starts and one with its result summary when it ends.
+class TurnPrinter {
+ public:
+  TurnPrinter(FILE* out, FILE* side, bool dim) : out_(out), side_(side), dim_(dim) {}
+  agent::AgentEvents Events();
+  // Ends an open reasoning block (restores the colour) and the content's line.
+  void Finish();
+
+ private:
+  void EndReasoning();
+  FILE* out_;
+  FILE* side_;
+  bool dim_;
+  bool in_reasoning_ = false;
+  bool wrote_content_ = false;
+};
+
+// "2 model calls, 1 tool call, prompt 300 tokens (256 cached), generated 40 tokens, TTFT 0.12 s,
+// 35.2 tok/s, finish stop".
+std::string TurnSummary(const agent::TurnResult& result);
+
+// The JSON form of a turn's tool calls: id, name, arguments, result, ran (and exit_code, limit,
+// wall_seconds, sandboxed when it ran).
+nlohmann::ordered_json ToolExchangesJson(const agent::TurnResult& result);
+
+// `arle run` in chat mode with tools: one turn over `user_text`, printed or as one JSON object.
+// Returns the process exit code.
 int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const nlohmann::ordered_json& kwargs,
                  const runtime::EngineRequest& request, const std::string& user_text,
                  const AgentRunSettings& settings);
-
-// Prints the loud warning of --unsafe-no-sandbox (commands.h) and, when the sandbox is
-// unavailable without it, says that tool calls will be refused. Used by every agent command.
-void ReportSandboxState(bool unsafe_no_sandbox);
 
 }  // namespace arle::app

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -245,6 +246,22 @@ TEST_F(SandboxTest, CpuTimeLimitStopsABusyLoop) {
   const SandboxResult r = Bash("while :; do :; done");
   EXPECT_EQ(r.limit, LimitHit::kCpuTime) << r.exit_code << " " << r.stderr_text;
   EXPECT_LT(r.wall_seconds, 10);
+}
+
+TEST_F(SandboxTest, CancelKillsTheTree) {
+  const std::string marker = UniqueMarker("cancel");
+  std::atomic<bool> cancel{false};
+  options_.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  const SandboxResult r = Bash(": " + marker + "; sleep 104 & sleep 104");
+  canceller.join();
+  EXPECT_EQ(r.limit, LimitHit::kCancelled);
+  EXPECT_LT(r.wall_seconds, 5);
+  EXPECT_TRUE(NoneLeft(marker));
+  EXPECT_EQ(CountProcessesWith("sleep 104"), 0);
 }
 
 // The unsafe mode needs no namespaces: it runs where the sandbox cannot, in the workdir, with the

@@ -281,6 +281,11 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
       continue;
     }
     if (killed) continue;  // waiting for the killed tree to be reaped
+    if (options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed)) {
+      last_tree = MeasureTree(pid);
+      kill_for(LimitHit::kCancelled);
+      continue;
+    }
     if (Clock::now() > deadline) {
       last_tree = MeasureTree(pid);
       kill_for(LimitHit::kWallTime);
@@ -323,6 +328,7 @@ std::string_view LimitHitName(LimitHit limit) {
     case LimitHit::kMemory: return "memory";
     case LimitHit::kProcesses: return "processes";
     case LimitHit::kOutput: return "output";
+    case LimitHit::kCancelled: return "cancelled";
   }
   return "unknown";
 }

@@ -8,6 +8,7 @@
 // command sees the real file system and network.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,10 +35,13 @@ struct SandboxOptions {
   std::string workdir;
   // Run without bubblewrap: no isolation, only the limits. The caller must say so loudly.
   bool unsafe_no_sandbox = false;
+  // When set and it becomes true (a Ctrl-C handler), the process tree is killed and the result
+  // says LimitHit::kCancelled. Polled every few milliseconds.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Which limit ended a run.
-enum class LimitHit { kNone, kWallTime, kCpuTime, kMemory, kProcesses, kOutput };
+enum class LimitHit { kNone, kWallTime, kCpuTime, kMemory, kProcesses, kOutput, kCancelled };
 std::string_view LimitHitName(LimitHit limit);  // "none", "wall_time", "cpu_time", ...
 
 struct SandboxResult {

@@ -106,6 +106,9 @@ std::string ToolResultForModel(const SandboxResult& result, const SandboxLimits&
         std::snprintf(line, sizeof(line), "killed: more than %lld bytes of output\n",
                       static_cast<long long>(limits.max_output_bytes));
         break;
+      case LimitHit::kCancelled:
+        std::snprintf(line, sizeof(line), "killed: cancelled by the user\n");
+        break;
       case LimitHit::kNone:
         line[0] = '\0';
         break;
