@@ -7,6 +7,7 @@ find_package(CLI11 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(HWY REQUIRED IMPORTED_TARGET libhwy)
+pkg_check_modules(LIBEDIT REQUIRED IMPORTED_TARGET libedit)  # the REPL's line editing
 # libunistring: Unicode NFC normalization for tokenizer.json normalizers (documented in docs/dependencies.md).
 find_path(UNISTRING_INCLUDE_DIR uninorm.h REQUIRED)
 find_library(UNISTRING_LIBRARY unistring REQUIRED)

@@ -9,9 +9,11 @@ packages=(
   cmake ninja-build g++ make pkg-config ccache
   # libraries (DESIGN.md §8; docs/dependencies.md says why each is here)
   libhwy-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
-  libunistring-dev zlib1g-dev libboost-dev
+  libunistring-dev zlib1g-dev libboost-dev libedit-dev
   # run time: the agent's tool sandbox
   bubblewrap
+  # tests: the REPL in a real terminal
+  tmux
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
 )

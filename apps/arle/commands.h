@@ -29,6 +29,9 @@ void RegisterTemplateCommand(CLI::App& app, int& exit_code);
 void RegisterServeCommand(CLI::App& app, int& exit_code);
 void RegisterQuantizeCommand(CLI::App& app, int& exit_code);
 void RegisterToolCommand(CLI::App& app, int& exit_code);
+void RegisterReplCommand(CLI::App& app, int& exit_code);
+// `arle` with no arguments: the REPL with the default model and settings.
+int RunDefaultRepl();
 
 // Prints the loud warning every command that accepts --unsafe-no-sandbox gives when it is set.
 void WarnUnsafeNoSandbox();

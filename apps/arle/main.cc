@@ -1,4 +1,5 @@
-// arle: the one binary. Dispatches to subcommands (run, model, convert, tokenize, bench, ...).
+// arle: the one binary. Dispatches to subcommands (run, model, convert, tokenize, bench, ...);
+// with no arguments it opens the REPL.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -21,12 +22,13 @@ int main(int argc, char** argv) {
   arle::app::RegisterServeCommand(app, exit_code);
   arle::app::RegisterQuantizeCommand(app, exit_code);
   arle::app::RegisterToolCommand(app, exit_code);
+  arle::app::RegisterReplCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : arle::app::kExitBadInput;
   }
-  if (argc == 1) std::fputs(app.help().c_str(), stdout);
+  if (argc == 1) return arle::app::RunDefaultRepl();  // `arle` alone: the interactive agent
   return exit_code;
 }
