@@ -210,12 +210,16 @@ agent::AgentEvents TurnPrinter::Events() {
     const std::string code = args.is_object() && args.contains("code") && args["code"].is_string()
                                  ? args["code"].get<std::string>()
                                  : call.arguments;
-    fmt::print(side_, "[{}] {}\n", call.name, OneLine(code));
+    // The line stays open while the tool runs; its result summary ends it.
+    fmt::print(side_, "[{}] {}", call.name, OneLine(code));
     std::fflush(side_);
+    tool_line_open_ = true;
   };
   events.on_tool_end = [this](const agent::ToolExchange& ex) {
-    fmt::print(side_, "[{}] -> {}\n", ex.call.name, OneLine(ToolSummary(ex)));
+    if (!tool_line_open_) fmt::print(side_, "[{}]", ex.call.name);  // refused before it started
+    fmt::print(side_, " -> {}\n", OneLine(ToolSummary(ex)));
     std::fflush(side_);
+    tool_line_open_ = false;
   };
   return events;
 }

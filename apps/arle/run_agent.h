@@ -64,7 +64,8 @@ class AgentSession {
 };
 
 // Shows a turn as it runs: content to `out` as it streams; reasoning to `side`, dimmed when `dim`
-// (ANSI); one line to `side` when a tool call starts and one with its result summary when it ends.
+// (ANSI); each tool call as one line on `side`, "[shell] <first line of the code>" when it starts,
+// completed with " -> exit 0, 12 B stdout, ..." when it ends.
 class TurnPrinter {
  public:
   TurnPrinter(FILE* out, FILE* side, bool dim) : out_(out), side_(side), dim_(dim) {}
@@ -79,6 +80,7 @@ class TurnPrinter {
   bool dim_;
   bool in_reasoning_ = false;
   bool wrote_content_ = false;
+  bool tool_line_open_ = false;
 };
 
 // "2 model calls, 1 tool call, prompt 300 tokens (256 cached), generated 40 tokens, TTFT 0.12 s,
