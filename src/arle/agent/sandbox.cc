@@ -240,6 +240,7 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
   int status = 0;
   const auto deadline = start + std::chrono::duration<double>(limits.wall_seconds);
   Tree last_tree;
+  auto next_measure = start;
   char buf[65536];
   const auto kill_for = [&](LimitHit why) {
     if (!killed) result.limit = why;
@@ -272,10 +273,11 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
       if (w == pid) exited = true;
     }
     if (exited) {
-      // Output still open after the exit: a process that escaped the wait (daemonized in the
-      // unsafe mode, or the pid namespace's stragglers). Stop reading at the deadline.
+      // Output still open after the exit: a process that left the group (daemonized in the
+      // unsafe mode; in the sandbox the PID namespace died with bwrap). Stop reading at the
+      // deadline. No kill: the reaped pid no longer names our group.
       if (Clock::now() > deadline && (open[0] || open[1])) {
-        kill_for(LimitHit::kWallTime);
+        if (result.limit == LimitHit::kNone) result.limit = LimitHit::kWallTime;
         break;
       }
       continue;
@@ -296,6 +298,10 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
       kill_for(LimitHit::kOutput);
       continue;
     }
+    // A /proc scan costs about a millisecond: at most one per watch period, however fast the
+    // output arrives.
+    if (Clock::now() < next_measure) continue;
+    next_measure = Clock::now() + std::chrono::milliseconds(kWatchMillis);
     last_tree = MeasureTree(pid);
     // bwrap's own two processes are not the command's.
     const int64_t overhead = options.unsafe_no_sandbox ? 0 : 2;
