@@ -6,8 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "arle/agent/tools.h"
 
 namespace arle::agent {
 namespace {
@@ -264,6 +269,43 @@ TEST(AgentTest, ErrorsLeaveTheConversationAsItWas) {
   model.fail_render_ = true;
   EXPECT_EQ(agent.RunTurn("three", {}).status().code(), core::StatusCode::kInvalidArgument);
   EXPECT_EQ(agent.messages(), before);
+}
+
+// Ctrl-C while a real tool runs: the REPL's flag reaches the sandbox, which kills the tool; the
+// turn ends as cancelled with the call answered.
+TEST(AgentTest, CancelStopsARunningToolInTheSandbox) {
+  const SandboxState& state = ProbeSandbox();
+  if (!state.available) GTEST_SKIP() << "sandbox unavailable here: " << state.detail;
+  ScriptedModel model({{{"<tool_call>\n{\"name\": \"shell\", \"arguments\": {\"code\": "
+                         "\"sleep 105\"}}\n</tool_call>"}}});
+  std::atomic<bool> interrupted{false};
+  SandboxOptions sandbox;
+  sandbox.workdir = "/tmp";
+  sandbox.cancel = &interrupted;
+  Agent agent(
+      model,
+      [&](std::string_view tool, std::string_view code) { return RunTool(tool, code, sandbox); },
+      {});
+  AgentEvents events;
+  events.cancelled = [&] { return interrupted.load(); };
+  std::thread canceller;
+  events.on_tool_start = [&](const runtime::ToolCall&) {
+    canceller = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      interrupted = true;  // what the REPL's SIGINT handler does
+    });
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto r = agent.RunTurn("wait", events);
+  if (canceller.joinable()) canceller.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
+  EXPECT_EQ(r->finish, "cancelled");
+  ASSERT_EQ(r->tools.size(), 1u);
+  EXPECT_TRUE(r->tools[0].ran);
+  EXPECT_EQ(r->tools[0].run.limit, LimitHit::kCancelled);
+  EXPECT_NE(agent.messages().back().content.find("killed: cancelled by the user"),
+            std::string::npos);
 }
 
 TEST(AgentMessagesTest, JsonRoundTripAndErrors) {
