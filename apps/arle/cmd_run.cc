@@ -45,7 +45,6 @@ struct RunOptions {
   std::string chat_template;
   std::string enable_thinking;
   // Agent (chat mode): tools on unless --no-tools.
-  bool no_tools = false;
   AgentRunSettings agent;
 };
 
@@ -114,7 +113,7 @@ int Run(const RunOptions& o) {
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
   request.stop_strings = o.stop;
-  if (chat && !o.no_tools) {
+  if (chat && o.agent.tools) {
     // The agent loop: the user message is the prompt text, rendered anew (with the tools) on
     // every model call.
     runtime::EngineRequest agent_request;
@@ -226,19 +225,7 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--dump-dir", o.dump_dir,
                   "Debug: write every named activation (blk.N.attn_norm, ...) of each forward as "
                   "<name>.f32 plus manifest.json into DIR (also ARLE_DUMP_DIR)");
-  cmd->add_flag("--no-tools", o.no_tools,
-                "Chat without the agent's tools (one generation; default: tools on in chat mode)");
-  cmd->add_option("--max-turns", o.agent.max_turns, "Model calls per answer at most (agent)")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--trace", o.agent.trace_path,
-                  "Append the trajectory (messages, tool calls, token ids with the generated-token "
-                  "mask, timings) to this JSONL file (agent)");
-  cmd->add_option("--workdir", o.agent.workdir,
-                  "Host directory the tools see as /work (default: a fresh one, removed after)");
-  cmd->add_option("--tool-timeout", o.agent.tool_timeout, "Seconds per tool call")
-      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-  cmd->add_flag("--unsafe-no-sandbox", o.agent.unsafe_no_sandbox,
-                "Run tools without bubblewrap isolation (dangerous)");
+  AddAgentOptions(cmd, o.agent);
   cmd->callback([&exit_code] { exit_code = Run(o); });
 }
 

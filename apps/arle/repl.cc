@@ -55,7 +55,6 @@ struct ReplOptions {
   std::string chat_template;
   std::string enable_thinking;
   AgentRunSettings agent;
-  bool no_tools = false;
 };
 
 class LineReader {
@@ -394,9 +393,7 @@ int RunRepl(const ReplOptions& o) {
   request.stop = runtime::DefaultStopParams(*loaded->model, *loaded->tokenizer);
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
-  AgentRunSettings settings = o.agent;
-  settings.tools = !o.no_tools;
-  auto session = AgentSession::Create(*loaded, *setup, kwargs, request, settings, &g_interrupted);
+  auto session = AgentSession::Create(*loaded, *setup, kwargs, request, o.agent, &g_interrupted);
   if (!session.ok()) return ReportError(session.status());
   InstallSigint();
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
@@ -424,16 +421,7 @@ void AddReplOptions(CLI::App* cmd, ReplOptions& o) {
   cmd->add_option("--system", o.agent.system, "System message");
   cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
   cmd->add_option("--enable-thinking", o.enable_thinking, "true | false (Qwen3 templates)");
-  cmd->add_flag("--no-tools", o.no_tools, "Chat without the tools");
-  cmd->add_option("--max-turns", o.agent.max_turns, "Model calls per answer at most")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--trace", o.agent.trace_path, "Append each turn's trajectory to this JSONL file");
-  cmd->add_option("--workdir", o.agent.workdir,
-                  "Host directory the tools see as /work (default: a fresh one, removed at exit)");
-  cmd->add_option("--tool-timeout", o.agent.tool_timeout, "Seconds per tool call")
-      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-  cmd->add_flag("--unsafe-no-sandbox", o.agent.unsafe_no_sandbox,
-                "Run tools without bubblewrap isolation (dangerous)");
+  AddAgentOptions(cmd, o.agent);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // turn, and the one-shot agent of `arle run`.
 #include "apps/arle/run_agent.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -239,6 +240,22 @@ std::string TurnSummary(const agent::TurnResult& result) {
       "TTFT {:.2f} s, {:.1f} tok/s, finish {}",
       result.completions.size(), result.tools.size(), prompt_tokens, cached, generated, ttft,
       seconds > 0 ? generated / seconds : 0.0, result.finish);
+}
+
+void AddAgentOptions(CLI::App* cmd, AgentRunSettings& s) {
+  cmd->add_flag_callback("--no-tools", [&s] { s.tools = false; },
+                         "Chat without the agent's tools (`run`: one plain chat completion)");
+  cmd->add_option("--max-turns", s.max_turns, "Model calls per answer at most")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--trace", s.trace_path,
+                  "Append each turn's trajectory (messages, tool calls, token ids with the "
+                  "generated-token mask, timings) to this JSONL file");
+  cmd->add_option("--workdir", s.workdir,
+                  "Host directory the tools see as /work (default: a fresh one, removed after)");
+  cmd->add_option("--tool-timeout", s.tool_timeout, "Seconds per tool call")
+      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+  cmd->add_flag("--unsafe-no-sandbox", s.unsafe_no_sandbox,
+                "Run tools without bubblewrap isolation (dangerous)");
 }
 
 int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs,

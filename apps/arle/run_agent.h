@@ -16,6 +16,10 @@
 #include "arle/agent/agent.h"
 #include "arle/runtime/engine.h"
 
+namespace CLI {
+class App;
+}
+
 namespace arle::app {
 
 struct AgentRunSettings {
@@ -90,6 +94,10 @@ std::string TurnSummary(const agent::TurnResult& result);
 // The JSON form of a turn's tool calls: id, name, arguments, result, ran (and exit_code, limit,
 // wall_seconds, sandboxed when it ran).
 nlohmann::ordered_json ToolExchangesJson(const agent::TurnResult& result);
+
+// The agent flags `arle run` and `arle repl` share: --no-tools, --max-turns, --trace, --workdir,
+// --tool-timeout, --unsafe-no-sandbox.
+void AddAgentOptions(CLI::App* cmd, AgentRunSettings& settings);
 
 // `arle run` in chat mode with tools: one turn over `user_text`, printed or as one JSON object.
 // Returns the process exit code.

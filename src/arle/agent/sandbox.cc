@@ -2,6 +2,7 @@
 // measures the process tree through /proc and kills it at a limit.
 #include "arle/agent/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,7 +15,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <map>
 #include <sstream>
 
