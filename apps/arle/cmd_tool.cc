@@ -53,6 +53,12 @@ void RegisterToolCommand(CLI::App& app, int& exit_code) {
       }
       temp_dir = tmpl;
       options.workdir = temp_dir;
+      if (core::Status s = agent::PrepareWorkdir(temp_dir); !s.ok()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(temp_dir, ignored);
+        exit_code = ReportError(s);
+        return;
+      }
     } else {
       options.workdir = workdir;
     }

@@ -137,6 +137,7 @@ core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
       return core::IoError("cannot create a working directory in " + tmpl);
     }
     s->temp_workdir_ = s->sandbox_.workdir = tmpl;
+    if (core::Status st = agent::PrepareWorkdir(tmpl); !st.ok()) return st;
   } else {
     s->sandbox_.workdir = settings.workdir;
   }

@@ -81,6 +81,7 @@ class SandboxTest : public ::testing::Test {
     const SandboxState& state = ProbeSandbox();
     if (!state.available) GTEST_SKIP() << "sandbox unavailable here: " << state.detail;
     options_.workdir = dir_.path();
+    ASSERT_TRUE(PrepareWorkdir(dir_.path()).ok());
   }
   SandboxResult Bash(const std::string& script) {
     auto r = RunSandboxed({"/usr/bin/bash", "-c", script}, options_);
@@ -104,6 +105,15 @@ TEST_F(SandboxTest, ReportsExitCodeAndBothStreams) {
   EXPECT_EQ(r.stdout_text, "out\n");
   EXPECT_EQ(r.stderr_text, "err\n");
   EXPECT_EQ(r.stdout_bytes, 4);
+}
+
+TEST_F(SandboxTest, NeverRunsAsRootAndKeepsTheKernelProcessLimit) {
+  const SandboxResult r = Bash("id -u; ulimit -u");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  const std::string uid = r.stdout_text.substr(0, r.stdout_text.find('\n'));
+  if (::geteuid() == 0) EXPECT_EQ(uid, std::to_string(SandboxUid()));
+  EXPECT_NE(uid, "0");
+  EXPECT_EQ(r.stdout_text.find("unlimited"), std::string::npos) << r.stdout_text;
 }
 
 TEST_F(SandboxTest, HasNoNetwork) {

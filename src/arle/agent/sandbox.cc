@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -162,6 +163,28 @@ void Account(const char* data, ssize_t n, int64_t keep, std::string& text, int64
   total += n;
 }
 
+// Processes bwrap itself keeps in the tree (the monitor and the namespace's init).
+constexpr int64_t kBwrapProcesses = 2;
+
+// Tasks (threads included, as RLIMIT_NPROC counts them) of processes that `uid` owns.
+int64_t UserTaskCount(uid_t uid) {
+  int64_t n = 0;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    const std::string proc = std::string("/proc/") + e->d_name;
+    struct stat st;
+    if (::stat(proc.c_str(), &st) != 0 || st.st_uid != uid) continue;
+    DIR* tasks = ::opendir((proc + "/task").c_str());
+    if (tasks == nullptr) continue;
+    while (const dirent* t = ::readdir(tasks)) n += t->d_name[0] != '.';
+    ::closedir(tasks);
+  }
+  ::closedir(dir);
+  return n;
+}
+
 core::Status CheckOptions(const std::vector<std::string>& argv, const SandboxOptions& o) {
   if (argv.empty() || argv[0].empty()) return core::InvalidArgumentError("sandbox: empty command");
   const SandboxLimits& l = o.limits;
@@ -191,6 +214,16 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
   std::vector<char*> cargs;
   for (const std::string& a : args) cargs.push_back(const_cast<char*>(a.c_str()));
   cargs.push_back(nullptr);
+  // The kernel's cap on the tree: the watchdog reports the limit at max_processes + 1, the kernel
+  // refuses forks a little past it, so a fork bomb never grows beyond the sandbox's own count.
+  // The uid's tasks that already exist count against the cap, so they are added to it: the
+  // caller's other processes, and, as SandboxUid(), the zombies earlier runs leave where the
+  // system's init is slow to reap orphans (bwrap's intermediate process ends up there).
+  const bool drop_root = ::geteuid() == 0 && !options.unsafe_no_sandbox;
+  const uid_t run_uid = drop_root ? SandboxUid() : ::getuid();
+  const int64_t already = run_uid == 0 ? 0 : UserTaskCount(run_uid);
+  const rlim_t nproc = static_cast<rlim_t>(already + limits.max_processes + kBwrapProcesses + 2);
+  const bool limit_nproc = run_uid != 0;  // root is exempt from RLIMIT_NPROC anyway
   const auto start = Clock::now();
   const pid_t pid = ::fork();
   if (pid < 0) return core::IoError(std::string("sandbox: fork: ") + std::strerror(errno));
@@ -210,6 +243,13 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
     SetLimit(RLIMIT_FSIZE, static_cast<rlim_t>(limits.file_bytes),
              static_cast<rlim_t>(limits.file_bytes));
     SetLimit(RLIMIT_CORE, 0, 0);
+    if (limit_nproc) SetLimit(RLIMIT_NPROC, nproc, nproc);
+    if (drop_root && (::setgroups(0, nullptr) != 0 || ::setresgid(run_uid, run_uid, run_uid) != 0 ||
+                      ::setresuid(run_uid, run_uid, run_uid) != 0)) {
+      const int e = errno;
+      (void)!::write(exec_err[1], &e, sizeof(e));
+      ::_exit(127);
+    }
     if (options.unsafe_no_sandbox) {
       ::execvp(cargs[0], cargs.data());
     } else {
@@ -303,8 +343,8 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
     if (Clock::now() < next_measure) continue;
     next_measure = Clock::now() + std::chrono::milliseconds(kWatchMillis);
     last_tree = MeasureTree(pid);
-    // bwrap's own two processes are not the command's.
-    const int64_t overhead = options.unsafe_no_sandbox ? 0 : 2;
+    // bwrap's own processes are not the command's.
+    const int64_t overhead = options.unsafe_no_sandbox ? 0 : kBwrapProcesses;
     if (static_cast<int64_t>(last_tree.pids.size()) - overhead > limits.max_processes) {
       kill_for(LimitHit::kProcesses);
     } else if (last_tree.rss_bytes > limits.memory_bytes) {
@@ -339,6 +379,21 @@ std::string_view LimitHitName(LimitHit limit) {
   return "unknown";
 }
 
+uint32_t SandboxUid() {
+  if (::geteuid() != 0) return ::getuid();
+  static const uint32_t uid = 2'000'000'000u + static_cast<uint32_t>(::getpid());
+  return uid;
+}
+
+core::Status PrepareWorkdir(const std::string& dir) {
+  if (::geteuid() != 0) return core::OkStatus();
+  if (::chown(dir.c_str(), SandboxUid(), SandboxUid()) != 0) {
+    return core::IoError("cannot give the working directory " + dir + " to the sandbox user: " +
+                         std::strerror(errno));
+  }
+  return core::OkStatus();
+}
+
 const SandboxState& ProbeSandbox() {
   static const SandboxState state = [] {
     SandboxState s;
@@ -354,6 +409,11 @@ const SandboxState& ProbeSandbox() {
     }
     SandboxOptions probe;
     probe.workdir = dir_template;
+    if (core::Status st = PrepareWorkdir(probe.workdir); !st.ok()) {
+      ::rmdir(dir_template);
+      s.detail = st.message();
+      return s;
+    }
     probe.limits.wall_seconds = 10;
     const core::StatusOr<SandboxResult> r =
         RunArgs(BwrapArgs(s.bwrap_path, {"true"}, probe), probe);

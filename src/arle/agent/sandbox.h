@@ -62,6 +62,18 @@ struct SandboxState {
   std::string detail;      // version, or the reason it cannot run
 };
 
+// The user id sandboxed commands run as. When arle runs as root: an unprivileged id of this
+// process's own (2,000,000,000 + pid, in no passwd file), so no tool runs as root even inside its
+// namespace and the kernel's per-user process limit binds (RLIMIT_NPROC does not bind root: a
+// fork bomb could otherwise take every pid of the host before the watchdog kills it). Otherwise
+// the caller's own id. The unsafe mode keeps the caller's id.
+uint32_t SandboxUid();
+
+// Makes a directory arle created writable by SandboxUid() (chown when root; nothing otherwise).
+// A directory the user names keeps its owner: as root, its /work is writable only if SandboxUid
+// may write it.
+core::Status PrepareWorkdir(const std::string& dir);
+
 // Finds bwrap on PATH and runs a trivial command under the sandbox's namespaces once; the answer
 // is cached for the process.
 const SandboxState& ProbeSandbox();
