@@ -134,6 +134,9 @@ void Engine::Impl::Finish(Sequence* seq, FinishReason reason, EngineOutput* out)
   out->n_prompt_tokens = seq->n_prompt;
   out->n_cached_prompt_tokens = seq->n_cached_prompt;
   out->n_generated_tokens = seq->n_generated();
+  // Publish before the final event goes out: a client that reads the stats (/metrics) right after
+  // its response ends must see its own tokens and freed blocks, not the previous step's snapshot.
+  PublishStats();
 }
 
 void Engine::Impl::Emit(Sequence* seq, EngineOutput& out) {
