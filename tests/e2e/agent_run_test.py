@@ -5,7 +5,7 @@ tests/agent/agent_test.cc).
 
 Checks: chat models run the agent (tools described in the prompt, which --no-tools leaves out),
 the JSON result's fields, the trace line (token ids with a mask that marks exactly the generated
-tokens), --stdin, and bad agent flags.
+tokens), --stdin, the REPL reading piped lines, and bad agent flags.
 """
 import argparse
 import json
@@ -84,6 +84,19 @@ def main():
         out = arle(args, "run", *common, "--prompt", "hi", "--unsafe-no-sandbox")
         check(out.returncode == 0 and "model call(s)" in out.stderr and "WARNING" in out.stderr,
               "text mode: summary line and the unsafe warning on stderr")
+
+        # The REPL with stdin not a terminal: one message per line (a trailing backslash joins
+        # lines), slash commands work, summaries go to stderr, end of input exits 0.
+        saved = os.path.join(tmp, "piped.json")
+        out = arle(args, "repl", *common, "--unsafe-no-sandbox",
+                   stdin=f"first\n/help\nsecond \\\nthird\n/save {saved}\n")
+        check(out.returncode == 0, "piped REPL exits 0 at end of input: " + out.stderr[-300:])
+        check(out.stderr.count("model call(s)") == 2, "piped REPL: two answers, summaries on stderr")
+        check("/export FILE" in out.stdout and "written to" in out.stdout,
+              "piped REPL: slash commands answer on stdout")
+        msgs = json.load(open(saved))
+        check([m["content"] for m in msgs if m["role"] == "user"] == ["first", "second \nthird"],
+              "piped REPL: one message per line, backslash continues")
 
         out = arle(args, "run", *common, "--prompt", "hi", "--max-turns", "0")
         check(out.returncode == 2, "--max-turns 0 exits 2")
