@@ -109,6 +109,20 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
   return setup;
 }
 
+core::StatusOr<nlohmann::ordered_json> ThinkingKwargs(const std::string& enable_thinking) {
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
+  if (enable_thinking.empty()) return kwargs;
+  if (enable_thinking == "true" || enable_thinking == "1") {
+    kwargs["enable_thinking"] = true;
+  } else if (enable_thinking == "false" || enable_thinking == "0") {
+    kwargs["enable_thinking"] = false;
+  } else {
+    return core::InvalidArgumentError("--enable-thinking must be true or false, got '" +
+                                      enable_thinking + "'");
+  }
+  return kwargs;
+}
+
 core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::ordered_json& messages,
                                        const nlohmann::ordered_json& tools,
                                        bool add_generation_prompt,

@@ -40,6 +40,10 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
 // <think> and <tool_call> tags.
 std::string OutputParserFamily(const io::ModelConfig& config);
 
+// The extra template variables of the --enable-thinking flag: {} when `enable_thinking` is
+// empty, {"enable_thinking": bool} for "true"/"1" or "false"/"0", InvalidArgument otherwise.
+core::StatusOr<nlohmann::ordered_json> ThinkingKwargs(const std::string& enable_thinking);
+
 // Renders `messages` (a JSON array, member order kept) with optional `tools` (array or null) and
 // extra template variables `kwargs` (an object, e.g. {"enable_thinking": false}).
 core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::ordered_json& messages,

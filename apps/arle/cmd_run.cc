@@ -78,12 +78,9 @@ int Run(const RunOptions& o) {
       nlohmann::ordered_json messages = nlohmann::ordered_json::array();
       if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
       messages.push_back({{"role", "user"}, {"content", prompt}});
-      if (!o.enable_thinking.empty()) {
-        if (o.enable_thinking != "true" && o.enable_thinking != "false") {
-          return ReportError(core::InvalidArgumentError("--enable-thinking must be true or false"));
-        }
-        kwargs["enable_thinking"] = o.enable_thinking == "true";
-      }
+      auto thinking = ThinkingKwargs(o.enable_thinking);
+      if (!thinking.ok()) return ReportError(thinking.status());
+      kwargs = std::move(thinking).value();
       auto rendered = RenderChat(*setup, messages, nullptr, true, kwargs);
       if (!rendered.ok()) return ReportError(rendered.status());
       prompt = std::move(rendered).value();

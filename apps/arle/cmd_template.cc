@@ -19,12 +19,6 @@ core::StatusOr<nlohmann::ordered_json> ReadJsonFile(const std::string& path) {
   return j;
 }
 
-core::StatusOr<bool> ParseBool(const std::string& flag, const std::string& value) {
-  if (value == "true" || value == "1") return true;
-  if (value == "false" || value == "0") return false;
-  return core::InvalidArgumentError(flag + " must be true or false, got '" + value + "'");
-}
-
 }  // namespace
 
 void RegisterTemplateCommand(CLI::App& app, int& exit_code) {
@@ -50,11 +44,7 @@ void RegisterTemplateCommand(CLI::App& app, int& exit_code) {
       if (!tools_file.empty()) {
         ARLE_ASSIGN_OR_RETURN(tools, ReadJsonFile(tools_file));
       }
-      nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
-      if (!enable_thinking.empty()) {
-        ARLE_ASSIGN_OR_RETURN(bool on, ParseBool("--enable-thinking", enable_thinking));
-        kwargs["enable_thinking"] = on;
-      }
+      ARLE_ASSIGN_OR_RETURN(nlohmann::ordered_json kwargs, ThinkingKwargs(enable_thinking));
       ARLE_ASSIGN_OR_RETURN(std::string prompt,
                             RenderChat(setup, messages, tools, !no_generation_prompt, kwargs));
       std::fwrite(prompt.data(), 1, prompt.size(), stdout);

@@ -3,8 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <cstdlib>
-#include <filesystem>
+#include <memory>
 
 #include "apps/arle/commands.h"
 #include "arle/agent/sandbox.h"
@@ -44,29 +43,19 @@ void RegisterToolCommand(CLI::App& app, int& exit_code) {
     options.limits.cpu_seconds = timeout;
     options.limits.memory_bytes = memory_mb * (int64_t{1} << 20);
     if (unsafe) WarnUnsafeNoSandbox();
-    std::string temp_dir;
+    std::unique_ptr<agent::TempWorkdir> temp;  // removed when the call is done
     if (workdir.empty()) {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "arle-tool-XXXXXX").string();
-      if (::mkdtemp(tmpl.data()) == nullptr) {
-        exit_code = ReportError(core::IoError("cannot create a working directory in " + tmpl));
+      auto dir = agent::TempWorkdir::Create("arle-tool");
+      if (!dir.ok()) {
+        exit_code = ReportError(dir.status());
         return;
       }
-      temp_dir = tmpl;
-      options.workdir = temp_dir;
-      if (core::Status s = agent::PrepareWorkdir(temp_dir); !s.ok()) {
-        std::error_code ignored;
-        std::filesystem::remove_all(temp_dir, ignored);
-        exit_code = ReportError(s);
-        return;
-      }
+      temp = std::move(dir).value();
+      options.workdir = temp->path();
     } else {
       options.workdir = workdir;
     }
     auto result = agent::RunTool(name, code, options);
-    if (!temp_dir.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(temp_dir, ignored);
-    }
     if (!result.ok()) {
       exit_code = ReportError(result.status());
       return;

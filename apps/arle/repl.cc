@@ -166,8 +166,7 @@ constexpr const char* kHelp =
 
 struct SessionTotals {
   int64_t turns = 0, model_calls = 0, tool_calls = 0;
-  int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
-  double seconds = 0;
+  agent::TurnUsage usage;  // summed over the turns (ttft_seconds unused)
 };
 
 std::string Markdown(const std::vector<agent::AgentMessage>& messages) {
@@ -184,10 +183,9 @@ std::string Markdown(const std::vector<agent::AgentMessage>& messages) {
       }
       md += "\n\n" + m.content + "\n";
       for (const runtime::ToolCall& c : m.tool_calls) {
-        const Json args = Json::parse(c.arguments, nullptr, false);
-        const bool has_code = args.is_object() && args.contains("code") && args["code"].is_string();
+        const auto code = agent::ToolCodeArgument(c);
         md += "\nTool call `" + c.name + "`:\n\n```" + (c.name == "python" ? "python" : "sh") +
-              "\n" + (has_code ? args["code"].get<std::string>() : c.arguments) + "\n```\n";
+              "\n" + (code.ok() ? *code : c.arguments) + "\n```\n";
       }
     } else if (m.role == "tool") {
       md += "\nResult of `" + m.name + "`:\n\n```\n" + m.content + "```\n";
@@ -269,12 +267,11 @@ class Repl {
     ++totals_.turns;
     totals_.model_calls += static_cast<int64_t>(result->completions.size());
     totals_.tool_calls += static_cast<int64_t>(result->tools.size());
-    for (const agent::Completion& c : result->completions) {
-      totals_.prompt_tokens += static_cast<int64_t>(c.prompt_tokens.size());
-      totals_.cached_tokens += c.n_cached_prompt_tokens;
-      totals_.generated_tokens += static_cast<int64_t>(c.tokens.size());
-      totals_.seconds += c.total_seconds;
-    }
+    const agent::TurnUsage u = agent::UsageOf(*result);
+    totals_.usage.prompt_tokens += u.prompt_tokens;
+    totals_.usage.cached_prompt_tokens += u.cached_prompt_tokens;
+    totals_.usage.completion_tokens += u.completion_tokens;
+    totals_.usage.seconds += u.seconds;
     const std::string summary = "[" + TurnSummary(*result) + "]";
     // Interactive: a dim line under the answer; piped: on stderr, so stdout is the answers.
     if (interactive_) {
@@ -325,9 +322,9 @@ class Repl {
       fmt::print(
           "{} turn(s), {} model call(s), {} tool call(s); prompt {} tokens ({} from the prefix "
           "cache), generated {} tokens, {:.1f} tok/s overall; KV blocks {} used, {} cached of {}\n",
-          totals_.turns, totals_.model_calls, totals_.tool_calls, totals_.prompt_tokens,
-          totals_.cached_tokens, totals_.generated_tokens,
-          totals_.seconds > 0 ? totals_.generated_tokens / totals_.seconds : 0.0,
+          totals_.turns, totals_.model_calls, totals_.tool_calls, totals_.usage.prompt_tokens,
+          totals_.usage.cached_prompt_tokens, totals_.usage.completion_tokens,
+          totals_.usage.seconds > 0 ? totals_.usage.completion_tokens / totals_.usage.seconds : 0.0,
           e.kv_blocks_used, e.kv_blocks_cached, e.kv_blocks_total);
     } else if (cmd == "/save" || cmd == "/export") {
       if (arg.empty()) {
@@ -378,13 +375,8 @@ int RunRepl(const ReplOptions& o) {
   auto setup = LoadChatSetup(loaded->location, *loaded->tokenizer, o.chat_template,
                              loaded->gguf.get());
   if (!setup.ok()) return ReportError(setup.status());
-  Json kwargs = Json::object();
-  if (!o.enable_thinking.empty()) {
-    if (o.enable_thinking != "true" && o.enable_thinking != "false") {
-      return ReportError(core::InvalidArgumentError("--enable-thinking must be true or false"));
-    }
-    kwargs["enable_thinking"] = o.enable_thinking == "true";
-  }
+  auto kwargs = ThinkingKwargs(o.enable_thinking);
+  if (!kwargs.ok()) return ReportError(kwargs.status());
   runtime::EngineRequest request;
   request.sampling.temperature = o.temperature;
   request.sampling.top_p = o.top_p;
@@ -393,7 +385,7 @@ int RunRepl(const ReplOptions& o) {
   request.stop = runtime::DefaultStopParams(*loaded->model, *loaded->tokenizer);
   request.stop.max_tokens = o.max_tokens;
   request.stop.ignore_eos = o.ignore_eos;
-  auto session = AgentSession::Create(*loaded, *setup, kwargs, request, o.agent, &g_interrupted);
+  auto session = AgentSession::Create(*loaded, *setup, *kwargs, request, o.agent, &g_interrupted);
   if (!session.ok()) return ReportError(session.status());
   InstallSigint();
   const bool interactive = ::isatty(STDIN_FILENO) != 0;

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 
 #include "apps/arle/commands.h"
@@ -103,15 +102,7 @@ Json ToolExchangesJson(const agent::TurnResult& result) {
 AgentSession::AgentSession(LoadedModel& loaded, ChatSetup setup, AgentRunSettings settings)
     : loaded_(loaded), setup_(std::move(setup)), settings_(std::move(settings)) {}
 
-AgentSession::~AgentSession() {
-  agent_.reset();
-  model_.reset();
-  engine_.reset();
-  if (!temp_workdir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(temp_workdir_, ignored);
-  }
-}
+AgentSession::~AgentSession() = default;
 
 core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
     LoadedModel& loaded, ChatSetup setup, Json kwargs, runtime::EngineRequest request,
@@ -132,12 +123,10 @@ core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
   s->sandbox_.limits.cpu_seconds = settings.tool_timeout;
   s->sandbox_.cancel = cancel;
   if (settings.workdir.empty()) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "arle-agent-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return core::IoError("cannot create a working directory in " + tmpl);
-    }
-    s->temp_workdir_ = s->sandbox_.workdir = tmpl;
-    if (core::Status st = agent::PrepareWorkdir(tmpl); !st.ok()) return st;
+    auto dir = agent::TempWorkdir::Create("arle-agent");
+    if (!dir.ok()) return dir.status();
+    s->temp_workdir_ = std::move(dir).value();
+    s->sandbox_.workdir = s->temp_workdir_->path();
   } else {
     s->sandbox_.workdir = settings.workdir;
   }
@@ -208,12 +197,9 @@ agent::AgentEvents TurnPrinter::Events() {
       std::fflush(out_);
       wrote_content_ = false;
     }
-    const Json args = Json::parse(call.arguments, nullptr, false);
-    const std::string code = args.is_object() && args.contains("code") && args["code"].is_string()
-                                 ? args["code"].get<std::string>()
-                                 : call.arguments;
+    const auto code = agent::ToolCodeArgument(call);
     // The line stays open while the tool runs; its result summary ends it.
-    fmt::print(side_, "[{}] {}", call.name, OneLine(code));
+    fmt::print(side_, "[{}] {}", call.name, OneLine(code.ok() ? *code : call.arguments));
     std::fflush(side_);
     tool_line_open_ = true;
   };
@@ -227,20 +213,13 @@ agent::AgentEvents TurnPrinter::Events() {
 }
 
 std::string TurnSummary(const agent::TurnResult& result) {
-  int64_t prompt_tokens = 0, cached = 0, generated = 0;
-  double seconds = 0;
-  for (const agent::Completion& c : result.completions) {
-    prompt_tokens += static_cast<int64_t>(c.prompt_tokens.size());
-    cached += c.n_cached_prompt_tokens;
-    generated += static_cast<int64_t>(c.tokens.size());
-    seconds += c.total_seconds;
-  }
-  const double ttft = result.completions.empty() ? 0 : result.completions.front().ttft_seconds;
+  const agent::TurnUsage u = agent::UsageOf(result);
   return fmt::format(
       "{} model call(s), {} tool call(s), prompt {} tokens ({} cached), generated {} tokens, "
       "TTFT {:.2f} s, {:.1f} tok/s, finish {}",
-      result.completions.size(), result.tools.size(), prompt_tokens, cached, generated, ttft,
-      seconds > 0 ? generated / seconds : 0.0, result.finish);
+      result.completions.size(), result.tools.size(), u.prompt_tokens, u.cached_prompt_tokens,
+      u.completion_tokens, u.ttft_seconds, u.seconds > 0 ? u.completion_tokens / u.seconds : 0.0,
+      result.finish);
 }
 
 void AddAgentOptions(CLI::App* cmd, AgentRunSettings& s) {
@@ -274,14 +253,7 @@ int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs
     fmt::print(stderr, "[{}: {}]\n", loaded.location.description, TurnSummary(*result));
     return kExitOk;
   }
-  int64_t prompt_tokens = 0, cached = 0, generated = 0;
-  double seconds = 0;
-  for (const agent::Completion& c : result->completions) {
-    prompt_tokens += static_cast<int64_t>(c.prompt_tokens.size());
-    cached += c.n_cached_prompt_tokens;
-    generated += static_cast<int64_t>(c.tokens.size());
-    seconds += c.total_seconds;
-  }
+  const agent::TurnUsage u = agent::UsageOf(*result);
   const Json out = {
       {"model", loaded.location.description},
       {"chat", true},
@@ -295,12 +267,10 @@ int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs
       {"problems", result->problems},
       {"messages", Json::parse(agent::MessagesToJson((*session)->agent().messages()))},
       {"usage",
-       {{"prompt_tokens", prompt_tokens},
-        {"cached_prompt_tokens", cached},
-        {"completion_tokens", generated}}},
-      {"timings",
-       {{"ttft_seconds", result->completions.empty() ? 0 : result->completions.front().ttft_seconds},
-        {"total_seconds", seconds}}}};
+       {{"prompt_tokens", u.prompt_tokens},
+        {"cached_prompt_tokens", u.cached_prompt_tokens},
+        {"completion_tokens", u.completion_tokens}}},
+      {"timings", {{"ttft_seconds", u.ttft_seconds}, {"total_seconds", u.seconds}}}};
   fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
   return kExitOk;
 }

@@ -61,7 +61,8 @@ class AgentSession {
   ChatSetup setup_;
   AgentRunSettings settings_;
   agent::SandboxOptions sandbox_;
-  std::string temp_workdir_;  // removed by the destructor
+  // Declared before the engine, the model and the agent, so it is removed after they are gone.
+  std::unique_ptr<agent::TempWorkdir> temp_workdir_;
   std::unique_ptr<runtime::Engine> engine_;
   std::unique_ptr<EngineAgentModel> model_;
   std::unique_ptr<agent::Agent> agent_;

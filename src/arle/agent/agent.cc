@@ -20,8 +20,9 @@ std::string Quote(std::string_view text) {
   return std::string(text.substr(0, kQuotedArgumentsBytes)) + "...";
 }
 
-// The "code" member of a tool call's arguments, or an error text for the model.
-core::StatusOr<std::string> CodeArgument(const runtime::ToolCall& call) {
+}  // namespace
+
+core::StatusOr<std::string> ToolCodeArgument(const runtime::ToolCall& call) {
   const Json args = Json::parse(call.arguments, nullptr, /*allow_exceptions=*/false);
   if (args.is_discarded() || !args.is_object() || !args.contains("code") ||
       !args["code"].is_string()) {
@@ -32,7 +33,17 @@ core::StatusOr<std::string> CodeArgument(const runtime::ToolCall& call) {
   return args["code"].get<std::string>();
 }
 
-}  // namespace
+TurnUsage UsageOf(const TurnResult& result) {
+  TurnUsage u;
+  for (const Completion& c : result.completions) {
+    u.prompt_tokens += static_cast<int64_t>(c.prompt_tokens.size());
+    u.cached_prompt_tokens += c.n_cached_prompt_tokens;
+    u.completion_tokens += static_cast<int64_t>(c.tokens.size());
+    u.seconds += c.total_seconds;
+  }
+  if (!result.completions.empty()) u.ttft_seconds = result.completions.front().ttft_seconds;
+  return u;
+}
 
 std::string MessagesToJson(const std::vector<AgentMessage>& messages) {
   Json out = Json::array();
@@ -112,7 +123,7 @@ ToolExchange Agent::RunToolCall(const runtime::ToolCall& call) {
     ex.result_text = "error: unknown tool '" + call.name + "'; the tools are shell and python";
     return ex;
   }
-  auto code = CodeArgument(call);
+  auto code = ToolCodeArgument(call);
   if (!code.ok()) {
     ex.result_text = "error: " + code.status().message();
     return ex;
@@ -131,9 +142,10 @@ ToolExchange Agent::RunToolCall(const runtime::ToolCall& call) {
 
 core::StatusOr<TurnResult> Agent::RunTurn(std::string_view user_text, const AgentEvents& events) {
   const auto cancelled = [&] { return events.cancelled && events.cancelled(); };
-  std::vector<AgentMessage> before = messages_;
+  // A turn only appends, so undoing it is a truncation.
+  const size_t n_before = messages_.size();
   const auto fail = [&](core::Status status) -> core::StatusOr<TurnResult> {
-    messages_ = std::move(before);
+    messages_.resize(n_before);
     return status;
   };
   messages_.push_back({.role = "user", .content = std::string(user_text)});

@@ -103,6 +103,20 @@ struct TurnResult {
   std::vector<std::string> problems;    // malformed output the parser passed through as text
 };
 
+// Token and time totals over a turn's model calls.
+struct TurnUsage {
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // of those, served by the prefix cache
+  int64_t completion_tokens = 0;
+  double seconds = 0;       // generation time, summed over the calls
+  double ttft_seconds = 0;  // of the first call
+};
+TurnUsage UsageOf(const TurnResult& result);
+
+// The "code" argument of a shell/python tool call, or InvalidArgument (quoting the arguments)
+// when they are not a JSON object with a string "code".
+core::StatusOr<std::string> ToolCodeArgument(const runtime::ToolCall& call);
+
 class Agent {
  public:
   // `model` must outlive the agent. `run_tool` runs the tool calls (RunTool in the sandbox for

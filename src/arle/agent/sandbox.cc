@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -394,6 +395,25 @@ core::Status PrepareWorkdir(const std::string& dir) {
   return core::OkStatus();
 }
 
+core::StatusOr<std::unique_ptr<TempWorkdir>> TempWorkdir::Create(std::string_view prefix) {
+  std::error_code ec;
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+  std::string tmpl = ((ec ? std::filesystem::path("/tmp") : tmp) /
+                      (std::string(prefix) + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return core::IoError("cannot create a working directory " + tmpl + ": " +
+                         std::strerror(errno));
+  }
+  std::unique_ptr<TempWorkdir> dir(new TempWorkdir(tmpl));
+  if (core::Status s = PrepareWorkdir(tmpl); !s.ok()) return s;  // removed by dir's destructor
+  return dir;
+}
+
+TempWorkdir::~TempWorkdir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
 const SandboxState& ProbeSandbox() {
   static const SandboxState state = [] {
     SandboxState s;
@@ -402,22 +422,16 @@ const SandboxState& ProbeSandbox() {
       s.detail = "bwrap (Debian package bubblewrap) is not installed";
       return s;
     }
-    char dir_template[] = "/tmp/arle-probe-XXXXXX";
-    if (::mkdtemp(dir_template) == nullptr) {
-      s.detail = std::string("cannot create a probe directory: ") + std::strerror(errno);
+    auto dir = TempWorkdir::Create("arle-probe");
+    if (!dir.ok()) {
+      s.detail = dir.status().message();
       return s;
     }
     SandboxOptions probe;
-    probe.workdir = dir_template;
-    if (core::Status st = PrepareWorkdir(probe.workdir); !st.ok()) {
-      ::rmdir(dir_template);
-      s.detail = st.message();
-      return s;
-    }
+    probe.workdir = (*dir)->path();
     probe.limits.wall_seconds = 10;
     const core::StatusOr<SandboxResult> r =
         RunArgs(BwrapArgs(s.bwrap_path, {"true"}, probe), probe);
-    ::rmdir(dir_template);
     if (!r.ok() || r.value().exit_code != 0) {
       std::string why = r.ok() ? r.value().stderr_text : r.status().message();
       while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();

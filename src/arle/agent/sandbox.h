@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,22 @@ uint32_t SandboxUid();
 // A directory the user names keeps its owner: as root, its /work is writable only if SandboxUid
 // may write it.
 core::Status PrepareWorkdir(const std::string& dir);
+
+// A fresh directory under the system's temporary directory, given to SandboxUid() (for /work);
+// removed with everything the tools wrote into it when destroyed.
+class TempWorkdir {
+ public:
+  // `prefix` names it: <tmp>/<prefix>-XXXXXX. IoError when it cannot be created or given.
+  static core::StatusOr<std::unique_ptr<TempWorkdir>> Create(std::string_view prefix);
+  ~TempWorkdir();
+  TempWorkdir(const TempWorkdir&) = delete;
+  TempWorkdir& operator=(const TempWorkdir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempWorkdir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
 
 // Finds bwrap on PATH and runs a trivial command under the sandbox's namespaces once; the answer
 // is cached for the process.
