@@ -88,12 +88,17 @@ def main():
         # The REPL with stdin not a terminal: one message per line (a trailing backslash joins
         # lines), slash commands work, summaries go to stderr, end of input exits 0.
         saved = os.path.join(tmp, "piped.json")
+        bad = os.path.join(tmp, "bad.json")
+        open(bad, "w").write("{not json")
         out = arle(args, "repl", *common, "--unsafe-no-sandbox",
-                   stdin=f"first\n/help\nsecond \\\nthird\n/save {saved}\n")
+                   stdin=f"first\n/help\nsecond \\\nthird\n/load {bad}\n/load\n/save {saved}\n")
         check(out.returncode == 0, "piped REPL exits 0 at end of input: " + out.stderr[-300:])
         check(out.stderr.count("model call(s)") == 2, "piped REPL: two answers, summaries on stderr")
         check("/export FILE" in out.stdout and "written to" in out.stdout,
               "piped REPL: slash commands answer on stdout")
+        check("error: invalid_argument: messages: not a JSON array" in out.stdout
+              and "usage: /load FILE" in out.stdout,
+              "piped REPL: /load of a bad file or of no file is a clear error; the REPL goes on")
         msgs = json.load(open(saved))
         check([m["content"] for m in msgs if m["role"] == "user"] == ["first", "second \nthird"],
               "piped REPL: one message per line, backslash continues")

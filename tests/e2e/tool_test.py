@@ -6,6 +6,7 @@ with a hint pointing at --unsafe-no-sandbox when it does not, and loud when that
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -62,6 +63,18 @@ def main():
     check(out.returncode == 0 and "WARNING" in out.stderr and "WITHOUT isolation" in out.stderr,
           "--unsafe-no-sandbox warns loudly")
     check(json.loads(out.stdout)["sandboxed"] is False, "--unsafe-no-sandbox result says so")
+
+    # Without bwrap on PATH (as on a machine without the package): refused with the way out,
+    # and --doctor says why.
+    no_bwrap = dict(os.environ, PATH="/nonexistent")
+    out = subprocess.run([args.arle, "tool", "run", "shell", "--code", "echo hi"],
+                         capture_output=True, text=True, timeout=120, env=no_bwrap)
+    check(out.returncode == 2 and "bubblewrap" in out.stderr and "--unsafe-no-sandbox" in out.stderr
+          and out.stdout == "", "no bwrap: the tool call is refused with a hint: " + out.stderr)
+    out = subprocess.run([args.arle, "--doctor"], capture_output=True, text=True, timeout=120,
+                         env=no_bwrap)
+    check("sandbox: UNAVAILABLE: bwrap (Debian package bubblewrap) is not installed" in out.stdout,
+          "no bwrap: --doctor says the sandbox is unavailable and why")
 
     out = arle(args, "tool", "run", "ruby", "--code", "puts 1")
     check(out.returncode == 2, "an unknown tool exits 2")
