@@ -12,6 +12,7 @@
 
 #include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
+#include "apps/arle/generation_flags.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/run_agent.h"
 #include "arle/runtime/generator.h"
@@ -24,17 +25,7 @@ struct RunOptions {
   std::string model;
   std::string prompt;
   bool from_stdin = false;
-  int64_t max_tokens = 256;
-  float temperature = 0.8f;
-  float top_p = 0.95f;
-  int top_k = 40;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  std::optional<uint64_t> seed;
-  bool ignore_eos = false;
-  std::vector<std::string> stop;
+  GenerationFlags gen;
   bool json = false;
   int threads = 0;
   std::string dump_dir;
@@ -95,21 +86,10 @@ int Run(const RunOptions& o) {
         "the prompt is empty and this model's tokenizer adds no BOS token",
         "pass --prompt TEXT or --stdin"));
   }
-  request.sampling.temperature = o.temperature;
-  request.sampling.top_p = o.top_p;
-  request.sampling.top_k = o.top_k;
-  request.sampling.min_p = o.min_p;
-  request.sampling.repetition_penalty = o.repetition_penalty;
-  request.sampling.presence_penalty = o.presence_penalty;
-  request.sampling.frequency_penalty = o.frequency_penalty;
-  request.sampling.seed = o.seed;
+  ApplyGenerationFlags(o.gen, model, tok, &request.sampling, &request.stop, &request.stop_strings);
   request.sampling.logprobs = o.json;
   request.default_seed =
       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  request.stop = runtime::DefaultStopParams(model, tok);
-  request.stop.max_tokens = o.max_tokens;
-  request.stop.ignore_eos = o.ignore_eos;
-  request.stop_strings = o.stop;
   if (chat && o.agent.tools) {
     // The agent loop: the user message is the prompt text, rendered anew (with the tools) on
     // every model call.
@@ -198,18 +178,7 @@ void RegisterRunCommand(CLI::App& app, int& exit_code) {
   prompt->excludes(from_stdin);
   cmd->add_option("-m,--model", o.model,
                   "Hugging Face directory, .gguf file or ORG/NAME (default: built-in stories260K)");
-  cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens to generate at most")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
-  cmd->add_option("--temperature", o.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
-  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-  cmd->add_option("--min-p", o.min_p, "Keep tokens with p >= min_p * p_max")->capture_default_str();
-  cmd->add_option("--repetition-penalty", o.repetition_penalty)->capture_default_str();
-  cmd->add_option("--presence-penalty", o.presence_penalty)->capture_default_str();
-  cmd->add_option("--frequency-penalty", o.frequency_penalty)->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
-  cmd->add_option("--stop", o.stop, "Stop string (repeatable); it is not printed");
-  cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS");
+  AddGenerationFlags(cmd, o.gen);
   cmd->add_flag("--json", o.json, "Print one JSON object: text, token ids, finish reason, timings");
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");
   auto* chat_on = cmd->add_flag(

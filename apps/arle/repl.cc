@@ -20,10 +20,10 @@
 #include <memory>
 
 #include "apps/arle/commands.h"
+#include "apps/arle/generation_flags.h"
 #include "apps/arle/run_agent.h"
 #include "arle/agent/tools.h"
 #include "arle/core/file_util.h"
-#include "arle/runtime/generator.h"
 
 namespace arle::app {
 namespace {
@@ -45,12 +45,8 @@ void InstallSigint() {
 
 struct ReplOptions {
   std::string model;
-  int64_t max_tokens = 1024;
-  float temperature = 0.7f;
-  float top_p = 0.95f;
-  int top_k = 40;
-  std::optional<uint64_t> seed;
-  bool ignore_eos = false;
+  // Longer answers and a little cooler than `arle run`'s defaults, for a conversation.
+  GenerationFlags gen{.max_tokens = 1024, .temperature = 0.7f};
   int threads = 0;
   std::string chat_template;
   std::string enable_thinking;
@@ -378,13 +374,8 @@ int RunRepl(const ReplOptions& o) {
   auto kwargs = ThinkingKwargs(o.enable_thinking);
   if (!kwargs.ok()) return ReportError(kwargs.status());
   runtime::EngineRequest request;
-  request.sampling.temperature = o.temperature;
-  request.sampling.top_p = o.top_p;
-  request.sampling.top_k = o.top_k;
-  request.sampling.seed = o.seed;
-  request.stop = runtime::DefaultStopParams(*loaded->model, *loaded->tokenizer);
-  request.stop.max_tokens = o.max_tokens;
-  request.stop.ignore_eos = o.ignore_eos;
+  ApplyGenerationFlags(o.gen, *loaded->model, *loaded->tokenizer, &request.sampling, &request.stop,
+                       &request.stop_strings);
   auto session = AgentSession::Create(*loaded, *setup, *kwargs, request, o.agent, &g_interrupted);
   if (!session.ok()) return ReportError(session.status());
   InstallSigint();
@@ -402,13 +393,7 @@ int RunRepl(const ReplOptions& o) {
 void AddReplOptions(CLI::App* cmd, ReplOptions& o) {
   cmd->add_option("-m,--model", o.model,
                   "Hugging Face directory, .gguf file or ORG/NAME (default: built-in stories260K)");
-  cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens per model call at most")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
-  cmd->add_option("--temperature", o.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p)->capture_default_str();
-  cmd->add_option("--top-k", o.top_k)->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
-  cmd->add_flag("--ignore-eos", o.ignore_eos, "Generate max-tokens even past EOS (testing)");
+  AddGenerationFlags(cmd, o.gen);
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: physical cores)");
   cmd->add_option("--system", o.agent.system, "System message");
   cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
