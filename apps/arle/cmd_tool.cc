@@ -15,8 +15,9 @@ namespace arle::app {
 void WarnUnsafeNoSandbox() {
   fmt::print(stderr,
              "arle: WARNING: --unsafe-no-sandbox: tools run WITHOUT isolation. They can read and "
-             "change your files, see your home directory and use the network. Only the time, "
-             "memory, process and output limits still apply.\n");
+             "change your files, see your home directory, read arle's environment (API keys, tokens) "
+             "and use the network. Only the time, memory, process and output limits still "
+             "apply.\n");
 }
 
 void RegisterToolCommand(CLI::App& app, int& exit_code) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "arle/agent/tools.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -272,6 +274,92 @@ TEST_F(SandboxTest, CancelKillsTheTree) {
   EXPECT_LT(r.wall_seconds, 5);
   EXPECT_TRUE(NoneLeft(marker));
   EXPECT_EQ(CountProcessesWith("sleep 104"), 0);
+}
+
+// A secret in arle's environment (an API key, a token) is readable nowhere in the sandbox: not in
+// the environ or command line of any process the command can see (bubblewrap runs there as the PID
+// namespace's init), nor in any file. Both tools dump everything they can read; the host looks for
+// the secret in the dump. /usr is the host's read-only system and cannot hold a value made now;
+// /sys and /dev hold no process data.
+class SandboxSecretTest : public SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    if (IsSkipped()) return;
+    secret_ = "arle-secret-" + std::to_string(::getpid()) + "-" +
+              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    ASSERT_EQ(::setenv("ARLE_TEST_SECRET_TOKEN", secret_.c_str(), 1), 0);
+    options_.limits.output_bytes = 64 << 20;
+    options_.limits.max_output_bytes = 64 << 20;
+  }
+  void TearDown() override { ::unsetenv("ARLE_TEST_SECRET_TOKEN"); }
+  std::string secret_;
+};
+
+TEST_F(SandboxSecretTest, ShellSeesNoSecretInAnyProcessOrFile) {
+  auto r = RunTool("shell",
+                   "echo ENV1-BEGIN; tr '\\0' '\\n' < /proc/1/environ; echo ENV1-END; env;"
+                   "for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do cat \"$f\"; echo; done;"
+                   "find / \\( -path /usr -o -path /proc -o -path /sys -o -path /dev \\) -prune "
+                   "-o -type f -print0 2>/dev/null | xargs -0 cat 2>/dev/null; echo DUMPED",
+                   options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->sandboxed);
+  const std::string& dump = r->stdout_text;
+  // The dump really read the init's environment and walked the files.
+  EXPECT_NE(dump.find("ENV1-BEGIN\nPATH=/usr/local/bin:/usr/bin:/bin\n"), std::string::npos)
+      << dump.substr(0, 2000);
+  EXPECT_NE(dump.find("DUMPED"), std::string::npos) << r->stderr_text;
+  EXPECT_EQ(r->stdout_bytes, static_cast<int64_t>(dump.size()));  // nothing cut
+  EXPECT_EQ(dump.find(secret_), std::string::npos) << "the secret is visible in the sandbox";
+}
+
+TEST_F(SandboxSecretTest, PythonSeesNoSecretInAnyProcessOrFile) {
+  auto r = RunTool("python",
+                   "import os, sys\n"
+                   "out = sys.stdout.buffer\n"
+                   "out.write(repr(dict(os.environ)).encode())\n"
+                   "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+                   "for p in pids:\n"
+                   "    for name in ('environ', 'cmdline'):\n"
+                   "        try:\n"
+                   "            out.write(open(f'/proc/{p}/{name}', 'rb').read() + b'\\n')\n"
+                   "        except OSError:\n"
+                   "            pass\n"
+                   "files = 0\n"
+                   "for root, dirs, names in os.walk('/'):\n"
+                   "    if root == '/':\n"
+                   "        dirs[:] = [d for d in dirs if d not in ('usr', 'proc', 'sys', 'dev')]\n"
+                   "    for n in names:\n"
+                   "        path = os.path.join(root, n)\n"
+                   "        if os.path.isfile(path) and not os.path.islink(path):\n"
+                   "            try:\n"
+                   "                out.write(open(path, 'rb').read())\n"
+                   "                files += 1\n"
+                   "            except OSError:\n"
+                   "                pass\n"
+                   "out.write(f'\\nPIDS {len(pids)} FILES {files}\\n'.encode())\n",
+                   options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_text;
+  const std::string& dump = r->stdout_text;
+  EXPECT_NE(dump.find("PATH=/usr/local/bin:/usr/bin:/bin"), std::string::npos);  // read /proc
+  EXPECT_NE(dump.find("\nPIDS "), std::string::npos) << r->stderr_text;
+  EXPECT_EQ(dump.find("FILES 0\n"), std::string::npos) << "walked no file";
+  EXPECT_EQ(dump.find(secret_), std::string::npos) << "the secret is visible in the sandbox";
+}
+
+// The documented price of --unsafe-no-sandbox: the command sees arle's whole environment.
+TEST(SandboxUnsafeTest, ExposesTheEnvironmentAsDocumented) {
+  TempDir dir;
+  SandboxOptions options;
+  options.workdir = dir.path();
+  options.unsafe_no_sandbox = true;
+  ASSERT_EQ(::setenv("ARLE_TEST_SECRET_TOKEN", "unsafe-visible", 1), 0);
+  auto r = RunTool("shell", "printenv ARLE_TEST_SECRET_TOKEN", options);
+  ::unsetenv("ARLE_TEST_SECRET_TOKEN");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_text, "unsafe-visible\n");
 }
 
 // The unsafe mode needs no namespaces: it runs where the sandbox cannot, in the workdir, with the

@@ -215,6 +215,13 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
   std::vector<char*> cargs;
   for (const std::string& a : args) cargs.push_back(const_cast<char*>(a.c_str()));
   cargs.push_back(nullptr);
+  // bubblewrap itself starts with nothing of arle's environment: it stays in the sandbox as the
+  // PID namespace's init, where /proc/1/environ would show every secret arle holds (API keys,
+  // tokens), and its --clearenv clears only its child's. PATH is all it needs to find nothing
+  // (it is given absolute paths); the command's own environment is set by --setenv. The unsafe
+  // mode keeps arle's environment, as documented.
+  static char kSandboxPath[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* sandbox_env[] = {kSandboxPath, nullptr};
   // The kernel's cap on the tree: the watchdog reports the limit at max_processes + 1, the kernel
   // refuses forks a little past it, so a fork bomb never grows beyond the sandbox's own count.
   // The uid's tasks that already exist count against the cap, so they are added to it: the
@@ -254,7 +261,7 @@ core::StatusOr<SandboxResult> RunArgs(const std::vector<std::string>& args,
     if (options.unsafe_no_sandbox) {
       ::execvp(cargs[0], cargs.data());
     } else {
-      ::execv(cargs[0], cargs.data());
+      ::execve(cargs[0], cargs.data(), sandbox_env);
     }
     const int e = errno;
     (void)!::write(exec_err[1], &e, sizeof(e));

@@ -3,9 +3,12 @@
 // namespaces and no capabilities; with limits on wall time, CPU time, memory, process count and
 // output, past which the whole process tree is killed and the limit is reported.
 //
+// Nothing of arle's environment enters the sandbox (bubblewrap starts with PATH alone; the command
+// gets PATH, HOME=/work, TMPDIR=/tmp, LANG=C.UTF-8), so API keys and tokens stay out of reach.
+//
 // Without bubblewrap (or where the kernel refuses namespaces) commands are refused, unless the
 // caller asks for the unsafe mode: the same limits and the same kill of the process tree, but the
-// command sees the real file system and network.
+// command sees the real file system, the network and arle's whole environment.
 #pragma once
 
 #include <atomic>
