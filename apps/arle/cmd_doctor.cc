@@ -15,7 +15,8 @@
 #include "apps/arle/version.h"
 #include "arle/agent/sandbox.h"
 #include "arle/core/thread_pool.h"
-#include "hwy/targets.h"
+#include "arle/kernels/context.h"
+#include "arle/kernels/cpu_targets.h"
 
 namespace arle::app {
 namespace {
@@ -64,11 +65,7 @@ double MemInfoGiB(const std::string& field) {
 // CUDA is usable when the driver library loads and reports at least one device.
 nlohmann::json CudaState() {
   nlohmann::json j;
-#ifdef ARLE_HAVE_CUDA
-  j["built"] = true;
-#else
-  j["built"] = false;
-#endif
+  j["built"] = kernels::CudaCompiled();
   void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     j["driver"] = false;
@@ -105,9 +102,12 @@ nlohmann::json Collect(const std::string& model_spec) {
   j["cpu"]["logical_cpus"] = std::thread::hardware_concurrency();
   j["cpu"]["physical_cores"] = core::ThreadPool::DefaultThreadCount();
   j["cpu"]["flags"] = CpuFlags();
-  std::vector<std::string> targets;
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) targets.push_back(hwy::TargetName(t));
-  j["cpu"]["simd_targets"] = targets;  // what the kernels dispatch to, best first
+  // What the kernels dispatch to, best first.
+  j["cpu"]["simd_targets"] = kernels::SupportedCpuTargets();
+  j["cpu"]["chosen_target"] = kernels::ChosenCpuTarget();
+  auto backend = kernels::BackendFromEnvironment();
+  j["kernels"]["backend"] = backend.ok() ? kernels::BackendName(*backend) : "";
+  if (!backend.ok()) j["kernels"]["error"] = backend.status().ToString();
   j["memory"]["total_gib"] = MemInfoGiB("MemTotal");
   j["memory"]["available_gib"] = MemInfoGiB("MemAvailable");
   j["cuda"] = CudaState();
@@ -131,6 +131,7 @@ int RunDoctor(const std::string& model_spec, bool json, bool strict) {
   std::vector<std::string> problems;
   if (!j["model"]["found"].get<bool>()) problems.push_back("model: " + j["model"]["error"].get<std::string>());
   if (j["cpu"]["simd_targets"].empty()) problems.push_back("no SIMD target available");
+  if (j["kernels"].contains("error")) problems.push_back(j["kernels"]["error"].get<std::string>());
   j["problems"] = problems;
   if (json) {
     fmt::print("{}\n", j.dump(2));
@@ -141,8 +142,10 @@ int RunDoctor(const std::string& model_spec, bool json, bool strict) {
     fmt::print("cpu:     {} ({} logical, {} physical cores)\n", j["cpu"]["model"].get<std::string>(),
                j["cpu"]["logical_cpus"].get<int>(), j["cpu"]["physical_cores"].get<int>());
     fmt::print("flags:   {}\n", fmt::join(j["cpu"]["flags"].get<std::vector<std::string>>(), " "));
-    fmt::print("kernels: {}\n",
-               fmt::join(j["cpu"]["simd_targets"].get<std::vector<std::string>>(), ", "));
+    fmt::print("kernels: {} backend (ARLE_KERNELS), SIMD targets {} (using {})\n",
+               j["kernels"].contains("error") ? "INVALID" : j["kernels"]["backend"].get<std::string>(),
+               fmt::join(j["cpu"]["simd_targets"].get<std::vector<std::string>>(), ", "),
+               j["cpu"]["chosen_target"].get<std::string>());
     fmt::print("memory:  {:.1f} GiB total, {:.1f} GiB available\n",
                j["memory"]["total_gib"].get<double>(), j["memory"]["available_gib"].get<double>());
     fmt::print("cuda:    built {}, driver {}, {} device(s)\n",

@@ -15,7 +15,8 @@
 #include "arle/core/half.h"
 #include "arle/core/random.h"
 #include "arle/core/thread_pool.h"
-#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/context.h"
+#include "arle/kernels/cpu_targets.h"
 #include "arle/kernels/matmul.h"
 #include "arle/kernels/quant.h"
 
@@ -58,8 +59,10 @@ void BM_MatMul(benchmark::State& state) {
   core::Tensor w = wb.AsTensor(dtype, {n_out, n_in});
   core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
   core::Tensor y = yb.AsTensor(core::DType::kF32, {n_tok, n_out});
+  const Context ctx = Context::Cpu(backend, Pool());
+  const MatMulOutput out{&w, nullptr, &y};
   for (auto _ : state) {
-    MatMul(x, w, nullptr, y, Pool(), backend);
+    MatMul(ctx, {.x = &x, .outputs = {&out, 1}});
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -67,7 +70,7 @@ void BM_MatMul(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * n_out * n_in * n_tok * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(core::DTypeName(dtype)) + " " + BackendName(backend) + " " +
-                 cpu::ChosenTargetName() + " threads=" + std::to_string(Pool().size()));
+                 ChosenCpuTarget() + " threads=" + std::to_string(Pool().size()));
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {

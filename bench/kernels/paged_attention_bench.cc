@@ -15,7 +15,8 @@
 #include "arle/core/random.h"
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/attention.h"
-#include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/context.h"
+#include "arle/kernels/cpu_targets.h"
 #include "arle/kernels/paged_attention.h"
 
 namespace arle::kernels {
@@ -30,6 +31,11 @@ core::ThreadPool& AttnPool() {
     return env != nullptr ? std::atoi(env) : 0;
   }());
   return pool;
+}
+
+const Context& AttnCtx() {
+  static const Context ctx = Context::Cpu(Backend::kCpu, AttnPool());
+  return ctx;
 }
 
 void Fill(core::Buffer& buf, core::DType dtype, int64_t n, core::Rng& rng) {
@@ -82,13 +88,18 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
   core::Tensor q = qb.AsTensor(core::DType::kF32, {n_seq, kNHead, kHeadDim});
   core::Tensor out = ob.AsTensor(core::DType::kF32, {n_seq, kNHead, kHeadDim});
   for (auto _ : state) {
-    PagedAttention(q, cache.layer, tables, positions, 0.088f, out, AttnPool(), Backend::kCpu);
+    PagedAttention(AttnCtx(), {.q = &q,
+                               .layer = &cache.layer,
+                               .block_tables = tables,
+                               .positions = positions,
+                               .scale = 0.088f,
+                               .out = &out});
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() * 2 * n_seq * n_ctx * kNHeadKv * kHeadDim *
                           core::ElementSize(dtype));
-  state.SetLabel(std::string(core::DTypeName(dtype)) + " " + cpu::ChosenTargetName() +
+  state.SetLabel(std::string(core::DTypeName(dtype)) + " " + ChosenCpuTarget() +
                  " threads=" + std::to_string(AttnPool().size()));
 }
 
@@ -109,7 +120,12 @@ void BM_PagedAttentionPrefill(benchmark::State& state) {
   core::Tensor q = qb.AsTensor(core::DType::kF32, {n_new, kNHead, kHeadDim});
   core::Tensor out = ob.AsTensor(core::DType::kF32, {n_new, kNHead, kHeadDim});
   for (auto _ : state) {
-    PagedAttention(q, cache.layer, tables, positions, 0.088f, out, AttnPool(), Backend::kCpu);
+    PagedAttention(AttnCtx(), {.q = &q,
+                               .layer = &cache.layer,
+                               .block_tables = tables,
+                               .positions = positions,
+                               .scale = 0.088f,
+                               .out = &out});
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -118,7 +134,7 @@ void BM_PagedAttentionPrefill(benchmark::State& state) {
   for (int32_t p : positions) pairs += (p + 1) * kNHead;
   state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(pairs * state.iterations()),
                                                  benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(core::DTypeName(dtype)) + " " + cpu::ChosenTargetName() +
+  state.SetLabel(std::string(core::DTypeName(dtype)) + " " + ChosenCpuTarget() +
                  " threads=" + std::to_string(AttnPool().size()));
 }
 
@@ -142,9 +158,11 @@ void BM_ContiguousAttentionDecode(benchmark::State& state) {
   for (auto _ : state) {
     for (int64_t s = 0; s < n_seq; ++s) {
       core::Tensor o = out.Slice(s, s + 1);
-      Attention(q.Slice(s, s + 1), ks[s].AsTensor(core::DType::kF32, {n_ctx, kNHeadKv, kHeadDim}),
-                vs[s].AsTensor(core::DType::kF32, {n_ctx, kNHeadKv, kHeadDim}), position, 0.088f, o,
-                AttnPool(), Backend::kCpu);
+      const core::Tensor q1 = q.Slice(s, s + 1);
+      const core::Tensor k = ks[s].AsTensor(core::DType::kF32, {n_ctx, kNHeadKv, kHeadDim});
+      const core::Tensor v = vs[s].AsTensor(core::DType::kF32, {n_ctx, kNHeadKv, kHeadDim});
+      Attention(AttnCtx(),
+                {.q = &q1, .k = &k, .v = &v, .positions = position, .scale = 0.088f, .out = &o});
     }
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();

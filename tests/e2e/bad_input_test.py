@@ -13,9 +13,10 @@ import tempfile
 FAILURES = []
 
 
-def expect_error(args, what, cmd, must_mention):
+def expect_error(args, what, cmd, must_mention, env=None):
     try:
-        out = subprocess.run([args.arle, *cmd], capture_output=True, text=True, timeout=120)
+        out = subprocess.run([args.arle, *cmd], capture_output=True, text=True, timeout=120,
+                             env=None if env is None else {**os.environ, **env})
     except subprocess.TimeoutExpired:
         FAILURES.append(what)
         print(f"FAIL {what}: hung")
@@ -50,6 +51,11 @@ def main():
         return ["run", "--model", model, "--prompt", "hi", "--max-tokens", "2"]
 
     expect_error(args, "missing model", run(os.path.join(tmp, "nope")), ["nope"])
+    expect_error(args, "unknown ARLE_KERNELS", run(good), ["ARLE_KERNELS", "'gpu'", "ref, cpu, cuda"],
+                 env={"ARLE_KERNELS": "gpu"})
+    # This build has no CUDA backend (the release preset), or no device: refused, not ignored.
+    expect_error(args, "ARLE_KERNELS=cuda without CUDA", run(good), ["ARLE_KERNELS", "CUDA"],
+                 env={"ARLE_KERNELS": "cuda"})
 
     def set_config(d, **changes):
         p = os.path.join(d, "config.json")

@@ -1,105 +1,125 @@
-// CUDA kernels against the scalar reference (kernels/ref): both accumulate in f32 in index order
-// without contraction, so results must be bit-identical. Skipped when no CUDA device is present
-// (CI compiles this test with the cuda preset; it runs on GPU machines).
+// CUDA kernels against the scalar reference, both reached through the ops' one dispatch
+// (kernels::MatMul / RmsNorm on a Context::Cuda() with device tensors, and on a ref Context with
+// host tensors). Both accumulate in f32 in index order without contraction, so results must be
+// bit-identical. Skipped when no CUDA device is present (CI compiles this test with the cuda
+// preset; it runs on GPU machines).
 #include "arle/kernels/cuda/cuda_ops.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "arle/core/buffer.h"
 #include "arle/core/half.h"
 #include "arle/core/random.h"
-#include "arle/kernels/kernel_args.h"
-#include "arle/kernels/ref/ref_kernels.h"
+#include "arle/kernels/context.h"
+#include "arle/kernels/matmul.h"
+#include "arle/kernels/rmsnorm.h"
 
-namespace arle::kernels::cuda {
+namespace arle::kernels {
 namespace {
 
-class CudaOpsTest : public testing::Test {
+class CudaOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    auto ctx = Context::Cuda();
+    ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+    cuda_ = std::make_unique<Context>(std::move(ctx).value());
   }
+  // A device copy of a host buffer.
+  core::Buffer Upload(const core::Buffer& host) {
+    auto dev = core::Buffer::TryAllocate(host.size(), core::Device::kCuda);
+    EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+    core::Tensor src(const_cast<void*>(host.data()), core::DType::kI8,
+                     {static_cast<int64_t>(host.size())});
+    core::Tensor dst = dev->AsTensor(core::DType::kI8, {static_cast<int64_t>(host.size())});
+    EXPECT_TRUE(core::CopyBytes(src, dst).ok());
+    return std::move(dev).value();
+  }
+  std::vector<float> Download(const core::Buffer& dev) {
+    std::vector<float> host(dev.size() / sizeof(float));
+    core::Tensor src(const_cast<void*>(dev.data()), core::DType::kF32,
+                     {static_cast<int64_t>(host.size())}, core::Device::kCuda);
+    core::Tensor dst(host.data(), core::DType::kF32, {static_cast<int64_t>(host.size())});
+    EXPECT_TRUE(cuda::Synchronize().ok());
+    EXPECT_TRUE(core::CopyBytes(src, dst).ok());
+    return host;
+  }
+  core::ThreadPool pool_{1};
+  Context ref_ = Context::Cpu(Backend::kRef, pool_);
+  std::unique_ptr<Context> cuda_;
 };
 
-std::vector<float> RandomVector(size_t n, uint64_t seed) {
+core::Buffer RandomBuffer(int64_t n, core::DType dtype, uint64_t seed) {
   core::Rng rng(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.Normal());
-  return v;
-}
-
-template <typename T>
-DeviceBuffer Upload(const std::vector<T>& host) {
-  auto buf = DeviceBuffer::Allocate(host.size() * sizeof(T));
-  EXPECT_TRUE(buf.ok());
-  EXPECT_TRUE(buf->CopyFromHost(host.data(), host.size() * sizeof(T)).ok());
-  return std::move(buf).value();
+  core::Buffer buf(static_cast<size_t>(n) * core::ElementSize(dtype));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = static_cast<float>(rng.Normal());
+    if (dtype == core::DType::kF32) buf.as<float>()[i] = v;
+    if (dtype == core::DType::kBF16) buf.as<uint16_t>()[i] = core::F32ToBF16(v);
+    if (dtype == core::DType::kF16) buf.as<uint16_t>()[i] = core::F32ToF16(v);
+  }
+  return buf;
 }
 
 TEST_F(CudaOpsTest, MatMulMatchesReferenceBitForBit) {
   const int64_t n_tok = 5, n_in = 67, n_out = 131;
   for (core::DType dtype : {core::DType::kF32, core::DType::kBF16, core::DType::kF16}) {
-    std::vector<float> x = RandomVector(n_tok * n_in, 1), w32 = RandomVector(n_out * n_in, 2);
-    std::vector<float> bias = RandomVector(n_out, 3);
-    std::vector<uint16_t> w16(w32.size());
-    for (size_t i = 0; i < w32.size(); ++i) {
-      w16[i] = dtype == core::DType::kBF16 ? core::F32ToBF16(w32[i]) : core::F32ToF16(w32[i]);
-    }
-    const void* w_host = dtype == core::DType::kF32 ? static_cast<const void*>(w32.data()) : w16.data();
-    std::vector<float> want(n_tok * n_out);
-    MatMulArgs a;
-    a.x = x.data();
-    a.x_stride = n_in;
-    a.w = w_host;
-    a.w_dtype = dtype;
-    a.bias = bias.data();
-    a.y = want.data();
-    a.y_stride = n_out;
-    a.n_tok = n_tok;
-    a.n_in = n_in;
-    a.n_out = n_out;
-    ref::MatMulRows(a, 0, n_out);
+    SCOPED_TRACE(core::DTypeName(dtype));
+    core::Buffer x = RandomBuffer(n_tok * n_in, core::DType::kF32, 1);
+    core::Buffer w = RandomBuffer(n_out * n_in, dtype, 2);
+    core::Buffer bias = RandomBuffer(n_out, core::DType::kF32, 3);
+    core::Buffer want(n_tok * n_out * 4);
+    core::Tensor tx = x.AsTensor(core::DType::kF32, {n_tok, n_in});
+    core::Tensor tw = w.AsTensor(dtype, {n_out, n_in});
+    core::Tensor tb = bias.AsTensor(core::DType::kF32, {n_out});
+    core::Tensor ty = want.AsTensor(core::DType::kF32, {n_tok, n_out});
+    const MatMulOutput host_out{&tw, &tb, &ty};
+    MatMul(ref_, {.x = &tx, .outputs = {&host_out, 1}});
 
-    DeviceBuffer dx = Upload(x), db = Upload(bias);
-    DeviceBuffer dw = dtype == core::DType::kF32 ? Upload(w32) : Upload(w16);
-    auto dy = DeviceBuffer::Allocate(want.size() * sizeof(float));
+    core::Buffer dx = Upload(x), dw = Upload(w), db = Upload(bias);
+    auto dy = core::Buffer::TryAllocate(want.size(), core::Device::kCuda);
     ASSERT_TRUE(dy.ok());
-    ASSERT_TRUE(MatMul(static_cast<const float*>(dx.data()), dw.data(), dtype,
-                       static_cast<const float*>(db.data()), n_tok, n_in, n_out,
-                       static_cast<float*>(dy->data()))
-                    .ok());
-    ASSERT_TRUE(Synchronize().ok());
-    std::vector<float> got(want.size());
-    ASSERT_TRUE(dy->CopyToHost(got.data(), got.size() * sizeof(float)).ok());
-    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-        << core::DTypeName(dtype);
+    core::Tensor dtx = dx.AsTensor(core::DType::kF32, {n_tok, n_in});
+    core::Tensor dtw = dw.AsTensor(dtype, {n_out, n_in});
+    core::Tensor dtb = db.AsTensor(core::DType::kF32, {n_out});
+    core::Tensor dty = dy->AsTensor(core::DType::kF32, {n_tok, n_out});
+    const MatMulOutput dev_out{&dtw, &dtb, &dty};
+    MatMul(*cuda_, {.x = &dtx, .outputs = {&dev_out, 1}});
+    const std::vector<float> got = Download(*dy);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size()), 0);
   }
 }
 
 TEST_F(CudaOpsTest, RmsNormMatchesReferenceBitForBit) {
   const int64_t n_rows = 7, n = 96;
-  std::vector<float> x = RandomVector(n_rows * n, 4), w = RandomVector(n, 5), want(n_rows * n);
-  RmsNormArgs a;
-  a.x = x.data();
-  a.w = w.data();
-  a.y = want.data();
-  a.n_rows = n_rows;
-  a.n = n;
-  a.eps = 1e-6f;
-  ref::RmsNormRows(a, 0, n_rows);
-  DeviceBuffer dx = Upload(x), dw = Upload(w);
-  auto dy = DeviceBuffer::Allocate(want.size() * sizeof(float));
+  core::Buffer x = RandomBuffer(n_rows * n, core::DType::kF32, 4);
+  core::Buffer w = RandomBuffer(n, core::DType::kF32, 5);
+  core::Buffer want(n_rows * n * 4);
+  core::Tensor tx = x.AsTensor(core::DType::kF32, {n_rows, n});
+  core::Tensor tw = w.AsTensor(core::DType::kF32, {n});
+  core::Tensor ty = want.AsTensor(core::DType::kF32, {n_rows, n});
+  RmsNorm(ref_, {.x = &tx, .w = &tw, .eps = 1e-6f, .y = &ty});
+  core::Buffer dx = Upload(x), dw = Upload(w);
+  auto dy = core::Buffer::TryAllocate(want.size(), core::Device::kCuda);
   ASSERT_TRUE(dy.ok());
-  ASSERT_TRUE(RmsNorm(static_cast<const float*>(dx.data()), static_cast<const float*>(dw.data()),
-                      1e-6f, n_rows, n, static_cast<float*>(dy->data()))
-                  .ok());
-  ASSERT_TRUE(Synchronize().ok());
-  std::vector<float> got(want.size());
-  ASSERT_TRUE(dy->CopyToHost(got.data(), got.size() * sizeof(float)).ok());
-  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  core::Tensor dtx = dx.AsTensor(core::DType::kF32, {n_rows, n});
+  core::Tensor dtw = dw.AsTensor(core::DType::kF32, {n});
+  core::Tensor dty = dy->AsTensor(core::DType::kF32, {n_rows, n});
+  RmsNorm(*cuda_, {.x = &dtx, .w = &dtw, .eps = 1e-6f, .y = &dty});
+  const std::vector<float> got = Download(*dy);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size()), 0);
+}
+
+TEST_F(CudaOpsTest, HostMemoryIsRefused) {
+  core::Buffer x = RandomBuffer(4, core::DType::kF32, 6);
+  core::Tensor tx = x.AsTensor(core::DType::kF32, {1, 4});
+  const core::Tensor tw = x.AsTensor(core::DType::kF32, {4});
+  EXPECT_DEATH(RmsNorm(*cuda_, {.x = &tx, .w = &tw, .eps = 1e-6f, .y = &tx}), "not in cuda memory");
 }
 
 }  // namespace
-}  // namespace arle::kernels::cuda
+}  // namespace arle::kernels

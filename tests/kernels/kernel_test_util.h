@@ -2,20 +2,50 @@
 // target Highway compiled that the CPU supports.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "arle/core/buffer.h"
 #include "arle/core/half.h"
 #include "arle/core/random.h"
+#include "arle/core/thread_pool.h"
+#include "arle/kernels/context.h"
 #include "arle/kernels/kernel_args.h"
+#include "arle/kernels/matmul.h"
 #include "hwy/targets.h"
 
 namespace arle::kernels::testing {
+
+// A CPU context on `pool` (the tests' pools outlive each op call).
+inline Context Ctx(core::ThreadPool& pool, Backend backend = Backend::kCpu) {
+  return Context::Cpu(backend, pool);
+}
+
+// A cpu context on a one-thread pool, for ops that do not split work across threads.
+inline const Context& SerialCtx() {
+  static core::ThreadPool pool(1);
+  static const Context ctx = Context::Cpu(Backend::kCpu, pool);
+  return ctx;
+}
+
+// The address of a temporary (a Slice or reshaped view) for an op's *Args; valid until the end of
+// the full expression, which is the op call.
+template <typename T>
+std::remove_reference_t<T>* Tmp(T&& t) {
+  return &t;
+}
+
+// MatMul with one output: y = x * w^T (+ bias).
+inline void MatMul1(const Context& ctx, const core::Tensor& x, const core::Tensor& w,
+                    const core::Tensor* bias, core::Tensor& y) {
+  const MatMulOutput out{&w, bias, &y};
+  MatMul(ctx, {.x = &x, .outputs = {&out, 1}});
+}
 
 // Unit roundoff of f32 (half an ulp of 1).
 inline constexpr double kU = 0x1.0p-24;

@@ -20,11 +20,15 @@
 namespace arle::kernels {
 namespace {
 
+using testing::Ctx;
 using testing::ForEachTarget;
 using testing::Gamma;
 using testing::kU;
-using testing::Rescales;
+using testing::MatMul1;
 using testing::RandomBuffer;
+using testing::Rescales;
+using testing::SerialCtx;
+using testing::Tmp;
 
 // y = x * inv * w with inv = 1/sqrt(sum x^2 / n + eps). The sum of squares carries a relative
 // error <= gamma_n per kernel; the division, sqrt, reciprocal and the two products add a few u.
@@ -43,7 +47,7 @@ TEST(RmsNormTest, CpuMatchesReferenceOnEveryTarget) {
       core::Tensor w = wb.AsTensor(w_dtype, {n});
       core::Buffer rb(rows * n * 4);
       core::Tensor y_ref = rb.AsTensor(core::DType::kF32, {rows, n});
-      RmsNorm(x, w, eps, y_ref, pool, Backend::kRef);
+      RmsNorm(Ctx(pool, Backend::kRef), {.x = &x, .w = &w, .eps = eps, .y = &y_ref});
       for (int64_t r = 0; r < rows; ++r) {
         double ss = 0;
         for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(xf[r * n + i]) * xf[r * n + i];
@@ -58,7 +62,7 @@ TEST(RmsNormTest, CpuMatchesReferenceOnEveryTarget) {
         SCOPED_TRACE(::testing::Message() << DTypeName(w_dtype) << " n=" << n);
         core::Buffer cb(rows * n * 4);
         core::Tensor y_cpu = cb.AsTensor(core::DType::kF32, {rows, n});
-        RmsNorm(x, w, eps, y_cpu, pool, Backend::kCpu);
+        RmsNorm(Ctx(pool, Backend::kCpu), {.x = &x, .w = &w, .eps = eps, .y = &y_cpu});
         for (int64_t i = 0; i < rows * n; ++i) {
           const float r = y_ref.data_as<float>()[i];
           ASSERT_LE(std::fabs(y_cpu.data_as<float>()[i] - r), (Gamma(n) + 12 * kU) * std::fabs(r))
@@ -67,7 +71,7 @@ TEST(RmsNormTest, CpuMatchesReferenceOnEveryTarget) {
         // In place gives the same bits.
         core::Buffer ib = xb.Clone();
         core::Tensor xi = ib.AsTensor(core::DType::kF32, {rows, n});
-        RmsNorm(xi, w, eps, xi, pool, Backend::kCpu);
+        RmsNorm(Ctx(pool, Backend::kCpu), {.x = &xi, .w = &w, .eps = eps, .y = &xi});
         ASSERT_EQ(0, std::memcmp(xi.data(), y_cpu.data(), rows * n * 4));
       });
     }
@@ -141,7 +145,9 @@ TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
     const int64_t n_out = c.n_tok * c.n_head * c.head_dim;
     core::Buffer rb(n_out * 4);
     core::Tensor out_ref = rb.AsTensor(core::DType::kF32, {c.n_tok, c.n_head, c.head_dim});
-    Attention(q, k, v, c.positions, scale, out_ref, pool, Backend::kRef);
+    Attention(
+        Ctx(pool, Backend::kRef),
+        {.q = &q, .k = &k, .v = &v, .positions = c.positions, .scale = scale, .out = &out_ref});
     std::vector<double> exact(n_out), bound(n_out);
     for (int64_t t = 0; t < c.n_tok; ++t) {
       for (int64_t h = 0; h < c.n_head; ++h) {
@@ -168,7 +174,9 @@ TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
     ForEachTarget([&](const char*) {
       core::Buffer cb(n_out * 4);
       core::Tensor out_cpu = cb.AsTensor(core::DType::kF32, {c.n_tok, c.n_head, c.head_dim});
-      Attention(q, k, v, c.positions, scale, out_cpu, pool, Backend::kCpu);
+      Attention(
+          Ctx(pool, Backend::kCpu),
+          {.q = &q, .k = &k, .v = &v, .positions = c.positions, .scale = scale, .out = &out_cpu});
       for (int64_t i = 0; i < n_out; ++i) {
         ASSERT_LE(std::fabs(out_cpu.data_as<float>()[i] - exact[i]), bound[i]) << "cpu " << i;
         ASSERT_LE(std::fabs(out_cpu.data_as<float>()[i] - out_ref.data_as<float>()[i]), 2 * bound[i]);
@@ -178,8 +186,12 @@ TEST(AttentionTest, CpuAndReferenceMatchExactOnEveryTarget) {
       for (int64_t t = 0; t < c.n_tok; ++t) {
         core::Buffer ob(c.n_head * c.head_dim * 4);
         core::Tensor o1 = ob.AsTensor(core::DType::kF32, {1, c.n_head, c.head_dim});
-        Attention(q.Slice(t, t + 1), k, v, std::span(c.positions).subspan(t, 1), scale, o1, one,
-                  Backend::kCpu);
+        Attention(Ctx(one, Backend::kCpu), {.q = Tmp(q.Slice(t, t + 1)),
+                                            .k = &k,
+                                            .v = &v,
+                                            .positions = std::span(c.positions).subspan(t, 1),
+                                            .scale = scale,
+                                            .out = &o1});
         ASSERT_EQ(0, std::memcmp(o1.data(), out_cpu.data_as<float>() + t * c.n_head * c.head_dim,
                                  c.n_head * c.head_dim * 4));
       }
@@ -199,11 +211,15 @@ TEST(RopeTest, MatchesDoublePrecisionRotation) {
   core::Tensor cos = cb.AsTensor(core::DType::kF32, {n_tok, head_dim / 2});
   core::Tensor sin = sb.AsTensor(core::DType::kF32, {n_tok, head_dim / 2});
   const float scaling = 1.25f;
-  RopeTable(positions, inv_freq, scaling, cos, sin);
+  RopeTable(SerialCtx(), {.positions = positions,
+                          .inv_freq = inv_freq,
+                          .attention_scaling = scaling,
+                          .cos = &cos,
+                          .sin = &sin});
   std::vector<float> xf;
   core::Buffer xb = RandomBuffer(rng, core::DType::kF32, n_tok * n_head * head_dim, 1.0, &xf);
   core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_head, head_dim});
-  ApplyRope(x, cos, sin, pool);
+  ApplyRope(Ctx(pool), {.x = &x, .cos = &cos, .sin = &sin, .out = &x});
   const int64_t half = head_dim / 2;
   for (int64_t t = 0; t < n_tok; ++t) {
     for (int64_t h = 0; h < n_head; ++h) {
@@ -232,12 +248,12 @@ TEST(ElementwiseTest, SwiGluAddArgMaxEmbedding) {
   core::Tensor u = ub.AsTensor(core::DType::kF32, {n});
   core::Buffer ob(n * 4);
   core::Tensor o = ob.AsTensor(core::DType::kF32, {n});
-  SwiGlu(g, u, o, pool);
+  SwiGlu(Ctx(pool), {.gate = &g, .up = &u, .out = &o});
   for (int64_t i = 0; i < n; ++i) {
     const double exact = gf[i] / (1.0 + std::exp(-static_cast<double>(gf[i]))) * uf[i];
     EXPECT_NEAR(o.data_as<float>()[i], exact, 8 * kU * std::fabs(exact) + 1e-30) << i;
   }
-  Add(g, u, o);
+  Add(SerialCtx(), {.a = &g, .b = &u, .out = &o});
   for (int64_t i = 0; i < n; ++i) EXPECT_EQ(o.data_as<float>()[i], gf[i] + uf[i]);
 
   EXPECT_EQ(ArgMax(std::vector<float>{1, 3, 2, 3}), 1);
@@ -252,7 +268,7 @@ TEST(ElementwiseTest, SwiGluAddArgMaxEmbedding) {
     const std::vector<int32_t> ids = {4, 0, 4, 2};
     core::Buffer eb(ids.size() * 6 * 4);
     core::Tensor e = eb.AsTensor(core::DType::kF32, {4, 6});
-    Embedding(table, ids, e);
+    Embedding(SerialCtx(), {.table = &table, .ids = ids, .out = &e});
     for (size_t t = 0; t < ids.size(); ++t)
       for (int d = 0; d < 6; ++d) EXPECT_EQ(e.data_as<float>()[t * 6 + d], tf[ids[t] * 6 + d]);
   }
@@ -287,7 +303,7 @@ TEST(TargetsTest, ForcingATargetChangesTheKernelThatRuns) {
   testing::ForEachTarget([&](const char*) {
     float y = 0;
     core::Tensor yt(&y, core::DType::kF32, {1, 1});
-    MatMul(x, w, nullptr, yt, pool, Backend::kCpu);
+    MatMul1(Ctx(pool, Backend::kCpu), x, w, nullptr, yt);
     results.push_back(y);
   });
   bool differ = false;

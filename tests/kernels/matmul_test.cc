@@ -14,9 +14,13 @@
 namespace arle::kernels {
 namespace {
 
+using testing::Ctx;
 using testing::ForEachTarget;
 using testing::Gamma;
+using testing::MatMul1;
 using testing::RandomBuffer;
+using testing::SerialCtx;
+using testing::Tmp;
 
 struct Problem {
   int64_t n_tok, n_in, n_out;
@@ -53,8 +57,8 @@ TEST_P(MatMulTest, CpuMatchesReferenceOnEveryTarget) {
       core::Buffer y_ref_b(p.n_tok * p.n_out * 4), y_cpu_b(p.n_tok * p.n_out * 4);
       core::Tensor y_ref = y_ref_b.AsTensor(core::DType::kF32, {p.n_tok, p.n_out});
       core::Tensor y_cpu = y_cpu_b.AsTensor(core::DType::kF32, {p.n_tok, p.n_out});
-      MatMul(x, w, p.bias ? &b : nullptr, y_ref, pool, Backend::kRef);
-      MatMul(x, w, p.bias ? &b : nullptr, y_cpu, pool, Backend::kCpu);
+      MatMul1(Ctx(pool, Backend::kRef), x, w, p.bias ? &b : nullptr, y_ref);
+      MatMul1(Ctx(pool, Backend::kCpu), x, w, p.bias ? &b : nullptr, y_cpu);
       for (int64_t t = 0; t < p.n_tok; ++t) {
         for (int64_t o = 0; o < p.n_out; ++o) {
           double abs_sum = p.bias ? std::fabs(bf[o]) : 0.0;
@@ -93,18 +97,18 @@ TEST_P(MatMulTest, BatchedRowsAreBitIdenticalToSingleRows) {
         core::ThreadPool pool(threads);
         core::Buffer yb(n_tok * n_out * 4);
         core::Tensor y = yb.AsTensor(core::DType::kF32, {n_tok, n_out});
-        MatMul(x, w, &b, y, pool, backend);
+        MatMul1(Ctx(pool, backend), x, w, &b, y);
         for (int64_t t = 0; t < n_tok; ++t) {
           core::Buffer y1b(n_out * 4);
           core::Tensor y1 = y1b.AsTensor(core::DType::kF32, {1, n_out});
-          MatMul(x.Slice(t, t + 1), w, &b, y1, pool, backend);
+          MatMul1(Ctx(pool, backend), x.Slice(t, t + 1), w, &b, y1);
           ASSERT_EQ(0, std::memcmp(y1.data(), y.data_as<float>() + t * n_out, n_out * 4))
               << "row " << t;
         }
         // Odd sub-batches too (tiles of 2 tokens split differently).
         core::Buffer y3b(3 * n_out * 4);
         core::Tensor y3 = y3b.AsTensor(core::DType::kF32, {3, n_out});
-        MatMul(x.Slice(2, 5), w, &b, y3, pool, backend);
+        MatMul1(Ctx(pool, backend), x.Slice(2, 5), w, &b, y3);
         ASSERT_EQ(0, std::memcmp(y3.data(), y.data_as<float>() + 2 * n_out, 3 * n_out * 4));
         std::vector<float> all(y.data_as<float>(), y.data_as<float>() + n_tok * n_out);
         if (first.empty()) {

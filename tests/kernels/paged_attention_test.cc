@@ -20,10 +20,14 @@
 namespace arle::kernels {
 namespace {
 
+using testing::Ctx;
 using testing::ForEachTarget;
 using testing::Gamma;
 using testing::kU;
+using testing::MatMul1;
 using testing::Rescales;
+using testing::SerialCtx;
+using testing::Tmp;
 
 // One sequence of a step: its KV holds rows 0 .. len-1, and the step has query tokens at
 // positions first_pos .. len-1 (a prefill chunk, or one decode token when first_pos == len-1).
@@ -147,7 +151,10 @@ Cache MakeCache(const PagedCase& c, const std::vector<std::vector<float>>& k_src
       float* vp = const_cast<float*>(v_src[s].data()) + begin * row;
       const core::Tensor kt(kp, core::DType::kF32, {end - begin, c.n_head_kv, c.head_dim});
       const core::Tensor vt(vp, core::DType::kF32, {end - begin, c.n_head_kv, c.head_dim});
-      WritePagedKv(kt, vt, std::span(slots).subspan(begin, end - begin), cache.layer);
+      WritePagedKv(SerialCtx(), {.k_new = &kt,
+                                 .v_new = &vt,
+                                 .slots = std::span(slots).subspan(begin, end - begin),
+                                 .layer = &cache.layer});
     }
   }
   return cache;
@@ -204,7 +211,12 @@ struct Fixture {
                          {n_tok(), c.n_head, c.head_dim});
     core::Tensor o(out.data(), core::DType::kF32, {n_tok(), c.n_head, c.head_dim});
     const std::vector<const int32_t*> tables = cache.TablesOf(batch);
-    PagedAttention(q, cache.layer, tables, batch.positions, scale, o, pool, backend);
+    PagedAttention(Ctx(pool, backend), {.q = &q,
+                                        .layer = &cache.layer,
+                                        .block_tables = tables,
+                                        .positions = batch.positions,
+                                        .scale = scale,
+                                        .out = &o});
     return out;
   }
 
@@ -242,7 +254,8 @@ struct Fixture {
       const core::Tensor kt(kc.data(), core::DType::kF32, {len, c.n_head_kv, c.head_dim});
       const core::Tensor vt(vc.data(), core::DType::kF32, {len, c.n_head_kv, c.head_dim});
       core::Tensor ot(os.data(), core::DType::kF32, {n, c.n_head, c.head_dim});
-      Attention(qt, kt, vt, pos, scale, ot, pool, backend);
+      Attention(Ctx(pool, backend),
+                {.q = &qt, .k = &kt, .v = &vt, .positions = pos, .scale = scale, .out = &ot});
       for (int64_t i = 0; i < n; ++i) {
         std::copy(os.begin() + i * qrow, os.begin() + (i + 1) * qrow, out.begin() + toks[i] * qrow);
       }
@@ -298,9 +311,13 @@ TEST(PagedAttentionTest, BitIdenticalToContiguousAttentionAndInvariant) {
                               {1, c.n_head, c.head_dim});
         core::Tensor ot(o1.data(), core::DType::kF32, {1, c.n_head, c.head_dim});
         const int32_t* table = moved.tables[f.batch.seq_of[t]].data();
-        PagedAttention(q1, moved.layer, std::span(&table, 1),
-                       std::span(f.batch.positions).subspan(t, 1), f.scale, ot, pool1,
-                       Backend::kCpu);
+        PagedAttention(Ctx(pool1, Backend::kCpu),
+                       {.q = &q1,
+                        .layer = &moved.layer,
+                        .block_tables = std::span(&table, 1),
+                        .positions = std::span(f.batch.positions).subspan(t, 1),
+                        .scale = f.scale,
+                        .out = &ot});
         ASSERT_EQ(0, std::memcmp(o1.data(), cpu.data() + t * qrow, qrow * sizeof(float)))
             << "token " << t;
       }
@@ -429,7 +446,7 @@ TEST(WritePagedKvTest, RoundsLikeCoreHalfAndTouchesOnlyItsSlots) {
     const PagedKvLayer layer{kb.data(), vb.data(), dtype, n_blocks, bs, n_head_kv, hd};
     const core::Tensor kt(k.data(), core::DType::kF32, {n_tok, n_head_kv, hd});
     const core::Tensor vt(v.data(), core::DType::kF32, {n_tok, n_head_kv, hd});
-    WritePagedKv(kt, vt, slots, layer);
+    WritePagedKv(SerialCtx(), {.k_new = &kt, .v_new = &vt, .slots = slots, .layer = &layer});
     // Element-wise: which elements of a side were written (layout from PagedKvElement).
     std::vector<bool> written(n_blocks * bs * row, false);
     for (int64_t t = 0; t < n_tok; ++t) {
@@ -479,7 +496,7 @@ TEST(CopyPagedKvRowsTest, CopiesExactlyNRowsOfKAndV) {
       const std::vector<uint8_t> v0(vb.as<uint8_t>(), vb.as<uint8_t>() + n_bytes);
       const PagedKvLayer layer{kb.data(), vb.data(), dtype, n_blocks, bs, n_head_kv, hd};
       const int64_t src = 3, dst = 1;
-      CopyPagedKvRows(layer, src, dst, n_rows);
+      CopyPagedKvRows(SerialCtx(), {.layer = &layer, .src = src, .dst = dst, .n_rows = n_rows});
       // Byte i belongs to element e = i / esize at (block, kvh, offset, d) of
       // [n_blocks, n_head_kv, bs, hd]; it is copied when block == dst and offset < n_rows, from
       // the same place in block src.
@@ -515,40 +532,93 @@ TEST(PagedAttentionDeathTest, RejectsBadArguments) {
   const int32_t* neg = neg_table.data();
   const std::vector<int32_t> pos5 = {5}, pos2 = {2}, pos_neg = {-1};
   // The good call works: rows 0..5 are blocks 1 and 0.
-  PagedAttention(q, layer, std::span(&good, 1), pos5, 1.0f, out, pool, Backend::kRef);
+  PagedAttention(Ctx(pool, Backend::kRef), {.q = &q,
+                                            .layer = &layer,
+                                            .block_tables = std::span(&good, 1),
+                                            .positions = pos5,
+                                            .scale = 1.0f,
+                                            .out = &out});
   // A bad entry is fine while no token reads it, and fatal once one does.
-  PagedAttention(q, layer, std::span(&bad, 1), pos2, 1.0f, out, pool, Backend::kRef);
-  EXPECT_DEATH(PagedAttention(q, layer, std::span(&bad, 1), pos5, 1.0f, out, pool),
+  PagedAttention(Ctx(pool, Backend::kRef), {.q = &q,
+                                            .layer = &layer,
+                                            .block_tables = std::span(&bad, 1),
+                                            .positions = pos2,
+                                            .scale = 1.0f,
+                                            .out = &out});
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&bad, 1),
+                                          .positions = pos5,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "block_table\\[1\\] = 2");
-  EXPECT_DEATH(PagedAttention(q, layer, std::span(&neg, 1), pos2, 1.0f, out, pool),
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&neg, 1),
+                                          .positions = pos2,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "block_table\\[0\\] = -1");
-  EXPECT_DEATH(PagedAttention(q, layer, std::span(&good, 1), pos_neg, 1.0f, out, pool),
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&good, 1),
+                                          .positions = pos_neg,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "position -1");
   const int32_t* null_table = nullptr;
-  EXPECT_DEATH(PagedAttention(q, layer, std::span(&null_table, 1), pos2, 1.0f, out, pool),
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&null_table, 1),
+                                          .positions = pos2,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "null block table");
-  EXPECT_DEATH(
-      PagedAttention(q, layer, std::span(&good, 1), pos2, 1.0f, const_cast<core::Tensor&>(q), pool),
-      "aliases");
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&good, 1),
+                                          .positions = pos2,
+                                          .scale = 1.0f,
+                                          .out = Tmp(const_cast<core::Tensor&>(q))}),
+               "aliases");
   std::vector<float> q5v(2 * 5);
   const core::Tensor q_bad_hd(q5v.data(), core::DType::kF32, {1, 2, 5});
-  EXPECT_DEATH(PagedAttention(q_bad_hd, layer, std::span(&good, 1), pos2, 1.0f, out, pool),
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q_bad_hd,
+                                          .layer = &layer,
+                                          .block_tables = std::span(&good, 1),
+                                          .positions = pos2,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "head_dim");
   PagedKvLayer i8 = layer;
   i8.dtype = core::DType::kI8;
-  EXPECT_DEATH(PagedAttention(q, i8, std::span(&good, 1), pos2, 1.0f, out, pool),
+  EXPECT_DEATH(PagedAttention(Ctx(pool), {.q = &q,
+                                          .layer = &i8,
+                                          .block_tables = std::span(&good, 1),
+                                          .positions = pos2,
+                                          .scale = 1.0f,
+                                          .out = &out}),
                "f32, bf16 or f16");
   // WritePagedKv: slot out of range, shape mismatch.
   std::vector<float> kv(hd);
   const core::Tensor k1(kv.data(), core::DType::kF32, {1, 1, hd});
   const std::vector<int64_t> slot_oob = {8}, slot_neg = {-1}, two_slots = {0, 1};
-  EXPECT_DEATH(WritePagedKv(k1, k1, slot_oob, layer), "slot 8 outside");
-  EXPECT_DEATH(WritePagedKv(k1, k1, slot_neg, layer), "slot -1 outside");
-  EXPECT_DEATH(WritePagedKv(k1, k1, two_slots, layer), "2 slots");
+  EXPECT_DEATH(
+      WritePagedKv(SerialCtx(), {.k_new = &k1, .v_new = &k1, .slots = slot_oob, .layer = &layer}),
+      "slot 8 outside");
+  EXPECT_DEATH(
+      WritePagedKv(SerialCtx(), {.k_new = &k1, .v_new = &k1, .slots = slot_neg, .layer = &layer}),
+      "slot -1 outside");
+  EXPECT_DEATH(
+      WritePagedKv(SerialCtx(), {.k_new = &k1, .v_new = &k1, .slots = two_slots, .layer = &layer}),
+      "2 slots");
   // CopyPagedKvRows: blocks and row count.
-  EXPECT_DEATH(CopyPagedKvRows(layer, 0, 2, 1), "outside");
-  EXPECT_DEATH(CopyPagedKvRows(layer, -1, 0, 1), "outside");
-  EXPECT_DEATH(CopyPagedKvRows(layer, 0, 1, 5), "n_rows 5");
+  EXPECT_DEATH(CopyPagedKvRows(SerialCtx(), {.layer = &layer, .src = 0, .dst = 2, .n_rows = 1}),
+               "outside");
+  EXPECT_DEATH(CopyPagedKvRows(SerialCtx(), {.layer = &layer, .src = -1, .dst = 0, .n_rows = 1}),
+               "outside");
+  EXPECT_DEATH(CopyPagedKvRows(SerialCtx(), {.layer = &layer, .src = 0, .dst = 1, .n_rows = 5}),
+               "n_rows 5");
 }
 
 }  // namespace

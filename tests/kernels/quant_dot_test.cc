@@ -32,6 +32,10 @@
 namespace arle::kernels {
 namespace {
 
+using testing::Ctx;
+using testing::MatMul1;
+using testing::SerialCtx;
+
 constexpr core::DType kFormats[] = {core::DType::kQ8_0, core::DType::kQ4_0, core::DType::kQ4_K,
                                     core::DType::kQ5_K, core::DType::kQ6_K};
 
@@ -148,8 +152,8 @@ TEST(QuantDotTest, MatMulStaysWithinTheActivationRounding) {
     const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
     core::Tensor y_q = yq.AsTensor(core::DType::kF32, {n_tok, n_out});
     core::Tensor y_f = yf.AsTensor(core::DType::kF32, {n_tok, n_out});
-    MatMul(x, wq.AsTensor(dtype, {n_out, n_in}), nullptr, y_q, pool);
-    MatMul(x, wd.AsTensor(core::DType::kF32, {n_out, n_in}), nullptr, y_f, pool);
+    MatMul1(Ctx(pool), x, wq.AsTensor(dtype, {n_out, n_in}), nullptr, y_q);
+    MatMul1(Ctx(pool), x, wd.AsTensor(core::DType::kF32, {n_out, n_in}), nullptr, y_f);
     double worst_ratio = 0;
     for (int64_t t = 0; t < n_tok; ++t) {
       std::vector<char> act(ActRowBytes(dtype, n_in));
@@ -220,9 +224,9 @@ TEST(QuantDotCpuTest, EveryTargetGivesTheReferenceBits) {
         const core::Tensor x = xb.AsTensor(core::DType::kF32, {n_tok, n_in});
         core::Tensor want = want_b.AsTensor(core::DType::kF32, {n_tok, n_out});
         core::Tensor got = got_b.AsTensor(core::DType::kF32, {n_tok, n_out});
-        MatMul(x, w, &bias, want, pool, Backend::kRef);
+        MatMul1(Ctx(pool, Backend::kRef), x, w, &bias, want);
         testing::ForEachTarget([&](const char*) {
-          MatMul(x, w, &bias, got, pool, Backend::kCpu);
+          MatMul1(Ctx(pool, Backend::kCpu), x, w, &bias, got);
           for (int64_t i = 0; i < n_tok * n_out; ++i) {
             ASSERT_EQ(std::bit_cast<uint32_t>(got.data_as<float>()[i]),
                       std::bit_cast<uint32_t>(want.data_as<float>()[i]))
@@ -321,10 +325,10 @@ TEST(MatMulMultiTest, EachOutputEqualsItsOwnMatMulBitForBit) {
       Outputs want(n_tok, MixedWeights::kWidths), got(n_tok, MixedWeights::kWidths);
       std::vector<MatMulOutput> outs;
       for (size_t i = 0; i < mw.ws.size(); ++i) {
-        MatMul(x, mw.ws[i], mw.Bias(i), want.ys[i], pool, backend);
+        MatMul1(Ctx(pool, backend), x, mw.ws[i], mw.Bias(i), want.ys[i]);
         outs.push_back({&mw.ws[i], mw.Bias(i), &got.ys[i]});
       }
-      MatMulMulti(x, outs, pool, backend);
+      MatMul(Ctx(pool, backend), {.x = &x, .outputs = outs});
       for (size_t i = 0; i < mw.ws.size(); ++i) {
         ExpectSameBits(want.ys[i], got.ys[i], core::DTypeName(MixedWeights::kDtypes[i]));
       }
@@ -334,10 +338,12 @@ TEST(MatMulMultiTest, EachOutputEqualsItsOwnMatMulBitForBit) {
       core::Tensor &gate = o.ys[0], &up = o.ys[1], &fused = o.ys[2], &scratch = o.ys[3];
       const core::Tensor gate_w = mw.ws[0].Slice(0, 8);
       const core::Tensor up_bias = mw.biases[0].Slice(0, 8);
-      MatMul(x, gate_w, nullptr, gate, pool, backend);
-      MatMul(x, mw.ws[1], &up_bias, up, pool, backend);
-      SwiGlu(gate, up, gate, pool);
-      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&mw.ws[1], &up_bias, &scratch}, pool, backend);
+      MatMul1(Ctx(pool, backend), x, gate_w, nullptr, gate);
+      MatMul1(Ctx(pool, backend), x, mw.ws[1], &up_bias, up);
+      SwiGlu(Ctx(pool), {.gate = &gate, .up = &up, .out = &gate});
+      MatMulSwiGlu(
+          Ctx(pool, backend),
+          {.x = &x, .gate = {&gate_w, nullptr, &fused}, .up = {&mw.ws[1], &up_bias, &scratch}});
       ExpectSameBits(gate, fused, "swiglu");
     }
   }
@@ -362,7 +368,7 @@ TEST(MatMulMultiTest, FusedRmsNormEqualsRmsNormThenMatMul) {
     for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
       SCOPED_TRACE(::testing::Message() << "n_tok " << n_tok
                                         << (backend == Backend::kRef ? " ref" : " cpu"));
-      RmsNorm(x, norm_w, eps, h, pool, backend);
+      RmsNorm(Ctx(pool, backend), {.x = &x, .w = &norm_w, .eps = eps, .y = &h});
       for (const size_t n_outputs : {mw.ws.size(), size_t{1}}) {
         // All formats; then the f32 weight alone.
         const size_t first = n_outputs == 1 ? 3 : 0;
@@ -371,7 +377,7 @@ TEST(MatMulMultiTest, FusedRmsNormEqualsRmsNormThenMatMul) {
           Outputs want(n_tok, MixedWeights::kWidths), got(n_tok, MixedWeights::kWidths);
           std::vector<MatMulOutput> outs;
           for (size_t i = first; i < first + n_outputs; ++i) {
-            MatMul(h, mw.ws[i], mw.Bias(i), want.ys[i], pool, backend);
+            MatMul1(Ctx(pool, backend), h, mw.ws[i], mw.Bias(i), want.ys[i]);
             outs.push_back({&mw.ws[i], mw.Bias(i), &got.ys[i]});
           }
           core::Buffer xcopy_b(n_tok * n_in * 4), normed_b(n_tok * n_in * 4);
@@ -380,7 +386,7 @@ TEST(MatMulMultiTest, FusedRmsNormEqualsRmsNormThenMatMul) {
           core::Tensor normed =
               in_place ? xcopy : normed_b.AsTensor(core::DType::kF32, {n_tok, n_in});
           const InputRmsNorm norm{&norm_w, eps, &normed};
-          MatMulMulti(xcopy, outs, pool, backend, &norm);
+          MatMul(Ctx(pool, backend), {.x = &xcopy, .outputs = outs, .norm = &norm});
           ExpectSameBits(h, normed, "normed");
           for (size_t i = first; i < first + n_outputs; ++i) {
             ExpectSameBits(want.ys[i], got.ys[i], core::DTypeName(MixedWeights::kDtypes[i]));
@@ -392,13 +398,16 @@ TEST(MatMulMultiTest, FusedRmsNormEqualsRmsNormThenMatMul) {
       Outputs o(n_tok, widths);
       core::Tensor &gate = o.ys[0], &up = o.ys[1], &fused = o.ys[2], &scratch = o.ys[3];
       const core::Tensor gate_w = mw.ws[0].Slice(0, 8), up_w = mw.ws[2].Slice(0, 8);
-      MatMul(h, gate_w, nullptr, gate, pool, backend);
-      MatMul(h, up_w, nullptr, up, pool, backend);
-      SwiGlu(gate, up, gate, pool);
+      MatMul1(Ctx(pool, backend), h, gate_w, nullptr, gate);
+      MatMul1(Ctx(pool, backend), h, up_w, nullptr, up);
+      SwiGlu(Ctx(pool), {.gate = &gate, .up = &up, .out = &gate});
       core::Buffer normed_b(n_tok * n_in * 4);
       core::Tensor normed = normed_b.AsTensor(core::DType::kF32, {n_tok, n_in});
       const InputRmsNorm norm{&norm_w, eps, &normed};
-      MatMulSwiGlu(x, {&gate_w, nullptr, &fused}, {&up_w, nullptr, &scratch}, pool, backend, &norm);
+      MatMulSwiGlu(Ctx(pool, backend), {.x = &x,
+                                        .gate = {&gate_w, nullptr, &fused},
+                                        .up = {&up_w, nullptr, &scratch},
+                                        .norm = &norm});
       ExpectSameBits(h, normed, "swiglu normed");
       ExpectSameBits(gate, fused, "swiglu");
     }

@@ -42,7 +42,7 @@ TEST_P(ModelTest, ReferenceAndSimdKernelsAgree) {
   const io::ModelConfig c = VariantConfig(GetParam());
   auto w = TinyModelWeights(c, GetParam().dtype, 123);
   LoadOptions ref_opts;
-  ref_opts.force_reference_kernels = true;
+  ref_opts.backend = kernels::Backend::kRef;
   ref_opts.n_threads = 2;
   LoadOptions cpu_opts;
   cpu_opts.n_threads = 2;

@@ -61,7 +61,7 @@ inline void ExpectDeterminismContract(const io::ModelConfig& c, std::shared_ptr<
       SCOPED_TRACE(::testing::Message() << "threads=" << threads << " ref=" << use_ref);
       LoadOptions opts;
       opts.n_threads = threads;
-      opts.force_reference_kernels = use_ref;
+      opts.backend = use_ref ? kernels::Backend::kRef : kernels::Backend::kCpu;
       auto model = BuildTiny(c, w, opts);
       ASSERT_TRUE(model.ok()) << model.status().ToString();
       const std::vector<float> batched = RunAll(**model, kPrompt);

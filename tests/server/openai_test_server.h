@@ -238,9 +238,11 @@ class Client {
 };
 
 // The JSON payloads of an SSE body ("data: [DONE]" becomes the string "[DONE]").
+// The data of every complete event line of an SSE body (a stream read so far may end inside a line,
+// which is left for the next read).
 inline std::vector<Json> SseData(const std::string& body) {
   std::vector<Json> out;
-  std::istringstream in(body);
+  std::istringstream in(body.substr(0, body.rfind('\n') + 1));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("data: ", 0) != 0) continue;

@@ -2,13 +2,19 @@
 #include "arle/kernels/attention.h"
 
 #include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
 
-void Attention(const core::Tensor& q, const core::Tensor& k, const core::Tensor& v,
-               std::span<const int32_t> positions, float scale, core::Tensor& out,
-               core::ThreadPool& pool, Backend backend) {
+void Attention(const Context& ctx, const AttentionArgs& a) {
+  ARLE_CHECK(a.q != nullptr && a.k != nullptr && a.v != nullptr && a.out != nullptr)
+      << "Attention: null tensor";
+  if (!ctx.is_cpu()) NoKernelFor("Attention", ctx);
+  const core::Tensor &q = *a.q, &k = *a.k, &v = *a.v;
+  core::Tensor& out = *a.out;
+  const std::span<const int32_t> positions = a.positions;
+  const float scale = a.scale;
   const auto f32_3d = [](const core::Tensor& t) {
     return t.rank() == 3 && t.dtype() == core::DType::kF32 && t.is_contiguous();
   };
@@ -25,7 +31,7 @@ void Attention(const core::Tensor& q, const core::Tensor& k, const core::Tensor&
       << "Attention: out " << out.ToString() << " q " << q.ToString();
   ARLE_CHECK_EQ(static_cast<int64_t>(positions.size()), n_tok);
   for (const int32_t p : positions) ARLE_CHECK(p >= 0 && p < n_ctx) << "position " << p;
-  AttentionArgs args;
+  AttentionParams args;
   args.q = q.data_as<float>();
   args.k = k.data_as<float>();
   args.v = v.data_as<float>();
@@ -37,15 +43,15 @@ void Attention(const core::Tensor& q, const core::Tensor& k, const core::Tensor&
   args.head_dim = head_dim;
   args.n_ctx = n_ctx;
   args.scale = scale;
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  pool.ParallelFor(n_tok * n_head, /*work_per_item=*/2 * n_ctx * args.head_dim,
-                   [&](int64_t begin, int64_t end) {
-                     if (use_ref) {
-                       ref::AttentionRows(args, begin, end);
-                     } else {
-                       cpu::AttentionRows(args, begin, end);
-                     }
-                   });
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  ctx.pool().ParallelFor(n_tok * n_head, /*work_per_item=*/2 * n_ctx * args.head_dim,
+                         [&](int64_t begin, int64_t end) {
+                           if (use_ref) {
+                             ref::AttentionRows(args, begin, end);
+                           } else {
+                             cpu::AttentionRows(args, begin, end);
+                           }
+                         });
 }
 
 }  // namespace arle::kernels

@@ -1,35 +1,71 @@
-// SwiGLU, residual add and argmax.
+// SwiGLU, residual add, row gather and argmax.
 #include "arle/kernels/elementwise.h"
 
 #include <cmath>
+#include <cstring>
 
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
 
-void SwiGlu(const core::Tensor& gate, const core::Tensor& up, core::Tensor& out,
-            core::ThreadPool& pool) {
-  for (const core::Tensor* t : {&gate, &up, static_cast<const core::Tensor*>(&out)}) {
+void SwiGlu(const Context& ctx, const SwiGluArgs& a) {
+  ARLE_CHECK(a.gate != nullptr && a.up != nullptr && a.out != nullptr) << "SwiGlu: null tensor";
+  const core::Tensor& gate = *a.gate;
+  for (const core::Tensor* t : {a.gate, a.up, static_cast<const core::Tensor*>(a.out)}) {
     ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && t->numel() == gate.numel())
         << "SwiGlu: " << t->ToString() << " vs gate " << gate.ToString();
+    CheckOnDevice(ctx, *t, "SwiGlu");
   }
+  if (!ctx.is_cpu()) NoKernelFor("SwiGlu", ctx);
   const float* g = gate.data_as<float>();
-  const float* u = up.data_as<float>();
-  float* o = out.data_as<float>();
-  pool.ParallelFor(gate.numel(), /*work_per_item=*/8,
-                   [&](int64_t begin, int64_t end) { ref::SwiGluRange(g, u, o, begin, end); });
+  const float* u = a.up->data_as<float>();
+  float* o = a.out->data_as<float>();
+  // One scalar loop serves both CPU backends: it is exact f32 arithmetic, vectorized by the
+  // compiler the same way whichever backend asked.
+  ctx.pool().ParallelFor(gate.numel(), /*work_per_item=*/8, [&](int64_t begin, int64_t end) {
+    ref::SwiGluRange(g, u, o, begin, end);
+  });
 }
 
-void Add(const core::Tensor& a, const core::Tensor& b, core::Tensor& out) {
-  for (const core::Tensor* t : {&a, &b, static_cast<const core::Tensor*>(&out)}) {
+void Add(const Context& ctx, const AddArgs& args) {
+  ARLE_CHECK(args.a != nullptr && args.b != nullptr && args.out != nullptr) << "Add: null tensor";
+  const core::Tensor& a = *args.a;
+  for (const core::Tensor* t : {args.a, args.b, static_cast<const core::Tensor*>(args.out)}) {
     ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && t->numel() == a.numel())
         << "Add: " << t->ToString() << " vs " << a.ToString();
+    CheckOnDevice(ctx, *t, "Add");
   }
+  if (!ctx.is_cpu()) NoKernelFor("Add", ctx);
   const float* pa = a.data_as<float>();
-  const float* pb = b.data_as<float>();
-  float* po = out.data_as<float>();
+  const float* pb = args.b->data_as<float>();
+  float* po = args.out->data_as<float>();
   const int64_t n = a.numel();
   for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+}
+
+void GatherRows(const Context& ctx, const GatherRowsArgs& a) {
+  ARLE_CHECK(a.x != nullptr && a.out != nullptr) << "GatherRows: null tensor";
+  const core::Tensor &x = *a.x, &out = *a.out;
+  ARLE_CHECK(x.rank() == 2 && x.dtype() == core::DType::kF32 && x.is_contiguous())
+      << "GatherRows x: " << x.ToString();
+  const int64_t n_rows = static_cast<int64_t>(a.rows.size()), width = x.dim(1);
+  ARLE_CHECK(out.rank() == 2 && out.dtype() == core::DType::kF32 && out.is_contiguous() &&
+             out.dim(0) == n_rows && out.dim(1) == width)
+      << "GatherRows out: " << out.ToString() << " for " << n_rows << " rows of " << x.ToString();
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* o0 = static_cast<const char*>(out.data());
+  ARLE_CHECK(n_rows == 0 || o0 >= x0 + x.nbytes() || x0 >= o0 + out.nbytes())
+      << "GatherRows: out overlaps x";
+  CheckOnDevice(ctx, x, "GatherRows");
+  CheckOnDevice(ctx, out, "GatherRows");
+  if (!ctx.is_cpu()) NoKernelFor("GatherRows", ctx);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    ARLE_CHECK(a.rows[r] >= 0 && a.rows[r] < x.dim(0))
+        << "GatherRows: row " << a.rows[r] << " of " << x.dim(0);
+    std::memcpy(out.data_as<float>() + r * width, x.data_as<float>() + a.rows[r] * width,
+                static_cast<size_t>(width) * sizeof(float));
+  }
 }
 
 int64_t ArgMax(std::span<const float> values) {

@@ -1,21 +1,40 @@
-// Elementwise kernels of the transformer block: SwiGLU, residual add, and argmax over logits.
+// Elementwise kernels of the transformer block: SwiGLU, residual add, row gather; and argmax over
+// host logits.
 #pragma once
 
 #include <cstdint>
 #include <span>
 
 #include "arle/core/tensor.h"
-#include "arle/core/thread_pool.h"
+#include "arle/kernels/context.h"
 
 namespace arle::kernels {
 
 // out = silu(gate) * up with silu(g) = g / (1 + exp(-g)); all f32 with equal element counts.
-// out may alias gate or up.
-void SwiGlu(const core::Tensor& gate, const core::Tensor& up, core::Tensor& out,
-            core::ThreadPool& pool);
+struct SwiGluArgs {
+  const core::Tensor* gate = nullptr;
+  const core::Tensor* up = nullptr;
+  core::Tensor* out = nullptr;  // may alias gate or up
+};
+void SwiGlu(const Context& ctx, const SwiGluArgs& args);
 
-// out = a + b elementwise (the residual connection); f32, equal element counts; out may alias.
-void Add(const core::Tensor& a, const core::Tensor& b, core::Tensor& out);
+// out = a + b elementwise (the residual connection); f32, equal element counts.
+struct AddArgs {
+  const core::Tensor* a = nullptr;
+  const core::Tensor* b = nullptr;
+  core::Tensor* out = nullptr;  // may alias a or b
+};
+void Add(const Context& ctx, const AddArgs& args);
+
+// out[r, :] = x[rows[r], :]: gathers rows of a f32 [n, width] matrix (the last token of each
+// sequence before the LM head). REQUIRES (checked): 0 <= rows[r] < n; out f32 [rows.size(),
+// width] contiguous, not overlapping x.
+struct GatherRowsArgs {
+  const core::Tensor* x = nullptr;
+  std::span<const int64_t> rows;
+  core::Tensor* out = nullptr;
+};
+void GatherRows(const Context& ctx, const GatherRowsArgs& args);
 
 // Index of the largest value (the first one on ties; NaN is never chosen unless all are NaN).
 // REQUIRES: values non-empty.

@@ -1,12 +1,20 @@
 // Embedding lookup (row gather with dtype conversion).
 #include "arle/kernels/embedding.h"
 
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/quant.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
 
-void Embedding(const core::Tensor& table, std::span<const int32_t> ids, core::Tensor& out) {
+void Embedding(const Context& ctx, const EmbeddingArgs& a) {
+  ARLE_CHECK(a.table != nullptr && a.out != nullptr) << "Embedding: null tensor";
+  const core::Tensor& table = *a.table;
+  core::Tensor& out = *a.out;
+  const std::span<const int32_t> ids = a.ids;
+  CheckOnDevice(ctx, table, "Embedding");
+  CheckOnDevice(ctx, out, "Embedding");
+  if (!ctx.is_cpu()) NoKernelFor("Embedding", ctx);
   ARLE_CHECK(table.rank() == 2 && table.is_contiguous() &&
              (table.dtype() == core::DType::kF32 || table.dtype() == core::DType::kF16 ||
               table.dtype() == core::DType::kBF16 || IsSupportedQuant(table.dtype())))

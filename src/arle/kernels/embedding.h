@@ -6,6 +6,7 @@
 #include <span>
 
 #include "arle/core/tensor.h"
+#include "arle/kernels/context.h"
 
 namespace arle::kernels {
 
@@ -13,6 +14,11 @@ namespace arle::kernels {
 // (dequantized exactly as DequantizeRow) [n_vocab, n_embd] contiguous;
 // out: f32 [ids.size(), n_embd]. REQUIRES (checked): 0 <= ids[t] < n_vocab — callers validate
 // user-supplied ids first and report bad ones as a Status.
-void Embedding(const core::Tensor& table, std::span<const int32_t> ids, core::Tensor& out);
+struct EmbeddingArgs {
+  const core::Tensor* table = nullptr;
+  std::span<const int32_t> ids;
+  core::Tensor* out = nullptr;
+};
+void Embedding(const Context& ctx, const EmbeddingArgs& args);
 
 }  // namespace arle::kernels

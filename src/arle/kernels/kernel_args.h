@@ -9,7 +9,7 @@
 namespace arle::kernels {
 
 // y[t, o] = sum_i x[t, i] * w[o, i] (+ bias[o]).
-struct MatMulArgs {
+struct MatMulParams {
   const float* x = nullptr;  // [n_tok, n_in], rows x_stride floats apart
   int64_t x_stride = 0;
   const void* w = nullptr;  // [n_out, n_in] contiguous, f32/f16/bf16 or a GGUF block format
@@ -27,7 +27,7 @@ struct MatMulArgs {
 };
 
 // y[r, :] = x[r, :] * rsqrt(mean(x[r, :]^2) + eps) * w.
-struct RmsNormArgs {
+struct RmsNormParams {
   const float* x = nullptr;  // [n_rows, n]
   const void* w = nullptr;   // [n] f32/f16/bf16
   core::DType w_dtype = core::DType::kF32;
@@ -40,7 +40,7 @@ struct RmsNormArgs {
 // Causal grouped-query attention of n_tok queries over a KV cache; query t sees cache rows
 // 0 .. positions[t] (inclusive). Work items are the n_tok * n_head (token, head) pairs, in an
 // order each backend chooses.
-struct AttentionArgs {
+struct AttentionParams {
   const float* q = nullptr;  // [n_tok, n_head, head_dim]
   const float* k = nullptr;  // [n_ctx, n_head_kv, head_dim]
   const float* v = nullptr;  // [n_ctx, n_head_kv, head_dim]
@@ -75,8 +75,8 @@ inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_
 
 // Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
 // 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /
-// block_size] at offset j % block_size. Work items as for AttentionArgs.
-struct PagedAttentionArgs {
+// block_size] at offset j % block_size. Work items as for AttentionParams.
+struct PagedAttentionParams {
   const float* q = nullptr;  // [n_tok, n_head, head_dim]
   const void* k = nullptr;   // [n_blocks, n_head_kv, block_size, head_dim] in kv_dtype
   const void* v = nullptr;   // [n_blocks, n_head_kv, block_size, head_dim] in kv_dtype

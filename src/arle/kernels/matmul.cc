@@ -1,4 +1,4 @@
-// MatMul validation and dispatch (ref or Highway), threaded over blocks of output columns.
+// MatMul validation and dispatch (ref, Highway or CUDA), threaded over blocks of output columns.
 #include "arle/kernels/matmul.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/quant.h"
 #include "arle/kernels/quant_dot.h"
 #include "arle/kernels/ref/ref_kernels.h"
@@ -23,7 +24,7 @@ bool IsFloatWeight(core::DType d) {
 constexpr int64_t kColumnBlock = 4;
 
 // Checks y = x * W^T (+ bias) and fills its arguments (xq is set by PrepareInput).
-MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
+MatMulParams CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
   ARLE_CHECK(out.w != nullptr && out.y != nullptr) << "MatMul: null weight or output";
   const core::Tensor& w = *out.w;
   const core::Tensor& y = *out.y;
@@ -39,7 +40,7 @@ MatMulArgs CheckedArgs(const core::Tensor& x, const MatMulOutput& out) {
   ARLE_CHECK_EQ(y.dim(0), x.dim(0));
   ARLE_CHECK_EQ(y.dim(1), w.dim(0));
   ARLE_CHECK(x.data() != y.data()) << "MatMul: y must not alias x";
-  MatMulArgs args;
+  MatMulParams args;
   args.x = x.data_as<float>();
   args.x_stride = x.dim(1);
   args.w = w.data();
@@ -72,24 +73,24 @@ ActFormat ActivationFormat(core::DType w) {
 }
 
 // Checks an InputRmsNorm over x and fills its RmsNorm arguments.
-RmsNormArgs CheckedNormArgs(const core::Tensor& x, const InputRmsNorm& norm) {
+RmsNormParams CheckedNormArgs(const core::Tensor& x, const InputRmsNorm& norm) {
   ARLE_CHECK(norm.w != nullptr && norm.normed != nullptr) << "MatMul: null norm weight or output";
   const core::Tensor& normed = *norm.normed;
   ARLE_CHECK(x.rank() == 2 && normed.rank() == 2 && x.dim(0) == normed.dim(0) &&
              x.dim(1) == normed.dim(1))
       << "MatMul norm: x " << x.ToString() << " normed " << normed.ToString();
-  return CheckedRmsNormArgs(x, *norm.w, norm.eps, *norm.normed);
+  return CheckedRmsNormParams(x, *norm.w, norm.eps, *norm.normed);
 }
 
 // The input pass before the column loop, one parallel loop over the tokens of `input` (f32
 // [n_tok, n_in]): each token's row is first normalized into `input` (when `norm`, which reads the
 // raw rows), then quantized once per activation format the weights of `args` need, while it is in
-// L1. The quantized rows go to this thread's scratch (MatMul may run on several threads at once,
-// each with its pool), and each args.xq points at its format's. The workers reach the scratch
-// through `formats`: a thread_local named in the lambda would be each worker's own.
-void PrepareInput(const RmsNormArgs* norm, const core::Tensor& input, std::span<MatMulArgs> args,
-                  bool use_ref, core::ThreadPool& pool) {
-  thread_local std::vector<char> scratch[2];
+// L1. The quantized rows go to the context's scratch (slots 0 and 1), and each args.xq points at
+// its format's.
+void PrepareInput(const Context& ctx, const RmsNormParams* norm, const core::Tensor& input,
+                  std::span<MatMulParams> args) {
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  core::ThreadPool& pool = ctx.pool();
   struct Quantized {
     core::DType w_dtype;  // a weight format of this activation format
     int64_t row_bytes;
@@ -99,16 +100,15 @@ void PrepareInput(const RmsNormArgs* norm, const core::Tensor& input, std::span<
   int n_formats = 0;
   const int64_t n_tok = input.dim(0), n_in = input.dim(1);
   for (const ActFormat format : {ActFormat::kBlocks, ActFormat::kSuperBlocks}) {
-    const auto first = std::find_if(args.begin(), args.end(), [&](const MatMulArgs& a) {
+    const auto first = std::find_if(args.begin(), args.end(), [&](const MatMulParams& a) {
       return ActivationFormat(a.w_dtype) == format;
     });
     if (first == args.end()) continue;
     const int64_t row_bytes = ActRowBytes(first->w_dtype, n_in);
-    std::vector<char>& buffer = scratch[n_formats];
-    buffer.resize(static_cast<size_t>(n_tok * row_bytes));
-    formats[n_formats++] = {first->w_dtype, row_bytes, buffer.data()};
-    for (MatMulArgs& a : args) {
-      if (ActivationFormat(a.w_dtype) == format) a.xq = buffer.data();
+    char* rows = ctx.scratch().Get(n_formats, static_cast<size_t>(n_tok * row_bytes));
+    formats[n_formats++] = {first->w_dtype, row_bytes, rows};
+    for (MatMulParams& a : args) {
+      if (ActivationFormat(a.w_dtype) == format) a.xq = rows;
     }
   }
   if (norm == nullptr && n_formats == 0) return;
@@ -136,7 +136,7 @@ void PrepareInput(const RmsNormArgs* norm, const core::Tensor& input, std::span<
 }
 
 // Output columns [o_begin, o_end) of every token on the chosen backend.
-void Rows(const MatMulArgs& a, bool use_ref, int64_t o_begin, int64_t o_end) {
+void Rows(const MatMulParams& a, bool use_ref, int64_t o_begin, int64_t o_end) {
   if (use_ref) {
     ref::MatMulRows(a, o_begin, o_end);
   } else if (IsSupportedQuant(a.w_dtype)) {
@@ -155,32 +155,52 @@ void ForEachColumnChunk(int64_t n_blocks, int64_t work_per_block, core::ThreadPo
   pool.ParallelForChunks(n_blocks, work_per_block, chunk, fn);
 }
 
-}  // namespace
-
-void MatMul(const core::Tensor& x, const core::Tensor& w, const core::Tensor* bias, core::Tensor& y,
-            core::ThreadPool& pool, Backend backend) {
-  const MatMulOutput out{&w, bias, &y};
-  MatMulMulti(x, std::span<const MatMulOutput>(&out, 1), pool, backend);
+// MatMul on CUDA: the norm first (into *normed), then each product.
+void CudaMatMulAll(const Context& ctx, const RmsNormParams* norm, std::span<MatMulParams> args) {
+  if (norm != nullptr) CudaRmsNorm(ctx, *norm);
+  for (const MatMulParams& a : args) {
+    if (IsSupportedQuant(a.w_dtype)) NoKernelFor("MatMul with block-format weights", ctx);
+    CudaMatMul(ctx, a);
+  }
 }
 
-void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
-                 core::ThreadPool& pool, Backend backend, const InputRmsNorm* norm) {
-  RmsNormArgs norm_args;
-  if (norm != nullptr) norm_args = CheckedNormArgs(x, *norm);
-  const core::Tensor& input = norm != nullptr ? *norm->normed : x;
-  std::vector<MatMulArgs> args;
+// Checks every tensor of a matmul is in ctx's memory.
+void CheckMatMulDevices(const Context& ctx, const core::Tensor& x, const MatMulOutput& out,
+                        const InputRmsNorm* norm) {
+  CheckOnDevice(ctx, x, "MatMul");
+  CheckOnDevice(ctx, *out.w, "MatMul");
+  CheckOnDevice(ctx, *out.y, "MatMul");
+  if (out.bias != nullptr) CheckOnDevice(ctx, *out.bias, "MatMul");
+  if (norm != nullptr) {
+    CheckOnDevice(ctx, *norm->w, "MatMul");
+    CheckOnDevice(ctx, *norm->normed, "MatMul");
+  }
+}
+
+}  // namespace
+
+void MatMul(const Context& ctx, const MatMulArgs& a) {
+  ARLE_CHECK(a.x != nullptr) << "MatMul: null x";
+  const core::Tensor& x = *a.x;
+  RmsNormParams norm_args;
+  if (a.norm != nullptr) norm_args = CheckedNormArgs(x, *a.norm);
+  const core::Tensor& input = a.norm != nullptr ? *a.norm->normed : x;
+  std::vector<MatMulParams> args;
   std::vector<int64_t> first_block;  // index of each output's first column block
   int64_t n_blocks = 0;
-  for (const MatMulOutput& out : outputs) {
+  for (const MatMulOutput& out : a.outputs) {
     args.push_back(CheckedArgs(input, out));
+    CheckMatMulDevices(ctx, x, out, a.norm);
     first_block.push_back(n_blocks);
     n_blocks += (args.back().n_out + kColumnBlock - 1) / kColumnBlock;
   }
   if (input.dim(0) == 0) return;
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  PrepareInput(norm != nullptr ? &norm_args : nullptr, input, args, use_ref, pool);
+  const RmsNormParams* norm = a.norm != nullptr ? &norm_args : nullptr;
+  if (ctx.backend() == Backend::kCuda) return CudaMatMulAll(ctx, norm, args);
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  PrepareInput(ctx, norm, input, args);
   if (n_blocks == 0) return;
-  ForEachColumnChunk(n_blocks, kColumnBlock * input.dim(0) * input.dim(1), pool,
+  ForEachColumnChunk(n_blocks, kColumnBlock * input.dim(0) * input.dim(1), ctx.pool(),
                      [&](int64_t b_begin, int64_t b_end) {
                        for (size_t i = 0; i < args.size(); ++i) {
                          const int64_t own = (args[i].n_out + kColumnBlock - 1) / kColumnBlock;
@@ -193,21 +213,25 @@ void MatMulMulti(const core::Tensor& x, std::span<const MatMulOutput> outputs,
                      });
 }
 
-void MatMulSwiGlu(const core::Tensor& x, const MatMulOutput& gate, const MatMulOutput& up,
-                  core::ThreadPool& pool, Backend backend, const InputRmsNorm* norm) {
-  RmsNormArgs norm_args;
-  if (norm != nullptr) norm_args = CheckedNormArgs(x, *norm);
-  const core::Tensor& input = norm != nullptr ? *norm->normed : x;
-  MatMulArgs args[2] = {CheckedArgs(input, gate), CheckedArgs(input, up)};
+void MatMulSwiGlu(const Context& ctx, const MatMulSwiGluArgs& a) {
+  ARLE_CHECK(a.x != nullptr) << "MatMulSwiGlu: null x";
+  const core::Tensor& x = *a.x;
+  RmsNormParams norm_args;
+  if (a.norm != nullptr) norm_args = CheckedNormArgs(x, *a.norm);
+  const core::Tensor& input = a.norm != nullptr ? *a.norm->normed : x;
+  MatMulParams args[2] = {CheckedArgs(input, a.gate), CheckedArgs(input, a.up)};
+  CheckMatMulDevices(ctx, x, a.gate, a.norm);
+  CheckMatMulDevices(ctx, x, a.up, a.norm);
   ARLE_CHECK_EQ(args[0].n_out, args[1].n_out) << "MatMulSwiGlu: gate and up widths differ";
-  ARLE_CHECK(gate.y->data() != up.y->data()) << "MatMulSwiGlu: gate and up outputs alias";
+  ARLE_CHECK(a.gate.y->data() != a.up.y->data()) << "MatMulSwiGlu: gate and up outputs alias";
+  if (!ctx.is_cpu()) NoKernelFor("MatMulSwiGlu", ctx);
   const int64_t n_out = args[0].n_out, n_tok = input.dim(0);
   if (n_tok == 0) return;
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  PrepareInput(norm != nullptr ? &norm_args : nullptr, input, args, use_ref, pool);
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  PrepareInput(ctx, a.norm != nullptr ? &norm_args : nullptr, input, args);
   if (n_out == 0) return;
   const int64_t n_blocks = (n_out + kColumnBlock - 1) / kColumnBlock;
-  ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * input.dim(1), pool,
+  ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * input.dim(1), ctx.pool(),
                      [&](int64_t b_begin, int64_t b_end) {
                        const int64_t o_begin = b_begin * kColumnBlock;
                        const int64_t o_end = std::min(n_out, b_end * kColumnBlock);

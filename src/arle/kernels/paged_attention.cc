@@ -8,6 +8,7 @@
 #include "arle/core/check.h"
 #include "arle/core/half.h"
 #include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
@@ -56,13 +57,18 @@ void StoreRow(const float* src, int64_t n, core::DType dtype, void* dst) {
 
 }  // namespace
 
-void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
-                  std::span<const int64_t> slots, const PagedKvLayer& layer) {
+void WritePagedKv(const Context& ctx, const WritePagedKvArgs& a) {
+  ARLE_CHECK(a.layer != nullptr) << "WritePagedKv: null layer";
+  const PagedKvLayer& layer = *a.layer;
+  const std::span<const int64_t> slots = a.slots;
   CheckLayer(layer, "WritePagedKv");
+  if (!ctx.is_cpu()) NoKernelFor("WritePagedKv", ctx);
   const int64_t n_tok = static_cast<int64_t>(slots.size());
+  if (n_tok == 0) return;  // an empty batch may come with null or empty tensors
+  ARLE_CHECK(a.k_new != nullptr && a.v_new != nullptr) << "WritePagedKv: null K or V";
+  const core::Tensor &k_new = *a.k_new, &v_new = *a.v_new;
   for (const core::Tensor* t : {&k_new, &v_new}) {
-    // An empty batch may come with empty (null) tensors.
-    if (n_tok == 0 && t->empty()) continue;
+    CheckOnDevice(ctx, *t, "WritePagedKv");
     ARLE_CHECK(t->rank() == 3 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
                t->dim(0) == n_tok && t->dim(1) == layer.n_head_kv && t->dim(2) == layer.head_dim)
         << "WritePagedKv: " << t->ToString() << " for " << n_tok << " slots, n_head_kv "
@@ -89,11 +95,19 @@ void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
   }
 }
 
-void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
-                    std::span<const int32_t* const> block_tables,
-                    std::span<const int32_t> positions, float scale, core::Tensor& out,
-                    core::ThreadPool& pool, Backend backend) {
+void PagedAttention(const Context& ctx, const PagedAttentionArgs& a) {
+  ARLE_CHECK(a.q != nullptr && a.layer != nullptr && a.out != nullptr)
+      << "PagedAttention: null argument";
+  const core::Tensor& q = *a.q;
+  const PagedKvLayer& layer = *a.layer;
+  const std::span<const int32_t* const> block_tables = a.block_tables;
+  const std::span<const int32_t> positions = a.positions;
+  const float scale = a.scale;
+  core::Tensor& out = *a.out;
   CheckLayer(layer, "PagedAttention");
+  CheckOnDevice(ctx, q, "PagedAttention");
+  CheckOnDevice(ctx, out, "PagedAttention");
+  if (!ctx.is_cpu()) NoKernelFor("PagedAttention", ctx);
   ARLE_CHECK(IsF32Contiguous3d(q) && IsF32Contiguous3d(out))
       << "PagedAttention: q " << q.ToString() << " out " << out.ToString();
   const int64_t n_tok = q.dim(0), n_head = q.dim(1), head_dim = q.dim(2);
@@ -129,7 +143,7 @@ void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
     total_seen += static_cast<int64_t>(p) + 1;
   }
   if (n_tok == 0) return;
-  PagedAttentionArgs args;
+  PagedAttentionParams args;
   args.q = q.data_as<float>();
   args.k = layer.k;
   args.v = layer.v;
@@ -143,21 +157,25 @@ void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
   args.head_dim = head_dim;
   args.block_size = layer.block_size;
   args.scale = scale;
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
+  const bool use_ref = ctx.backend() == Backend::kRef;
   // The average item cost only sizes the worker count; the results never depend on it.
   const int64_t mean_seen = (total_seen + n_tok - 1) / n_tok;
-  pool.ParallelFor(n_tok * n_head, /*work_per_item=*/2 * mean_seen * head_dim,
-                   [&](int64_t begin, int64_t end) {
-                     if (use_ref) {
-                       ref::PagedAttentionRows(args, begin, end);
-                     } else {
-                       cpu::PagedAttentionRows(args, begin, end);
-                     }
-                   });
+  ctx.pool().ParallelFor(n_tok * n_head, /*work_per_item=*/2 * mean_seen * head_dim,
+                         [&](int64_t begin, int64_t end) {
+                           if (use_ref) {
+                             ref::PagedAttentionRows(args, begin, end);
+                           } else {
+                             cpu::PagedAttentionRows(args, begin, end);
+                           }
+                         });
 }
 
-void CopyPagedKvRows(const PagedKvLayer& layer, int64_t src, int64_t dst, int64_t n_rows) {
+void CopyPagedKvRows(const Context& ctx, const CopyPagedKvRowsArgs& a) {
+  ARLE_CHECK(a.layer != nullptr) << "CopyPagedKvRows: null layer";
+  const PagedKvLayer& layer = *a.layer;
+  const int64_t src = a.src, dst = a.dst, n_rows = a.n_rows;
   CheckLayer(layer, "CopyPagedKvRows");
+  if (!ctx.is_cpu()) NoKernelFor("CopyPagedKvRows", ctx);
   ARLE_CHECK(src >= 0 && src < layer.n_blocks && dst >= 0 && dst < layer.n_blocks)
       << "CopyPagedKvRows: blocks " << src << " -> " << dst << " outside [0, " << layer.n_blocks
       << ")";

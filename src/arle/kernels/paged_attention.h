@@ -8,8 +8,7 @@
 
 #include "arle/core/dtype.h"
 #include "arle/core/tensor.h"
-#include "arle/core/thread_pool.h"
-#include "arle/kernels/backend.h"
+#include "arle/kernels/context.h"
 #include "arle/kernels/kernel_args.h"
 
 namespace arle::kernels {
@@ -32,28 +31,45 @@ struct PagedKvLayer {
 
 // For each token t: stores k_new[t] and v_new[t] (f32 [n_tok, n_head_kv, head_dim]) into the slot
 // slots[t] = block * block_size + offset, rounding to the layer's dtype (round to nearest even,
-// as core/half.h). REQUIRES: 0 <= slots[t] < n_blocks * block_size, shapes match.
-void WritePagedKv(const core::Tensor& k_new, const core::Tensor& v_new,
-                  std::span<const int64_t> slots, const PagedKvLayer& layer);
+// as core/half.h). REQUIRES (checked): 0 <= slots[t] < n_blocks * block_size, shapes match.
+struct WritePagedKvArgs {
+  const core::Tensor* k_new = nullptr;  // may be null (or empty) when slots is empty
+  const core::Tensor* v_new = nullptr;
+  std::span<const int64_t> slots;
+  const PagedKvLayer* layer = nullptr;
+};
+void WritePagedKv(const Context& ctx, const WritePagedKvArgs& args);
 
 // out[t, h, :] = sum_j softmax_j(scale * q[t, h, :] . K[j, h / group, :]) * V[j, h / group, :]
 // over rows j = 0 .. positions[t] (inclusive) of token t's sequence, found through
 // block_tables[t] (a pointer to that sequence's block table, which must cover row positions[t]).
 // K and V rows are widened to f32 before use; softmax and accumulation in f32.
-// q: f32 [n_tok, n_head, head_dim]; out: same shape, must not alias q.
+struct PagedAttentionArgs {
+  const core::Tensor* q = nullptr;  // f32 [n_tok, n_head, head_dim]
+  const PagedKvLayer* layer = nullptr;
+  std::span<const int32_t* const> block_tables;  // [n_tok]
+  std::span<const int32_t> positions;            // [n_tok]
+  float scale = 0;
+  core::Tensor* out = nullptr;  // f32 [n_tok, n_head, head_dim], must not alias q
+};
+
 // Determinism: each (t, h) is computed alone, in the same order of operations as
 // kernels::Attention, so with f32 storage the result is bit-identical to Attention over the same
-// rows stored contiguously, and it never depends on the batch, the block placement or the pool size.
-// REQUIRES (checked): positions[t] >= 0; block_tables[t][0 .. positions[t] / block_size] in
+// rows stored contiguously, and it never depends on the batch, the block placement or the pool
+// size. REQUIRES (checked): positions[t] >= 0; block_tables[t][0 .. positions[t] / block_size] in
 // [0, n_blocks) (the table's length itself cannot be checked); n_head a multiple of n_head_kv.
-void PagedAttention(const core::Tensor& q, const PagedKvLayer& layer,
-                    std::span<const int32_t* const> block_tables,
-                    std::span<const int32_t> positions, float scale, core::Tensor& out,
-                    core::ThreadPool& pool, Backend backend = Backend::kDefault);
+// CPU backends only.
+void PagedAttention(const Context& ctx, const PagedAttentionArgs& args);
 
-// Copies the first n_rows rows of block src into block dst (both layers' K and V), e.g. when a
-// sequence forks (n > 1) and the siblings need their own copy of a partly filled block.
+// Copies the first n_rows rows of block src into block dst (both of the layer's K and V), e.g. when
+// a sequence forks (n > 1) and the siblings need their own copy of a partly filled block.
 // REQUIRES (checked): src, dst in [0, n_blocks), 0 <= n_rows <= block_size.
-void CopyPagedKvRows(const PagedKvLayer& layer, int64_t src, int64_t dst, int64_t n_rows);
+struct CopyPagedKvRowsArgs {
+  const PagedKvLayer* layer = nullptr;
+  int64_t src = 0;
+  int64_t dst = 0;
+  int64_t n_rows = 0;
+};
+void CopyPagedKvRows(const Context& ctx, const CopyPagedKvRowsArgs& args);
 
 }  // namespace arle::kernels

@@ -67,7 +67,7 @@ void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, vo
 // args.xq holding every token's quantized activations (ActRowBytes apart). Bit-identical to
 // ref::QuantDotRow per element on every target; AVX2 and AVX-512 targets use 8-bit integer
 // multiply-adds, other targets the scalar definition.
-void QuantMatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
+void QuantMatMulRows(const MatMulParams& args, int64_t o_begin, int64_t o_end);
 }  // namespace cpu
 
 }  // namespace arle::kernels

@@ -2,13 +2,14 @@
 #include "arle/kernels/rmsnorm.h"
 
 #include "arle/kernels/cpu/cpu_kernels.h"
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/ref/ref_kernels.h"
 #include "arle/kernels/rmsnorm_args.h"
 
 namespace arle::kernels {
 
-RmsNormArgs CheckedRmsNormArgs(const core::Tensor& x, const core::Tensor& w, float eps,
-                               core::Tensor& y) {
+RmsNormParams CheckedRmsNormParams(const core::Tensor& x, const core::Tensor& w, float eps,
+                                   core::Tensor& y) {
   ARLE_CHECK(x.rank() >= 1 && x.dtype() == core::DType::kF32 && x.is_contiguous())
       << "RmsNorm x: " << x.ToString();
   ARLE_CHECK(w.rank() == 1 && w.dim(0) == x.dim(-1) && w.is_contiguous() &&
@@ -17,7 +18,7 @@ RmsNormArgs CheckedRmsNormArgs(const core::Tensor& x, const core::Tensor& w, flo
       << "RmsNorm w: " << w.ToString() << " for x " << x.ToString();
   ARLE_CHECK(y.dtype() == core::DType::kF32 && y.is_contiguous() && y.numel() == x.numel())
       << "RmsNorm y: " << y.ToString() << " for x " << x.ToString();
-  RmsNormArgs args;
+  RmsNormParams args;
   args.x = x.data_as<float>();
   args.w = w.data();
   args.w_dtype = w.dtype();
@@ -28,17 +29,29 @@ RmsNormArgs CheckedRmsNormArgs(const core::Tensor& x, const core::Tensor& w, flo
   return args;
 }
 
-void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tensor& y,
-             core::ThreadPool& pool, Backend backend) {
-  const RmsNormArgs args = CheckedRmsNormArgs(x, w, eps, y);
-  const bool use_ref = ResolveBackend(backend) == Backend::kRef;
-  pool.ParallelFor(args.n_rows, /*work_per_item=*/2 * args.n, [&](int64_t begin, int64_t end) {
-    if (use_ref) {
-      ref::RmsNormRows(args, begin, end);
-    } else {
-      cpu::RmsNormRows(args, begin, end);
+void RmsNorm(const Context& ctx, const RmsNormArgs& a) {
+  ARLE_CHECK(a.x != nullptr && a.w != nullptr && a.y != nullptr) << "RmsNorm: null tensor";
+  const RmsNormParams p = CheckedRmsNormParams(*a.x, *a.w, a.eps, *a.y);
+  for (const core::Tensor* t : {a.x, a.w, static_cast<const core::Tensor*>(a.y)}) {
+    CheckOnDevice(ctx, *t, "RmsNorm");
+  }
+  switch (ctx.backend()) {
+    case Backend::kRef:
+    case Backend::kCpu: {
+      const bool use_ref = ctx.backend() == Backend::kRef;
+      ctx.pool().ParallelFor(p.n_rows, /*work_per_item=*/2 * p.n, [&](int64_t begin, int64_t end) {
+        if (use_ref) {
+          ref::RmsNormRows(p, begin, end);
+        } else {
+          cpu::RmsNormRows(p, begin, end);
+        }
+      });
+      return;
     }
-  });
+    case Backend::kCuda:
+      CudaRmsNorm(ctx, p);
+      return;
+  }
 }
 
 }  // namespace arle::kernels

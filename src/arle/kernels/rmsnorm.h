@@ -3,15 +3,20 @@
 #pragma once
 
 #include "arle/core/tensor.h"
-#include "arle/core/thread_pool.h"
-#include "arle/kernels/backend.h"
+#include "arle/kernels/context.h"
 
 namespace arle::kernels {
 
-// x: f32 [..., n] contiguous (any rank; every row of n values is normalised on its own, so
-// per-head q/k norm is x viewed as [n_tok * n_head, head_dim]). w: f32/f16/bf16 [n].
-// y: f32 with x's element count; may be x itself. Rows are independent (batch invariant).
-void RmsNorm(const core::Tensor& x, const core::Tensor& w, float eps, core::Tensor& y,
-             core::ThreadPool& pool, Backend backend = Backend::kDefault);
+struct RmsNormArgs {
+  const core::Tensor* x = nullptr;  // f32 [..., n] contiguous (any rank)
+  const core::Tensor* w = nullptr;  // f32/f16/bf16 [n]
+  float eps = 0;
+  core::Tensor* y = nullptr;  // f32 with x's element count; may be x itself
+};
+
+// Every row of n values is normalised on its own (per-head q/k norm is x viewed as
+// [n_tok * n_head, head_dim]), so rows are independent (batch invariant). REQUIRES (checked): the
+// shapes and dtypes above.
+void RmsNorm(const Context& ctx, const RmsNormArgs& args);
 
 }  // namespace arle::kernels

@@ -8,7 +8,7 @@
 namespace arle::kernels {
 
 // Checks RmsNorm's REQUIRES (rmsnorm.h) and fills its arguments.
-RmsNormArgs CheckedRmsNormArgs(const core::Tensor& x, const core::Tensor& w, float eps,
-                               core::Tensor& y);
+RmsNormParams CheckedRmsNormParams(const core::Tensor& x, const core::Tensor& w, float eps,
+                                   core::Tensor& y);
 
 }  // namespace arle::kernels

@@ -2,13 +2,22 @@
 #include "arle/kernels/rope.h"
 
 #include <cmath>
+#include <cstring>
 
+#include "arle/kernels/dispatch.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
 
-void RopeTable(std::span<const int32_t> positions, std::span<const float> inv_freq,
-               float attention_scaling, core::Tensor& cos, core::Tensor& sin) {
+void RopeTable(const Context& ctx, const RopeTableArgs& a) {
+  ARLE_CHECK(a.cos != nullptr && a.sin != nullptr) << "RopeTable: null tensor";
+  const std::span<const int32_t> positions = a.positions;
+  const std::span<const float> inv_freq = a.inv_freq;
+  const float attention_scaling = a.attention_scaling;
+  core::Tensor &cos = *a.cos, &sin = *a.sin;
+  CheckOnDevice(ctx, cos, "RopeTable");
+  CheckOnDevice(ctx, sin, "RopeTable");
+  if (!ctx.is_cpu()) NoKernelFor("RopeTable", ctx);
   const int64_t n_tok = static_cast<int64_t>(positions.size());
   const int64_t half = static_cast<int64_t>(inv_freq.size());
   for (const core::Tensor* t :
@@ -31,8 +40,17 @@ void RopeTable(std::span<const int32_t> positions, std::span<const float> inv_fr
   }
 }
 
-void ApplyRope(core::Tensor& x, const core::Tensor& cos, const core::Tensor& sin,
-               core::ThreadPool& pool) {
+void ApplyRope(const Context& ctx, const ApplyRopeArgs& a) {
+  ARLE_CHECK(a.x != nullptr && a.cos != nullptr && a.sin != nullptr && a.out != nullptr)
+      << "ApplyRope: null tensor";
+  const core::Tensor &x = *a.x, &cos = *a.cos, &sin = *a.sin;
+  ARLE_CHECK(a.out->dtype() == x.dtype() && a.out->is_contiguous() && a.out->rank() == 3 &&
+             a.out->dim(0) == x.dim(0) && a.out->dim(1) == x.dim(1) && a.out->dim(2) == x.dim(2))
+      << "ApplyRope out: " << a.out->ToString() << " for x " << x.ToString();
+  for (const core::Tensor* t : {a.x, a.cos, a.sin, static_cast<const core::Tensor*>(a.out)}) {
+    CheckOnDevice(ctx, *t, "ApplyRope");
+  }
+  if (!ctx.is_cpu()) NoKernelFor("ApplyRope", ctx);
   ARLE_CHECK(x.rank() == 3 && x.dtype() == core::DType::kF32 && x.is_contiguous() &&
              x.dim(2) % 2 == 0)
       << "ApplyRope x: " << x.ToString();
@@ -45,8 +63,10 @@ void ApplyRope(core::Tensor& x, const core::Tensor& cos, const core::Tensor& sin
   }
   const float* c = cos.data_as<float>();
   const float* s = sin.data_as<float>();
-  float* data = x.data_as<float>();
-  pool.ParallelFor(
+  // Rotated in place in out (a copy of x first when they differ, so x survives for a backward).
+  if (a.out->data() != x.data()) std::memcpy(a.out->data(), x.data(), x.nbytes());
+  float* data = a.out->data_as<float>();
+  ctx.pool().ParallelFor(
       n_tok, /*work_per_item=*/x.numel() / (n_tok > 0 ? n_tok : 1) * 4,
       [&](int64_t begin, int64_t end) { ref::RopeRows(c, s, data, n_head, head_dim, begin, end); });
 }

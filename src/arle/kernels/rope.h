@@ -6,21 +6,31 @@
 #include <span>
 
 #include "arle/core/tensor.h"
-#include "arle/core/thread_pool.h"
+#include "arle/kernels/context.h"
 
 namespace arle::kernels {
 
 // cos[t, i] = cos(f32(inv_freq[i] * positions[t])) * attention_scaling and the same for sin,
 // as transformers computes them (the angle is rounded to f32, the cosine is taken in double and
 // rounded, which is within one ulp of torch's f32 cos).
-// cos, sin: f32 [n_tok, head_dim / 2] contiguous with n_tok = positions.size() and
-// head_dim / 2 = inv_freq.size().
-void RopeTable(std::span<const int32_t> positions, std::span<const float> inv_freq,
-               float attention_scaling, core::Tensor& cos, core::Tensor& sin);
+struct RopeTableArgs {
+  std::span<const int32_t> positions;  // [n_tok]
+  std::span<const float> inv_freq;     // [head_dim / 2]
+  float attention_scaling = 1;
+  core::Tensor* cos = nullptr;  // f32 [n_tok, head_dim / 2] contiguous
+  core::Tensor* sin = nullptr;
+};
+void RopeTable(const Context& ctx, const RopeTableArgs& args);
 
-// In place on x f32 [n_tok, n_head, head_dim]: for i < head_dim/2 with c = cos[t, i], s = sin[t, i]:
-//   x'[i] = x[i] * c - x[i + head_dim/2] * s,   x'[i + head_dim/2] = x[i + head_dim/2] * c + x[i] * s.
-void ApplyRope(core::Tensor& x, const core::Tensor& cos, const core::Tensor& sin,
-               core::ThreadPool& pool);
+// In x f32 [n_tok, n_head, head_dim]: for i < head_dim/2 with c = cos[t, i], s = sin[t, i]:
+//   x'[i] = x[i] * c - x[i + head_dim/2] * s,   x'[i + head_dim/2] = x[i + head_dim/2] * c + x[i] *
+//   s.
+struct ApplyRopeArgs {
+  const core::Tensor* x = nullptr;
+  const core::Tensor* cos = nullptr;  // RopeTable's
+  const core::Tensor* sin = nullptr;
+  core::Tensor* out = nullptr;  // x's shape; may be x itself (in place)
+};
+void ApplyRope(const Context& ctx, const ApplyRopeArgs& args);
 
 }  // namespace arle::kernels

@@ -65,8 +65,20 @@ core::StatusOr<std::unique_ptr<Model>> Model::FromTensors(
   ARLE_ASSIGN_OR_RETURN(m->rope_, ComputeRopeFrequencies(config));
   ARLE_ASSIGN_OR_RETURN(m->weights_, BindWeights(config, get, "model weights"));
   m->owner_ = std::move(owner);
+  kernels::Backend backend = kernels::Backend::kCpu;
+  if (options.backend.has_value()) {
+    backend = *options.backend;
+  } else {
+    ARLE_ASSIGN_OR_RETURN(backend, kernels::BackendFromEnvironment());
+  }
+  if (backend == kernels::Backend::kCuda) {
+    return core::UnimplementedError(
+        "the model forward does not run on the CUDA backend yet (only MatMul and RmsNorm have CUDA "
+        "kernels, and weights stay in host memory)",
+        "use ARLE_KERNELS=cpu (or ref)");
+  }
   m->pool_ = std::make_unique<core::ThreadPool>(options.n_threads);
-  m->backend_ = options.force_reference_kernels ? kernels::Backend::kRef : kernels::Backend::kDefault;
+  m->ctx_ = std::make_unique<kernels::Context>(kernels::Context::Cpu(backend, *m->pool_));
   // transformers: scaling = head_dim ** -0.5 (a Python double, applied in f32).
   m->attn_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)));
   std::string dump_dir = options.dump_dir;
@@ -76,7 +88,7 @@ core::StatusOr<std::unique_ptr<Model>> Model::FromTensors(
   m->dump_ = TensorDump(dump_dir);
   ARLE_LOG_DEBUG("model: {} layers, n_embd {}, {} heads ({} kv), {} threads, {} kernels",
                  config.n_layer, config.n_embd, config.n_head, config.n_head_kv, m->pool_->size(),
-                 kernels::BackendName(kernels::ResolveBackend(m->backend_)));
+                 kernels::BackendName(backend));
   return m;
 }
 
@@ -129,7 +141,12 @@ core::Status Model::Forward(std::span<const int32_t> tokens, KvCache& cache,
     core::Tensor k_cache = cache.k(l), v_cache = cache.v(l);
     std::memcpy(k_cache.data_as<float>() + n_past * KD, k3.data(), n * KD * sizeof(float));
     std::memcpy(v_cache.data_as<float>() + n_past * KD, v3.data(), n * KD * sizeof(float));
-    kernels::Attention(q3, k_cache, v_cache, positions, attn_scale_, att3, *pool_, backend_);
+    kernels::Attention(*ctx_, {.q = &q3,
+                               .k = &k_cache,
+                               .v = &v_cache,
+                               .positions = positions,
+                               .scale = attn_scale_,
+                               .out = &att3});
   };
   logit_rows_.clear();
   for (int64_t i = all_logits ? 0 : n - 1; i < n; ++i) logit_rows_.push_back(i);
@@ -197,8 +214,13 @@ core::Status Model::ForwardPaged(std::span<const int32_t> tokens,
   auto attend = [&](int64_t l, const core::Tensor& q3, const core::Tensor& k3,
                     const core::Tensor& v3, core::Tensor& att3) {
     const kernels::PagedKvLayer& layer = kv.layer(l);
-    kernels::WritePagedKv(k3, v3, slots, layer);
-    kernels::PagedAttention(q3, layer, tables, positions, attn_scale_, att3, *pool_, backend_);
+    kernels::WritePagedKv(*ctx_, {.k_new = &k3, .v_new = &v3, .slots = slots, .layer = &layer});
+    kernels::PagedAttention(*ctx_, {.q = &q3,
+                                    .layer = &layer,
+                                    .block_tables = tables,
+                                    .positions = positions,
+                                    .scale = attn_scale_,
+                                    .out = &att3});
   };
   return RunForward(tokens, /*dump_n_past=*/positions_[0], attend, logit_rows_, logits);
 }
@@ -209,8 +231,7 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
   const io::ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t E = c.n_embd, hd = c.head_dim, QD = c.n_head * hd, KD = c.n_head_kv * hd;
-  const kernels::Backend be = backend_;
-  core::ThreadPool& pool = *pool_;
+  const kernels::Context& ctx = *ctx_;
 
   // Workspace views, each [n, width] contiguous.
   float* base = ws_.as<float>();
@@ -230,9 +251,13 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
 
   TensorDump& dump = dump_;
   dump.Begin(n_forward_++, dump_n_past, n);
-  kernels::Embedding(weights_.embed, tokens, x);
+  kernels::Embedding(ctx, {.table = &weights_.embed, .ids = tokens, .out = &x});
   dump.Add("inp_embd", x);
-  kernels::RopeTable(positions, rope_.inv_freq, rope_.attention_scaling, cos, sin);
+  kernels::RopeTable(ctx, {.positions = positions,
+                           .inv_freq = rope_.inv_freq,
+                           .attention_scaling = rope_.attention_scaling,
+                           .cos = &cos,
+                           .sin = &sin});
   const float eps = static_cast<float>(c.norm_eps);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -242,44 +267,51 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
     const kernels::InputRmsNorm attn_norm{&L.attn_norm, eps, &h};
     const kernels::MatMulOutput qkv[] = {
         {&L.wq, OrNull(L.bq), &q}, {&L.wk, OrNull(L.bk), &k}, {&L.wv, OrNull(L.bv), &v}};
-    kernels::MatMulMulti(x, qkv, pool, be, &attn_norm);
+    kernels::MatMul(ctx, {.x = &x, .outputs = qkv, .norm = &attn_norm});
     dump.Add(p + "attn_norm", h);
     dump.Add(p + "Qcur", q);
     dump.Add(p + "Kcur", k);
     dump.Add(p + "Vcur", v);
     if (c.qk_norm) {
-      kernels::RmsNorm(q_heads, L.q_norm, eps, q_heads, pool, be);
-      kernels::RmsNorm(k_heads, L.k_norm, eps, k_heads, pool, be);
+      kernels::RmsNorm(ctx, {.x = &q_heads, .w = &L.q_norm, .eps = eps, .y = &q_heads});
+      kernels::RmsNorm(ctx, {.x = &k_heads, .w = &L.k_norm, .eps = eps, .y = &k_heads});
       dump.Add(p + "Qcur_normed", q);
       dump.Add(p + "Kcur_normed", k);
     }
-    kernels::ApplyRope(q3, cos, sin, pool);
-    kernels::ApplyRope(k3, cos, sin, pool);
+    kernels::ApplyRope(ctx, {.x = &q3, .cos = &cos, .sin = &sin, .out = &q3});
+    kernels::ApplyRope(ctx, {.x = &k3, .cos = &cos, .sin = &sin, .out = &k3});
     dump.Add(p + "Qcur_rope", q);
     dump.Add(p + "Kcur_rope", k);
     attend(l, q3, k3, v3, att3);
     dump.Add(p + "kqv_out", att);
-    kernels::MatMul(att, L.wo, OrNull(L.bo), h, pool, be);
+    const kernels::MatMulOutput o_proj{&L.wo, OrNull(L.bo), &h};
+    kernels::MatMul(ctx, {.x = &att, .outputs = {&o_proj, 1}});
     dump.Add(p + "attn_out", h);
-    kernels::Add(x, h, x);
+    kernels::Add(ctx, {.a = &x, .b = &h, .out = &x});
     dump.Add(p + "ffn_inp", x);
     if (dump.enabled()) {  // the gate and up projections are dumped before SwiGLU
-      kernels::RmsNorm(x, L.ffn_norm, eps, h, pool, be);
+      kernels::RmsNorm(ctx, {.x = &x, .w = &L.ffn_norm, .eps = eps, .y = &h});
       dump.Add(p + "ffn_norm", h);
-      kernels::MatMul(h, L.w_gate, OrNull(L.b_gate), gate, pool, be);
-      kernels::MatMul(h, L.w_up, OrNull(L.b_up), up, pool, be);
+      const kernels::MatMulOutput gate_up[] = {{&L.w_gate, OrNull(L.b_gate), &gate},
+                                               {&L.w_up, OrNull(L.b_up), &up}};
+      for (const kernels::MatMulOutput& o : gate_up) {
+        kernels::MatMul(ctx, {.x = &h, .outputs = {&o, 1}});
+      }
       dump.Add(p + "ffn_gate", gate);
       dump.Add(p + "ffn_up", up);
-      kernels::SwiGlu(gate, up, gate, pool);
+      kernels::SwiGlu(ctx, {.gate = &gate, .up = &up, .out = &gate});
     } else {  // h = RmsNorm(x), gate/up and SwiGLU fused, bit-identical
       const kernels::InputRmsNorm ffn_norm{&L.ffn_norm, eps, &h};
-      kernels::MatMulSwiGlu(x, {&L.w_gate, OrNull(L.b_gate), &gate}, {&L.w_up, OrNull(L.b_up), &up},
-                            pool, be, &ffn_norm);
+      kernels::MatMulSwiGlu(ctx, {.x = &x,
+                                  .gate = {&L.w_gate, OrNull(L.b_gate), &gate},
+                                  .up = {&L.w_up, OrNull(L.b_up), &up},
+                                  .norm = &ffn_norm});
     }
     dump.Add(p + "ffn_swiglu", gate);
-    kernels::MatMul(gate, L.w_down, OrNull(L.b_down), h, pool, be);
+    const kernels::MatMulOutput down{&L.w_down, OrNull(L.b_down), &h};
+    kernels::MatMul(ctx, {.x = &gate, .outputs = {&down, 1}});
     dump.Add(p + "ffn_out", h);
-    kernels::Add(x, h, x);
+    kernels::Add(ctx, {.a = &x, .b = &h, .out = &x});
     dump.Add(p + "l_out", x);
   }
 
@@ -292,17 +324,14 @@ core::Status Model::RunForward(std::span<const int32_t> tokens, int64_t dump_n_p
   core::Tensor x_rows = x.Slice(n - n_rows, n), h_rows = h.Slice(n - n_rows, n);
   if (!tail) {
     // Gather into h (free after the last layer), normalise into x (no longer needed then).
-    for (int64_t r = 0; r < n_rows; ++r) {
-      std::memcpy(h.data_as<float>() + r * E, x.data_as<float>() + logit_rows[r] * E,
-                  E * sizeof(float));
-    }
     x_rows = h.Slice(0, n_rows);
+    kernels::GatherRows(ctx, {.x = &x, .rows = logit_rows, .out = &x_rows});
     h_rows = x.Slice(0, n_rows);
   }
   core::Tensor out(logits->data(), core::DType::kF32, {n_rows, c.n_vocab});
   const kernels::InputRmsNorm out_norm{&weights_.out_norm, eps, &h_rows};
   const kernels::MatMulOutput lm_head{&weights_.lm_head, nullptr, &out};
-  kernels::MatMulMulti(x_rows, std::span(&lm_head, 1), pool, be, &out_norm);
+  kernels::MatMul(ctx, {.x = &x_rows, .outputs = {&lm_head, 1}, .norm = &out_norm});
   dump.Add("result_norm", h_rows);
   dump.Add("result_output", out);
   return dump.End();

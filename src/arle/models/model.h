@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@
 #include "arle/core/tensor.h"
 #include "arle/core/thread_pool.h"
 #include "arle/io/hf_config.h"
-#include "arle/kernels/backend.h"
+#include "arle/kernels/context.h"
 #include "arle/models/kv_cache.h"
 #include "arle/models/paged_kv.h"
 #include "arle/models/rope_freqs.h"
@@ -25,7 +26,9 @@ namespace arle::models {
 
 struct LoadOptions {
   int n_threads = 0;  // 0 = one per physical core
-  bool force_reference_kernels = false;  // scalar reference kernels (slow; for debugging)
+  // The kernel backend; unset: what ARLE_KERNELS names (cpu when unset). kRef runs the scalar
+  // reference kernels (slow; for debugging). kCuda is refused: the forward has no CUDA path yet.
+  std::optional<kernels::Backend> backend;
   // When non-empty (or when the environment variable ARLE_DUMP_DIR is set), every Forward writes
   // its named activations there (see tensor_dump.h); each Forward overwrites the previous one's.
   std::string dump_dir;
@@ -52,7 +55,9 @@ class Model {
   // The bound weights (views into the loaded file or buffers).
   const ModelWeights& weights() const { return weights_; }
   core::ThreadPool& pool() { return *pool_; }
-  kernels::Backend backend() const { return backend_; }
+  // Where the forward's kernels run (the backend and this model's pool).
+  const kernels::Context& context() const { return *ctx_; }
+  kernels::Backend backend() const { return ctx_->backend(); }
 
   // Creates an empty single-sequence contiguous KV cache with room for max_tokens (memory is
   // allocated as tokens arrive). REQUIRES: max_tokens > 0.
@@ -101,7 +106,7 @@ class Model {
   ModelWeights weights_;
   std::shared_ptr<void> owner_;          // keeps the mapped files / tensor storage alive
   std::unique_ptr<core::ThreadPool> pool_;
-  kernels::Backend backend_ = kernels::Backend::kDefault;
+  std::unique_ptr<kernels::Context> ctx_;  // on pool_
   RopeFrequencies rope_;
   float attn_scale_ = 1.0f;
   TensorDump dump_{""};

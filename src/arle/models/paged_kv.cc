@@ -49,9 +49,10 @@ core::StatusOr<std::unique_ptr<PagedKvStorage>> PagedKvStorage::Create(
   return kv;
 }
 
-void PagedKvStorage::CopyBlockRows(int64_t src, int64_t dst, int64_t n_rows) {
+void PagedKvStorage::CopyBlockRows(const kernels::Context& ctx, int64_t src, int64_t dst,
+                                   int64_t n_rows) {
   for (const kernels::PagedKvLayer& layer : layers_) {
-    kernels::CopyPagedKvRows(layer, src, dst, n_rows);
+    kernels::CopyPagedKvRows(ctx, {.layer = &layer, .src = src, .dst = dst, .n_rows = n_rows});
   }
 }
 

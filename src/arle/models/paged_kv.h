@@ -49,7 +49,7 @@ class PagedKvStorage {
   const kernels::PagedKvLayer& layer(int64_t l) const { return layers_[l]; }
 
   // Copies the first n_rows rows of block src into block dst in every layer.
-  void CopyBlockRows(int64_t src, int64_t dst, int64_t n_rows);
+  void CopyBlockRows(const kernels::Context& ctx, int64_t src, int64_t dst, int64_t n_rows);
 
  private:
   PagedKvStorage() = default;

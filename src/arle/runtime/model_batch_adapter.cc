@@ -28,7 +28,7 @@ class ModelBatchAdapter final : public BatchModel {
     return model_.ForwardPaged(tokens, sequences, *kv_, logits);
   }
   void CopyBlockRows(int32_t src, int32_t dst, int64_t n_rows) override {
-    kv_->CopyBlockRows(src, dst, n_rows);
+    kv_->CopyBlockRows(model_.context(), src, dst, n_rows);
   }
 
  private:

@@ -11,11 +11,11 @@
 namespace arle::kernels::cpu {
 
 // Output columns [o_begin, o_end) of every token.
-void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
+void MatMulRows(const MatMulParams& args, int64_t o_begin, int64_t o_end);
 // Rows [begin, end).
-void RmsNormRows(const RmsNormArgs& args, int64_t begin, int64_t end);
+void RmsNormRows(const RmsNormParams& args, int64_t begin, int64_t end);
 // Attention work items [begin, end) of [0, n_tok * n_head), in ItemAt's order.
-void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
+void AttentionRows(const AttentionParams& args, int64_t begin, int64_t end);
 // Work item `item` of attention: head-group-major, so consecutive items (the query heads of one
 // KV head, token after token) read the same K/V rows while they are still in cache. Any order
 // gives the same bits; this one is only faster.
@@ -42,6 +42,6 @@ namespace arle::kernels::cpu {
 // Work items [begin, end) of paged attention (ItemAt's order): the same operations as
 // AttentionRows on the same target, rows found through the block table and 16-bit rows widened
 // exactly to f32 as they are loaded (bit-identical to AttentionRows over the widened rows).
-void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end);
+void PagedAttentionRows(const PagedAttentionParams& args, int64_t begin, int64_t end);
 
 }  // namespace arle::kernels::cpu

@@ -28,7 +28,7 @@ using VF = hn::Vec<DF>;
 // Output columns o0 .. o0+R-1 of tokens t0 .. t0+T-1.
 // `w` points at weight row o0 (rows n_in apart).
 template <int R, int T, typename WT>
-HWY_INLINE void Tile(const MatMulArgs& a, const WT* w, int64_t o0, int64_t t0) {
+HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t o0, int64_t t0) {
   const DF df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(df));
   const int64_t n_in = a.n_in;
@@ -61,7 +61,7 @@ HWY_INLINE void Tile(const MatMulArgs& a, const WT* w, int64_t o0, int64_t t0) {
 // registers, which the compiler covers with a memory operand (measured on a 2-core EPYC: 4 x 2 is
 // 25 % slower, 4 x 4 spills and is slower still).
 template <int R, typename WT>
-HWY_INLINE void TokenBlock(const MatMulArgs& a, const WT* w, int64_t o, int64_t tb, int64_t te) {
+HWY_INLINE void TokenBlock(const MatMulParams& a, const WT* w, int64_t o, int64_t tb, int64_t te) {
   int64_t t = tb;
   for (; t + 3 <= te; t += 3) Tile<R, 3, WT>(a, w, o, t);
   for (; t + 2 <= te; t += 2) Tile<R, 2, WT>(a, w, o, t);
@@ -89,7 +89,7 @@ constexpr int64_t kTokenBlock = 64;
 // remaining row) is first widened to f32 into a per-thread scratch, then multiplied by the f32
 // tiles; each element sees the same f32 weights in the same order as with f32 storage.
 template <typename WT>
-void WidenedRows(const MatMulArgs& a, const WT* w, int64_t o_begin, int64_t o_end, int64_t tb,
+void WidenedRows(const MatMulParams& a, const WT* w, int64_t o_begin, int64_t o_end, int64_t tb,
                  int64_t te) {
   thread_local std::vector<float> rows;
   if (static_cast<int64_t>(rows.size()) < 4 * a.n_in) rows.resize(4 * a.n_in);
@@ -105,7 +105,7 @@ void WidenedRows(const MatMulArgs& a, const WT* w, int64_t o_begin, int64_t o_en
 }
 
 template <typename WT>
-void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void MatMulRowsT(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   const WT* w = static_cast<const WT*>(a.w);
   const int64_t n_in = a.n_in;
   for (int64_t tb = 0; tb < a.n_tok; tb += kTokenBlock) {
@@ -122,7 +122,7 @@ void MatMulRowsT(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
   }
 }
 
-void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void MatMulRows(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   switch (a.w_dtype) {
     case core::DType::kF32:
       MatMulRowsT<float>(a, o_begin, o_end);
@@ -147,7 +147,7 @@ namespace arle::kernels::cpu {
 
 HWY_EXPORT(MatMulRows);
 
-void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end) {
+void MatMulRows(const MatMulParams& args, int64_t o_begin, int64_t o_end) {
   HWY_DYNAMIC_DISPATCH(MatMulRows)(args, o_begin, o_end);
 }
 

@@ -39,7 +39,7 @@ HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
 }
 
 template <typename WT>
-void RmsNormRowsT(const RmsNormArgs& a, int64_t begin, int64_t end) {
+void RmsNormRowsT(const RmsNormParams& a, int64_t begin, int64_t end) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const WT* w = static_cast<const WT*>(a.w);
@@ -57,7 +57,7 @@ void RmsNormRowsT(const RmsNormArgs& a, int64_t begin, int64_t end) {
   }
 }
 
-void RmsNormRows(const RmsNormArgs& a, int64_t begin, int64_t end) {
+void RmsNormRows(const RmsNormParams& a, int64_t begin, int64_t end) {
   switch (a.w_dtype) {
     case core::DType::kF32:
       RmsNormRowsT<float>(a, begin, end);
@@ -73,7 +73,7 @@ void RmsNormRows(const RmsNormArgs& a, int64_t begin, int64_t end) {
   }
 }
 
-void AttentionRows(const AttentionArgs& a, int64_t begin, int64_t end) {
+void AttentionRows(const AttentionParams& a, int64_t begin, int64_t end) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
   const int64_t kv_row = a.n_head_kv * hd;
@@ -104,11 +104,11 @@ namespace arle::kernels::cpu {
 HWY_EXPORT(RmsNormRows);
 HWY_EXPORT(AttentionRows);
 
-void RmsNormRows(const RmsNormArgs& args, int64_t begin, int64_t end) {
+void RmsNormRows(const RmsNormParams& args, int64_t begin, int64_t end) {
   HWY_DYNAMIC_DISPATCH(RmsNormRows)(args, begin, end);
 }
 
-void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end) {
+void AttentionRows(const AttentionParams& args, int64_t begin, int64_t end) {
   HWY_DYNAMIC_DISPATCH(AttentionRows)(args, begin, end);
 }
 

@@ -18,7 +18,7 @@ HWY_BEFORE_NAMESPACE();
 namespace arle::kernels::cpu {
 namespace HWY_NAMESPACE {
 template <typename T>
-void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end) {
+void PagedAttentionRowsT(const PagedAttentionParams& a, int64_t begin, int64_t end) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
   const T* k_base = static_cast<const T*>(a.k);
@@ -66,7 +66,7 @@ void PagedAttentionRowsT(const PagedAttentionArgs& a, int64_t begin, int64_t end
   }
 }
 
-void PagedAttentionRows(const PagedAttentionArgs& a, int64_t begin, int64_t end) {
+void PagedAttentionRows(const PagedAttentionParams& a, int64_t begin, int64_t end) {
   switch (a.kv_dtype) {
     case core::DType::kF32:
       PagedAttentionRowsT<float>(a, begin, end);
@@ -91,7 +91,7 @@ namespace arle::kernels::cpu {
 
 HWY_EXPORT(PagedAttentionRows);
 
-void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end) {
+void PagedAttentionRows(const PagedAttentionParams& args, int64_t begin, int64_t end) {
   HWY_DYNAMIC_DISPATCH(PagedAttentionRows)(args, begin, end);
 }
 

@@ -60,7 +60,7 @@ constexpr int kTokenTile = 4;
 // Computes out[0 .. T) for one weight row and T tokens (acts[t] = token t's activation row).
 // Kernel::Row<T>(w_row, acts, n_in, out).
 template <typename Kernel>
-void RowsByTokenTiles(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void RowsByTokenTiles(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
   const int64_t act_bytes = ActRowBytes(a.w_dtype, a.n_in);
   const auto* xq = static_cast<const char*>(a.xq);
@@ -89,7 +89,6 @@ void RowsByTokenTiles(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
     }
   }
 }
-
 
 HWY_INLINE __m256i Load32(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
@@ -125,9 +124,16 @@ HWY_INLINE __m256i BroadcastI16(__m256i v) {
 // Sums of 4 consecutive u8 x s8 products in 8 int32 lanes: one vpdpbusd with AVX512-VNNI (the
 // AVX3_DL target and newer), else vpmaddubsw + vpmaddwd by ones. The same integers either way
 // (no intermediate saturation in the ranges used here).
+//
+// The instruction is written out with the {evex} prefix (%{ %} in GCC asm) because Highway 1.0
+// compiles AVX3_DL with both avx512vnni and avxvnni enabled, and GCC then picks the VEX (AVX-VNNI)
+// encoding of _mm256_dpbusd_epi32: an illegal instruction on AVX512-VNNI CPUs without AVX-VNNI (Ice
+// Lake, Tiger Lake, Zen 4), where every quantized matmul died with SIGILL.
 HWY_INLINE __m256i SumOf4Products(__m256i u8, __m256i s8) {
 #if HWY_TARGET <= HWY_AVX3_DL
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u8, s8);
+  __m256i acc = _mm256_setzero_si256();
+  asm("%{evex%} vpdpbusd %[s8], %[u8], %[acc]" : [acc] "+v"(acc) : [u8] "v"(u8), [s8] "v"(s8));
+  return acc;
 #else
   return ScaledDot(u8, s8, _mm256_set1_epi16(1));
 #endif
@@ -333,7 +339,7 @@ struct Q6KRow {
   }
 };
 
-void QuantMatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void QuantMatMulRows(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   switch (a.w_dtype) {
     case core::DType::kQ8_0:
       return RowsByTokenTiles<Q8Row<BlockQ8_0>>(a, o_begin, o_end);
@@ -352,7 +358,7 @@ void QuantMatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
 
 #else  // not x86 with AVX2: the definition, element by element
 
-void QuantMatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void QuantMatMulRows(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   const int64_t row_bytes = *core::DTypeBytes(a.w_dtype, a.n_in);
   const int64_t act_bytes = ActRowBytes(a.w_dtype, a.n_in);
   for (int64_t t = 0; t < a.n_tok; ++t) {
@@ -382,7 +388,7 @@ void QuantizeActivationRow(core::DType w_dtype, const float* x, int64_t n_in, vo
   HWY_DYNAMIC_DISPATCH(QuantizeActivationRow)(w_dtype, x, n_in, out);
 }
 
-void QuantMatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end) {
+void QuantMatMulRows(const MatMulParams& args, int64_t o_begin, int64_t o_end) {
   HWY_DYNAMIC_DISPATCH(QuantMatMulRows)(args, o_begin, o_end);
 }
 

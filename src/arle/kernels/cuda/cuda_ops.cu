@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "arle/core/buffer.h"
+
 #include "arle/kernels/cuda/cuda_ops.h"
 
 namespace arle::kernels::cuda {
@@ -60,63 +62,63 @@ int DeviceCount() {
   return n;
 }
 
-core::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t nbytes) {
+namespace {
+
+void* CudaAllocate(size_t nbytes) {
   void* data = nullptr;
-  if (nbytes > 0) ARLE_RETURN_IF_ERROR(FromCuda(cudaMalloc(&data, nbytes), "cudaMalloc"));
-  return DeviceBuffer(data, nbytes);
-}
-
-DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
-  if (this != &other) {
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
+  if (cudaMalloc(&data, nbytes) != cudaSuccess) return nullptr;
+  if (cudaMemset(data, 0, nbytes) != cudaSuccess) {
+    cudaFree(data);
+    return nullptr;
   }
-  return *this;
+  return data;
 }
 
-DeviceBuffer::~DeviceBuffer() {
-  if (data_ != nullptr) cudaFree(data_);
+void CudaRelease(void* p) { cudaFree(p); }
+
+bool CudaCopy(void* dst, core::Device dst_device, const void* src, core::Device src_device,
+              size_t n) {
+  const bool from_device = src_device == core::Device::kCuda;
+  const bool to_device = dst_device == core::Device::kCuda;
+  const cudaMemcpyKind kind = from_device ? (to_device ? cudaMemcpyDeviceToDevice
+                                                       : cudaMemcpyDeviceToHost)
+                                          : (to_device ? cudaMemcpyHostToDevice
+                                                       : cudaMemcpyHostToHost);
+  return cudaMemcpy(dst, src, n, kind) == cudaSuccess;
 }
 
-core::Status DeviceBuffer::CopyFromHost(const void* src, size_t nbytes) {
-  if (nbytes > size_) return core::OutOfRangeError("copy larger than the device buffer");
-  return FromCuda(cudaMemcpy(data_, src, nbytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
-}
+}  // namespace
 
-core::Status DeviceBuffer::CopyToHost(void* dst, size_t nbytes) const {
-  if (nbytes > size_) return core::OutOfRangeError("copy larger than the device buffer");
-  return FromCuda(cudaMemcpy(dst, data_, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+void RegisterCudaMemory() {
+  core::RegisterDeviceMemory(core::Device::kCuda, {&CudaAllocate, &CudaRelease, &CudaCopy});
 }
 
 core::Status RmsNorm(const float* x, const float* w, float eps, int64_t n_rows, int64_t n,
-                     float* y) {
+                     float* y, void* stream) {
   if (n_rows <= 0 || n <= 0) return core::OkStatus();
   const int threads = 128;
   const int blocks = static_cast<int>((n_rows + threads - 1) / threads);
-  RmsNormKernel<<<blocks, threads>>>(x, w, eps, n_rows, n, y);
+  RmsNormKernel<<<blocks, threads, 0, static_cast<cudaStream_t>(stream)>>>(x, w, eps, n_rows, n, y);
   return FromCuda(cudaGetLastError(), "RmsNorm launch");
 }
 
 core::Status MatMul(const float* x, const void* w, core::DType w_dtype, const float* bias,
-                    int64_t n_tok, int64_t n_in, int64_t n_out, float* y) {
+                    int64_t n_tok, int64_t n_in, int64_t n_out, float* y, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (n_tok <= 0 || n_out <= 0) return core::OkStatus();
   if (n_tok > 65535) return core::InvalidArgumentError("MatMul: at most 65535 tokens per launch");
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((n_out + threads - 1) / threads), static_cast<unsigned>(n_tok));
   switch (w_dtype) {
     case core::DType::kF32:
-      MatMulKernel<<<grid, threads>>>(x, static_cast<const float*>(w), bias, n_tok, n_in, n_out, y);
+      MatMulKernel<<<grid, threads, 0, st>>>(x, static_cast<const float*>(w), bias, n_tok, n_in, n_out, y);
       break;
     case core::DType::kBF16:
-      MatMulKernel<<<grid, threads>>>(x, static_cast<const __nv_bfloat16*>(w), bias, n_tok, n_in,
+      MatMulKernel<<<grid, threads, 0, st>>>(x, static_cast<const __nv_bfloat16*>(w), bias, n_tok, n_in,
                                       n_out, y);
       break;
     case core::DType::kF16:
-      MatMulKernel<<<grid, threads>>>(x, static_cast<const __half*>(w), bias, n_tok, n_in, n_out, y);
+      MatMulKernel<<<grid, threads, 0, st>>>(x, static_cast<const __half*>(w), bias, n_tok, n_in, n_out, y);
       break;
     default:
       return core::UnimplementedError(std::string("CUDA MatMul: weight dtype ") +

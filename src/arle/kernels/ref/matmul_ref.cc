@@ -10,7 +10,7 @@ namespace arle::kernels::ref {
 namespace {
 
 template <typename Load>
-void MatMulTyped(const MatMulArgs& a, int64_t o_begin, int64_t o_end, Load load) {
+void MatMulTyped(const MatMulParams& a, int64_t o_begin, int64_t o_end, Load load) {
   for (int64_t t = 0; t < a.n_tok; ++t) {
     const float* x = a.x + t * a.x_stride;
     float* y = a.y + t * a.y_stride;
@@ -40,7 +40,7 @@ float LoadAsF32(const void* data, core::DType dtype, int64_t i) {
   return 0.0f;
 }
 
-void MatMulRows(const MatMulArgs& a, int64_t o_begin, int64_t o_end) {
+void MatMulRows(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
   switch (a.w_dtype) {
     case core::DType::kF32: {
       const float* w = static_cast<const float*>(a.w);

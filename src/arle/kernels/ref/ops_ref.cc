@@ -7,7 +7,7 @@
 
 namespace arle::kernels::ref {
 
-void RmsNormRows(const RmsNormArgs& a, int64_t begin, int64_t end) {
+void RmsNormRows(const RmsNormParams& a, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const float* x = a.x + r * a.n;
     float* y = a.y + r * a.n;
@@ -19,7 +19,7 @@ void RmsNormRows(const RmsNormArgs& a, int64_t begin, int64_t end) {
   }
 }
 
-void AttentionRows(const AttentionArgs& a, int64_t begin, int64_t end) {
+void AttentionRows(const AttentionParams& a, int64_t begin, int64_t end) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
   const int64_t kv_row = a.n_head_kv * hd;

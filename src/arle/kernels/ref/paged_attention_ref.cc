@@ -7,7 +7,7 @@
 
 namespace arle::kernels::ref {
 
-void PagedAttentionRows(const PagedAttentionArgs& a, int64_t begin, int64_t end) {
+void PagedAttentionRows(const PagedAttentionParams& a, int64_t begin, int64_t end) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
   const bool widen = a.kv_dtype != core::DType::kF32;

@@ -13,11 +13,11 @@
 namespace arle::kernels::ref {
 
 // Output columns [o_begin, o_end) of every token.
-void MatMulRows(const MatMulArgs& args, int64_t o_begin, int64_t o_end);
+void MatMulRows(const MatMulParams& args, int64_t o_begin, int64_t o_end);
 // Rows [begin, end).
-void RmsNormRows(const RmsNormArgs& args, int64_t begin, int64_t end);
+void RmsNormRows(const RmsNormParams& args, int64_t begin, int64_t end);
 // Work items (t * n_head + h) in [begin, end).
-void AttentionRows(const AttentionArgs& args, int64_t begin, int64_t end);
+void AttentionRows(const AttentionParams& args, int64_t begin, int64_t end);
 
 // Element i of a f32/f16/bf16 array as f32.
 float LoadAsF32(const void* data, core::DType dtype, int64_t i);
@@ -46,6 +46,6 @@ namespace arle::kernels::ref {
 // Work items (t * n_head + h) in [begin, end) of paged attention: AttentionRows with the row
 // lookup through the block table and 16-bit rows widened to f32 first (so bit-identical to
 // AttentionRows over the widened rows laid out contiguously).
-void PagedAttentionRows(const PagedAttentionArgs& args, int64_t begin, int64_t end);
+void PagedAttentionRows(const PagedAttentionParams& args, int64_t begin, int64_t end);
 
 }  // namespace arle::kernels::ref
