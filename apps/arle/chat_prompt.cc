@@ -1,6 +1,8 @@
 // Chat template discovery and rendering.
 #include "apps/arle/chat_prompt.h"
 
+#include "arle/models/registry.h"
+
 #include "arle/core/file_util.h"
 #include "arle/io/gguf.h"
 
@@ -144,8 +146,8 @@ core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::o
       context.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
-std::string OutputParserFamily(const io::ModelConfig& config) {
-  return config.arch == io::Architecture::kQwen3 ? "qwen3" : "plain";
+std::string OutputParserFamily(const models::Model& model) {
+  return models::ChatFormatFor(model.info().architecture).output_parser;
 }
 
 }  // namespace arle::app

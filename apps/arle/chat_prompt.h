@@ -11,6 +11,7 @@
 
 #include "apps/arle/model_source.h"
 #include "arle/core/status.h"
+#include "arle/models/model.h"
 #include "arle/io/gguf.h"
 #include "arle/tokenizer/chat_template.h"
 
@@ -36,9 +37,9 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
                                         const std::string& override_file,
                                         const io::GgufFile* gguf = nullptr);
 
-// The output-parser family (runtime/output_parser.h) of a model's chat output: Qwen models use
-// <think> and <tool_call> tags.
-std::string OutputParserFamily(const io::ModelConfig& config);
+// The output-parser family (runtime/output_parser.h) of a model's chat output, from its
+// architecture's chat format in the model registry (Qwen models use <think> and <tool_call>).
+std::string OutputParserFamily(const models::Model& model);
 
 // The extra template variables of the --enable-thinking flag: {} when `enable_thinking` is
 // empty, {"enable_thinking": bool} for "true"/"1" or "false"/"0", InvalidArgument otherwise.

@@ -1,6 +1,7 @@
-// `arle bench`: prefill (pp) and decode (tg) throughput in llama-bench's format. pp<N> runs one
-// forward over N prompt tokens from an empty cache; tg<N> generates N tokens one forward at a
-// time from an empty cache (llama-bench's definitions), so the two tools' rows line up.
+// `arle bench`: prefill (pp) and decode (tg) throughput in llama-bench's format, measured through
+// the engine. pp<N> runs one forward over N prompt tokens from an empty cache; tg<N> generates N
+// tokens one forward at a time from an empty cache (llama-bench's definitions), so the two tools'
+// rows line up.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -9,59 +10,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
-#include <set>
 #include <sstream>
 
 #include "apps/arle/cmd_bench_membw.h"
 #include "apps/arle/cmd_bench_serve.h"
 #include "apps/arle/commands.h"
-#include "apps/arle/model_init.h"
 #include "apps/arle/model_source.h"
 #include "arle/core/random.h"
+#include "arle/models/registry.h"
+#include "arle/runtime/engine.h"
+#include "arle/runtime/request_stream.h"
 
 namespace arle::app {
 namespace {
-
-// Bytes of the weights as loaded (a tied embedding counted once) and a label for their types:
-// the matrices' dtype, or "q4_k+q6_k" style when a quantized file mixes several, as llama-bench's
-// model column names the file type.
-struct WeightFootprint {
-  int64_t bytes = 0;
-  int64_t decode_bytes = 0;  // read once per decode step: all but an untied embedding table
-  std::string label;
-};
-
-WeightFootprint Footprint(const models::ModelWeights& w) {
-  WeightFootprint fp;
-  std::set<const void*> seen;
-  std::map<std::string, int64_t> matrix_bytes;  // dtype name -> bytes
-  auto add = [&](const core::Tensor& t, bool matrix) {
-    if (t.empty() || !seen.insert(t.data()).second) return;
-    fp.bytes += t.nbytes();
-    if (matrix) matrix_bytes[std::string(core::DTypeName(t.dtype()))] += t.nbytes();
-  };
-  add(w.embed, true);
-  add(w.lm_head, true);
-  add(w.out_norm, false);
-  for (const models::LayerWeights& l : w.layers) {
-    for (const core::Tensor* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      add(*m, true);
-    }
-    for (const core::Tensor* v : {&l.attn_norm, &l.ffn_norm, &l.q_norm, &l.k_norm, &l.bq, &l.bk,
-                                  &l.bv, &l.bo, &l.b_gate, &l.b_up, &l.b_down}) {
-      add(*v, false);
-    }
-  }
-  // Largest share first.
-  std::vector<std::pair<int64_t, std::string>> order;
-  for (const auto& [name, b] : matrix_bytes) order.emplace_back(-b, name);
-  std::sort(order.begin(), order.end());
-  for (const auto& [neg, name] : order) fp.label += (fp.label.empty() ? "" : "+") + name;
-  // A decode step gathers one embedding row; only a tied table is read whole (as the LM head).
-  fp.decode_bytes = fp.bytes - (w.embed.data() != w.lm_head.data() ? w.embed.nbytes() : 0);
-  return fp;
-}
 
 struct BenchOptions {
   std::string model;
@@ -88,54 +49,38 @@ Stat MeanSd(const std::vector<double>& v) {
   return s;
 }
 
-// Seconds for one pp or tg run.
-core::StatusOr<double> TimeOnce(models::Model& model, int n_prompt, int n_gen, uint64_t seed) {
+// Seconds for one test, run as requests on the engine (the path every command takes): pp<N> is
+// one request of N random prompt tokens whose first token ends it (one forward over the prompt,
+// as the step budget holds it whole); tg<N> is one request of a single random token generating N
+// tokens with EOS ignored (N forwards of one token); with n_seq > 1, that many such requests
+// decoding together in each step.
+core::StatusOr<double> TimeOnce(runtime::Engine& engine, int n_prompt, int n_gen, int n_seq,
+                                uint64_t seed) {
   core::Rng rng(seed);
-  const int64_t n_vocab = model.config().n_vocab;
-  auto random_token = [&] { return static_cast<int32_t>(rng.NextU64() % n_vocab); };
-  std::vector<float> logits;
-  const auto start = std::chrono::steady_clock::now();
-  if (n_prompt > 0) {
-    auto cache = model.NewKvCache(n_prompt);
-    std::vector<int32_t> tokens(n_prompt);
-    for (auto& t : tokens) t = random_token();
-    ARLE_RETURN_IF_ERROR(model.Forward(tokens, *cache, &logits, false));
-  } else {
-    auto cache = model.NewKvCache(n_gen);
-    for (int i = 0; i < n_gen; ++i) {
-      const int32_t t = random_token();
-      ARLE_RETURN_IF_ERROR(model.Forward(std::span<const int32_t>(&t, 1), *cache, &logits, false));
-    }
+  const int64_t n_vocab = engine.n_vocab();
+  std::vector<std::unique_ptr<runtime::RequestStream>> streams;
+  for (int s = 0; s < std::max(n_seq, 1); ++s) {
+    runtime::EngineRequest request;
+    request.prompt_tokens.resize(n_prompt > 0 ? n_prompt : 1);
+    for (auto& t : request.prompt_tokens) t = static_cast<int32_t>(rng.NextU64() % n_vocab);
+    request.sampling.temperature = 0;
+    request.stop.ignore_eos = true;
+    request.stop.max_tokens = n_prompt > 0 ? 1 : n_gen;
+    request.skip_special_tokens = false;
+    ARLE_ASSIGN_OR_RETURN(auto stream, runtime::RequestStream::Submit(engine, std::move(request)));
+    streams.push_back(std::move(stream));
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Seconds for n_gen decode steps of `n_seq` sequences at once (paged KV, as the server batches
-// them): every step feeds one new token per sequence and computes every sequence's logits.
-core::StatusOr<double> TimeBatchedDecode(models::Model& model, int n_seq, int n_gen, uint64_t seed) {
-  constexpr int64_t kBlock = 16;
-  const int64_t blocks_per_seq = (n_gen + kBlock - 1) / kBlock;
-  ARLE_ASSIGN_OR_RETURN(auto kv, model.NewPagedKv(n_seq * blocks_per_seq, kBlock, core::DType::kF32));
-  std::vector<int32_t> tables(static_cast<size_t>(n_seq * blocks_per_seq));
-  for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
-  core::Rng rng(seed);
-  const int64_t n_vocab = model.config().n_vocab;
-  std::vector<int32_t> tokens(n_seq);
-  std::vector<models::PagedSequence> seqs(n_seq);
-  std::vector<float> logits;
-  const auto start = std::chrono::steady_clock::now();
-  for (int step = 0; step < n_gen; ++step) {
-    for (int s = 0; s < n_seq; ++s) {
-      tokens[s] = static_cast<int32_t>(rng.NextU64() % n_vocab);
-      seqs[s].token_begin = s;
-      seqs[s].n_tokens = 1;
-      seqs[s].n_past = step;
-      seqs[s].block_table = std::span<const int32_t>(tables).subspan(s * blocks_per_seq, blocks_per_seq);
-      seqs[s].want_logits = true;
+  runtime::RequestStream::Clock::time_point end = streams.front()->submitted();
+  for (auto& stream : streams) {
+    while (std::optional<runtime::EngineOutput> out = stream->Next()) {
+      if (out->finish_reason == runtime::FinishReason::kAbort) {
+        return core::InternalError("bench: the engine aborted a request");
+      }
     }
-    ARLE_RETURN_IF_ERROR(model.ForwardPaged(tokens, seqs, *kv, &logits));
+    end = std::max(end, *stream->finished());
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // From the first submission to the last token, as the engine thread saw them.
+  return std::chrono::duration<double>(end - streams.front()->submitted()).count();
 }
 
 int Bench(const BenchOptions& o) {
@@ -165,17 +110,24 @@ int Bench(const BenchOptions& o) {
     auto loaded = LoadModel(o.model, load);
     if (!loaded.ok()) return ReportError(loaded.status());
     models::Model& model = *loaded->model;
-    const io::ModelConfig& c = model.config();
-    int64_t params = 0;
-    for (const WeightSpec& w : HfWeightSpecs(c)) {
-      int64_t n = 1;
-      for (int64_t d : w.shape) n *= d;
-      params += n;
-    }
-    const WeightFootprint fp = Footprint(model.weights());
-    const double bytes = static_cast<double>(fp.bytes);
-    const std::string model_name = fmt::format("{} {:.2f}B {}", io::ArchitectureName(c.arch),
-                                               params / 1e9, fp.label);
+    const models::ModelInfo& info = model.info();
+    const int64_t params = info.n_params;
+    const double bytes = static_cast<double>(info.weight_bytes);
+    auto arch = models::FindHfArchitecture(info.architecture);
+    const std::string model_name =
+        fmt::format("{} {:.2f}B {}", arch.ok() ? arch->architecture.gguf_name : info.architecture,
+                    params / 1e9, info.weight_format);
+    const int n_threads = model.context() != nullptr ? model.context()->pool().size() : threads;
+    // One engine per thread count, sized for the longest test; no prefix cache (random tokens
+    // would never hit it, and a bench must not measure lookups).
+    const int max_seqs = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
+    runtime::EngineOptions engine_options;
+    engine_options.max_seqs = max_seqs;
+    engine_options.max_batch_tokens = std::max({o.n_prompt, max_seqs, 512});
+    engine_options.enable_prefix_cache = false;
+    engine_options.max_context_tokens = std::max(o.n_prompt, 1) + o.n_gen + 1;
+    auto engine = runtime::Engine::Create(model, *loaded->tokenizer, engine_options);
+    if (!engine.ok()) return ReportError(engine.status());
     struct Test {
       std::string name;
       int n_prompt = 0, n_gen = 0, n_seq = 0;  // n_seq > 0: batched decode of n_seq sequences
@@ -187,8 +139,7 @@ int Bench(const BenchOptions& o) {
     for (const Test& test : tests) {
       const std::string& name = test.name;
       auto time_once = [&](uint64_t seed) {
-        return test.n_seq > 0 ? TimeBatchedDecode(model, test.n_seq, test.n_gen, seed)
-                              : TimeOnce(model, test.n_prompt, test.n_gen, seed);
+        return TimeOnce(**engine, test.n_prompt, test.n_gen, test.n_seq, seed);
       };
       auto warmup = time_once(1);
       if (!warmup.ok()) return ReportError(warmup.status());
@@ -202,22 +153,23 @@ int Bench(const BenchOptions& o) {
       const Stat s = MeanSd(tps);
       nlohmann::json row = {{"model", model_name},      {"size_bytes", bytes},
                             {"params", params},         {"backend", "CPU"},
-                            {"threads", model.pool().size()}, {"test", name},
+                            {"threads", n_threads}, {"test", name},
                             {"avg_ts", s.mean},         {"stddev_ts", s.sd},
                             {"samples_ts", tps}};
       if (test.n_gen > 0 && test.n_seq == 0) {
         // The decode roofline: every weight byte is read once per token.
-        auto bw = MeasureReadBandwidth(model.pool(), int64_t{1} << 30, 3);
+        core::ThreadPool bw_pool(n_threads);
+        auto bw = MeasureReadBandwidth(bw_pool, int64_t{1} << 30, 3);
         if (!bw.ok()) return ReportError(bw.status());
-        const double roof = bw->bytes_per_second / static_cast<double>(fp.decode_bytes);
+        const double roof = bw->bytes_per_second / static_cast<double>(info.decode_weight_bytes);
         row["read_gbps"] = bw->bytes_per_second / 1e9;
         row["roofline_ts"] = roof;
         row["roofline_pct"] = 100.0 * s.mean / roof;
         roofline_lines.push_back(fmt::format(
             "{} t={}: read bandwidth {:.1f} GB/s / {:.3f} GiB of weights per token = {:.1f} t/s "
             "roofline; reached {:.0f} %",
-            name, model.pool().size(), bw->bytes_per_second / 1e9,
-            static_cast<double>(fp.decode_bytes) / (1 << 30), roof, 100.0 * s.mean / roof));
+            name, n_threads, bw->bytes_per_second / 1e9,
+            static_cast<double>(info.decode_weight_bytes) / (1 << 30), roof, 100.0 * s.mean / roof));
       }
       rows.push_back(row);
       if (o.output == "md") {
@@ -227,7 +179,7 @@ int Bench(const BenchOptions& o) {
           printed_header = true;
         }
         fmt::print("| {} | {:.2f} GiB | {:.2f} M | CPU | {} | {} | {:.2f} ± {:.2f} |\n", model_name,
-                   bytes / (1024.0 * 1024 * 1024), params / 1e6, model.pool().size(), name, s.mean,
+                   bytes / (1024.0 * 1024 * 1024), params / 1e6, n_threads, name, s.mean,
                    s.sd);
         std::fflush(stdout);
       }

@@ -15,7 +15,8 @@
 #include "apps/arle/generation_flags.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/run_agent.h"
-#include "arle/runtime/generator.h"
+#include "arle/runtime/engine.h"
+#include "arle/runtime/request_stream.h"
 #include "arle/runtime/output_parser.h"
 
 namespace arle::app {
@@ -56,7 +57,7 @@ int Run(const RunOptions& o) {
   models::Model& model = *loaded->model;
   const tokenizer::Tokenizer& tok = *loaded->tokenizer;
 
-  runtime::GenerationRequest request;
+  runtime::EngineRequest request;
   bool chat = false;
   runtime::OutputParserOptions parser_options;
   if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
@@ -105,30 +106,62 @@ int Run(const RunOptions& o) {
     return RunAgentOnce(*loaded, *chat_setup, kwargs, agent_request, user_text, settings);
   }
 
-  auto parser = runtime::CreateOutputParser(chat ? OutputParserFamily(model.config()) : "plain",
-                                            parser_options);
+  auto parser = runtime::CreateOutputParser(
+      chat ? OutputParserFamily(model) : "plain",
+      parser_options);
   if (!parser.ok()) return ReportError(parser.status());
   std::vector<runtime::OutputDelta> deltas;
-  runtime::TokenCallback stream = [&](const runtime::SampledToken&, std::string_view text) {
-    (*parser)->Feed(text, &deltas);
+
+  // One request on the engine: a batch of one, the same path as the server's.
+  runtime::EngineOptions engine_options;
+  engine_options.max_seqs = 1;
+  auto engine = runtime::Engine::Create(model, tok, engine_options);
+  if (!engine.ok()) return ReportError(engine.status());
+  using Clock = runtime::RequestStream::Clock;
+  const std::vector<int32_t> prompt_tokens = request.prompt_tokens;
+  const int64_t n_prompt = static_cast<int64_t>(prompt_tokens.size());
+  auto stream = runtime::RequestStream::Submit(**engine, std::move(request));
+  if (!stream.ok()) return ReportError(stream.status());
+  struct {
+    std::vector<int32_t> tokens;
+    std::vector<runtime::SampledToken> sampled;
+    std::string text;
+    std::optional<std::string> stop_string;
+    runtime::FinishReason finish_reason = runtime::FinishReason::kNone;
+  } result;
+  while (std::optional<runtime::EngineOutput> out = (*stream)->Next()) {
+    for (runtime::SampledToken& t : out->tokens) {
+      result.tokens.push_back(t.id);
+      result.sampled.push_back(std::move(t));
+    }
+    result.text += out->text;
+    (*parser)->Feed(out->text, &deltas);
     if (!o.json) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fwrite(out->text.data(), 1, out->text.size(), stdout);
       std::fflush(stdout);
     }
-    return true;
-  };
-  auto result = runtime::Generate(model, tok, request, stream);
-  if (!result.ok()) return ReportError(result.status());
+    if (out->finish_reason != runtime::FinishReason::kNone) {
+      result.finish_reason = out->finish_reason;
+      result.stop_string = out->stop_string;
+    }
+  }
+  // Engine-side times: the reader may lag behind the engine.
+  const Clock::time_point start = (*stream)->submitted();
+  const Clock::time_point end = (*stream)->finished().value_or(Clock::now());
+  const std::optional<Clock::time_point> first_token = (*stream)->first_token();
   (*parser)->Flush(&deltas);
   const runtime::ParsedOutput& parsed = (*parser)->result();
-  const runtime::GenerationTimings& t = result->timings;
-  const double decode_tps =
-      t.decode_seconds > 0 && t.n_generated_tokens > 1 ? (t.n_generated_tokens - 1) / t.decode_seconds : 0;
-  const double prefill_tps = t.prefill_seconds > 0 ? t.n_prompt_tokens / t.prefill_seconds : 0;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const int64_t n_generated = static_cast<int64_t>(result.tokens.size());
+  // Prefill: up to the first token (the prompt's forward and one sample); decode: the rest.
+  const double ttft = first_token ? seconds(*first_token - start) : seconds(end - start);
+  const double decode_seconds = first_token ? seconds(end - *first_token) : 0;
+  const double decode_tps = decode_seconds > 0 && n_generated > 1 ? (n_generated - 1) / decode_seconds : 0;
+  const double prefill_tps = ttft > 0 ? n_prompt / ttft : 0;
   if (o.json) {
     nlohmann::json out;
     out["model"] = loaded->location.description;
-    out["text"] = result->text;
+    out["text"] = result.text;
     out["chat"] = chat;
     out["content"] = parsed.content;
     out["reasoning_content"] = parsed.reasoning;
@@ -139,20 +172,20 @@ int Run(const RunOptions& o) {
     }
     out["tool_calls"] = calls;
     out["malformed_output"] = parsed.malformed;
-    out["prompt_tokens"] = request.prompt_tokens;
-    out["tokens"] = result->tokens;
+    out["prompt_tokens"] = prompt_tokens;
+    out["tokens"] = result.tokens;
     nlohmann::json logprobs = nlohmann::json::array();
-    for (const auto& s : result->sampled) logprobs.push_back(s.logprob);
+    for (const auto& s : result.sampled) logprobs.push_back(s.logprob);
     out["logprobs"] = logprobs;
-    out["finish_reason"] = std::string(runtime::FinishReasonName(result->finish_reason));
-    out["stop_string"] = result->stop_string ? nlohmann::json(*result->stop_string) : nullptr;
-    out["usage"] = {{"prompt_tokens", t.n_prompt_tokens},
-                    {"completion_tokens", t.n_generated_tokens},
-                    {"total_tokens", t.n_prompt_tokens + t.n_generated_tokens}};
-    out["timings"] = {{"prefill_seconds", t.prefill_seconds},
-                      {"ttft_seconds", t.ttft_seconds},
-                      {"decode_seconds", t.decode_seconds},
-                      {"total_seconds", t.total_seconds},
+    out["finish_reason"] = std::string(runtime::FinishReasonName(result.finish_reason));
+    out["stop_string"] = result.stop_string ? nlohmann::json(*result.stop_string) : nullptr;
+    out["usage"] = {{"prompt_tokens", n_prompt},
+                    {"completion_tokens", n_generated},
+                    {"total_tokens", n_prompt + n_generated}};
+    out["timings"] = {{"prefill_seconds", ttft},
+                      {"ttft_seconds", ttft},
+                      {"decode_seconds", decode_seconds},
+                      {"total_seconds", seconds(end - start)},
                       {"prefill_tokens_per_second", prefill_tps},
                       {"decode_tokens_per_second", decode_tps}};
     fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -161,8 +194,8 @@ int Run(const RunOptions& o) {
     std::fflush(stdout);  // the summary goes to stderr: keep it after the text
     fmt::print(stderr, "[{}: prompt {} tokens at {:.1f} tok/s, generated {} tokens at {:.1f} tok/s, "
                "finish_reason {}]\n",
-               loaded->location.description, t.n_prompt_tokens, prefill_tps, t.n_generated_tokens,
-               decode_tps, runtime::FinishReasonName(result->finish_reason));
+               loaded->location.description, n_prompt, prefill_tps, n_generated, decode_tps,
+               runtime::FinishReasonName(result.finish_reason));
   }
   return kExitOk;
 }

@@ -18,7 +18,7 @@
 #include "apps/arle/version.h"
 #include "arle/core/dtype.h"
 #include "arle/runtime/engine.h"
-#include "arle/runtime/generator.h"
+#include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
 
@@ -107,7 +107,7 @@ int Serve(const ServeOptions& o) {
                                       : o.served_model_name;
   server::OpenAiServiceOptions service_options;
   service_options.served_model_name = served_name;
-  service_options.parser_family = chat.is_fallback ? "plain" : OutputParserFamily(model.config());
+  service_options.parser_family = chat.is_fallback ? "plain" : OutputParserFamily(model);
   service_options.default_stop = runtime::DefaultStopParams(model, tok);
   service_options.system_fingerprint = fmt::format("arle-{}", kVersion);
   service_options.render_chat = [&chat](std::string_view messages, std::string_view tools,

@@ -3,7 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "arle/runtime/generator.h"
+#include "arle/runtime/engine.h"
 
 namespace arle::app {
 

@@ -9,7 +9,7 @@
 #include "arle/core/logging.h"
 #include "arle/io/gguf.h"
 #include "arle/io/gguf_config.h"
-#include "arle/models/weights.h"
+#include "arle/models/llama/llama_weights.h"
 
 namespace arle::app {
 namespace {
@@ -105,7 +105,7 @@ void AddTokenizer(const TokenizerFiles& tok, const io::ModelConfig& config, io::
 }  // namespace
 
 core::StatusOr<std::string> GgufTensorName(const std::string& hf_name) {
-  std::string name = models::GgufNameForHf(hf_name);
+  std::string name = models::llama::GgufNameForHf(hf_name);
   if (name.empty()) return core::InvalidArgumentError("no GGUF name for tensor '" + hf_name + "'");
   return name;
 }

@@ -73,7 +73,7 @@ core::StatusOr<LoadedModel> LoadBuiltin(const models::LoadOptions& options) {
   }
   LoadedModel loaded;
   loaded.location = {ModelLocation::Kind::kBuiltin, "", "built-in stories260K (llama2.c, 260K params)"};
-  auto model = models::Model::Load(hf_dir, options);
+  auto model = models::Load(hf_dir, options);
   auto tokenizer = tokenizer::LoadTokenizerForModelDir(hf_dir);
   cleanup();
   if (!model.ok()) return model.status();
@@ -108,7 +108,7 @@ core::StatusOr<LoadedModel> LoadModel(const std::string& spec, const models::Loa
   if (location.kind == ModelLocation::Kind::kBuiltin) return LoadBuiltin(options);
   LoadedModel loaded;
   loaded.location = location;
-  ARLE_ASSIGN_OR_RETURN(loaded.model, models::Model::Load(location.path, options));
+  ARLE_ASSIGN_OR_RETURN(loaded.model, models::Load(location.path, options));
   if (location.kind == ModelLocation::Kind::kHfDirectory) {
     ARLE_ASSIGN_OR_RETURN(loaded.tokenizer, tokenizer::LoadTokenizerForModelDir(location.path));
   } else {

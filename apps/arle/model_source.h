@@ -8,7 +8,7 @@
 
 #include "arle/core/status.h"
 #include "arle/io/gguf.h"
-#include "arle/models/model.h"
+#include "arle/models/registry.h"
 #include "arle/tokenizer/tokenizer.h"
 
 namespace arle::app {

@@ -309,10 +309,12 @@ class Repl {
                    session_.sandbox().workdir, session_.sandbox().limits.wall_seconds);
       }
     } else if (cmd == "/model") {
-      const io::ModelConfig& c = session_.loaded().model->config();
-      fmt::print("{}: {} layers, hidden {}, vocab {}; template: {}; context {} tokens\n",
-                 session_.loaded().location.description, c.n_layer, c.n_embd, c.n_vocab,
-                 session_.chat_setup().source, session_.engine().max_context_tokens());
+      const models::ModelInfo& info = session_.loaded().model->info();
+      fmt::print("{}: {} layers, hidden {}, vocab {} ({}, {} family, {}); template: {}; context {} "
+                 "tokens\n",
+                 session_.loaded().location.description, info.n_layer, info.n_embd, info.n_vocab,
+                 info.architecture, info.family, info.weight_format, session_.chat_setup().source,
+                 session_.engine().max_context_tokens());
     } else if (cmd == "/stats") {
       const runtime::EngineStats e = session_.engine().Stats();
       fmt::print(

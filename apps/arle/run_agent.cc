@@ -134,7 +134,7 @@ core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
   if (!engine.ok()) return engine.status();
   s->engine_ = std::move(engine).value();
   s->model_ = std::make_unique<EngineAgentModel>(
-      *s->engine_, s->setup_, OutputParserFamily(loaded.model->config()), std::move(request),
+      *s->engine_, s->setup_, OutputParserFamily(*loaded.model), std::move(request),
       std::move(kwargs));
   agent::AgentOptions options;
   options.max_turns = settings.max_turns;

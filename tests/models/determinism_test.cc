@@ -3,7 +3,8 @@
 // kernel backends. (Separate binary: it runs dozens of forwards and is labelled slow.)
 #include <gtest/gtest.h>
 
-#include "arle/models/model.h"
+#include "arle/models/llama/llama_model.h"
+#include "arle/models/registry.h"
 #include "tiny_model.h"
 #include "tiny_variants.h"
 

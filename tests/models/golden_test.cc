@@ -14,12 +14,15 @@
 #include <vector>
 
 #include "arle/core/file_util.h"
-#include "arle/models/model.h"
+#include "arle/models/llama/llama_model.h"
+#include "arle/models/registry.h"
+#include "tests/models/sequence_runner.h"
 
 namespace arle::models {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::SequenceRunner;
 
 const std::string kGoldenDir = std::string(ARLE_TEST_DATA_DIR) + "/goldens";
 
@@ -119,7 +122,7 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchPyTorch) {
   ASSERT_FALSE(g.prompts.empty());
   LoadOptions options;
   options.n_threads = 1;  // results do not depend on the pool size (model.h); keeps CI load low
-  auto model = Model::Load(g.model_dir, options);
+  auto model = models::Load(g.model_dir, options);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   Model& m = **model;
 
@@ -132,9 +135,9 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchPyTorch) {
     const int64_t max_tokens = static_cast<int64_t>(p.tokens.size() + p.greedy.size());
 
     // 1. Whole-prompt prefill, logits at every position.
-    auto cache = m.NewKvCache(max_tokens);
+    SequenceRunner cache(m, max_tokens);
     std::vector<float> logits;
-    core::Status st = m.Forward(p.tokens, *cache, &logits, /*all_logits=*/true);
+    core::Status st = cache.Forward(p.tokens, &logits, /*all_logits=*/true);
     ASSERT_TRUE(st.ok()) << st.ToString();
     const double worst = CompareLogits(logits, p.logits, g.n_vocab, tol, what + " prefill");
     char worst_text[32];
@@ -149,7 +152,7 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchPyTorch) {
       const int32_t next = Argmax(last);
       generated.push_back(next);
       if (i + 1 == p.greedy.size()) break;
-      st = m.Forward(std::span<const int32_t>(&next, 1), *cache, &logits, false);
+      st = cache.Forward(std::span<const int32_t>(&next, 1), &logits, false);
       ASSERT_TRUE(st.ok()) << st.ToString();
       ASSERT_EQ(logits.size(), static_cast<size_t>(g.n_vocab));
       last = std::span<const float>(logits.data(), g.n_vocab);
@@ -158,10 +161,10 @@ TEST_P(GoldenTest, LogitsAndGreedyMatchPyTorch) {
 
     // 3. The prompt fed one token at a time gives the same per-position logits (the KV path).
     if (p.tokens.size() > 1) {
-      auto step_cache = m.NewKvCache(max_tokens);
+      SequenceRunner step_cache(m, max_tokens);
       std::vector<float> stepped;
       for (int32_t t : p.tokens) {
-        st = m.Forward(std::span<const int32_t>(&t, 1), *step_cache, &logits, false);
+        st = step_cache.Forward(std::span<const int32_t>(&t, 1), &logits, false);
         ASSERT_TRUE(st.ok()) << st.ToString();
         stepped.insert(stepped.end(), logits.end() - g.n_vocab, logits.end());
       }
@@ -177,16 +180,16 @@ TEST_P(GoldenTest, GgufMatchesSafetensors) {
   if (!core::FileExists(gguf)) GTEST_SKIP() << "no " << gguf << " (make_goldens.sh writes it)";
   LoadOptions options;
   options.n_threads = 1;
-  auto st_model = Model::Load(g.model_dir, options);
+  auto st_model = models::Load(g.model_dir, options);
   ASSERT_TRUE(st_model.ok()) << st_model.status().ToString();
-  auto gguf_model = Model::Load(gguf, options);
+  auto gguf_model = models::Load(gguf, options);
   ASSERT_TRUE(gguf_model.ok()) << gguf_model.status().ToString();
   for (const GoldenPrompt& p : g.prompts) {
-    auto c1 = (*st_model)->NewKvCache(static_cast<int64_t>(p.tokens.size()));
-    auto c2 = (*gguf_model)->NewKvCache(static_cast<int64_t>(p.tokens.size()));
+    SequenceRunner c1(**st_model, static_cast<int64_t>(p.tokens.size()));
+    SequenceRunner c2(**gguf_model, static_cast<int64_t>(p.tokens.size()));
     std::vector<float> a, b;
-    ASSERT_TRUE((*st_model)->Forward(p.tokens, *c1, &a, true).ok());
-    ASSERT_TRUE((*gguf_model)->Forward(p.tokens, *c2, &b, true).ok());
+    ASSERT_TRUE(c1.Forward(p.tokens, &a, true).ok());
+    ASSERT_TRUE(c2.Forward(p.tokens, &b, true).ok());
     ASSERT_EQ(a.size(), b.size());
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
         << g.name << ": GGUF and safetensors logits differ";

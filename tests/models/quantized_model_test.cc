@@ -13,7 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "arle/kernels/quant.h"
-#include "arle/models/model.h"
+#include "arle/models/llama/llama_model.h"
+#include "arle/models/registry.h"
 #include "tiny_model.h"
 #include "tiny_variants.h"
 

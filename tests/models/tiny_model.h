@@ -11,7 +11,7 @@
 #include "arle/core/half.h"
 #include "arle/core/random.h"
 #include "arle/io/hf_config.h"
-#include "arle/models/model.h"
+#include "arle/models/llama/llama_model.h"
 
 namespace arle::models::testing {
 
@@ -99,11 +99,10 @@ inline std::shared_ptr<TinyWeights> TinyModelWeights(const io::ModelConfig& c, c
   return w;
 }
 
-inline core::StatusOr<std::unique_ptr<Model>> BuildTiny(const io::ModelConfig& c,
-                                                        std::shared_ptr<TinyWeights> w,
-                                                        const LoadOptions& options = {}) {
+inline core::StatusOr<std::unique_ptr<llama::LlamaModel>> BuildTiny(
+    const io::ModelConfig& c, std::shared_ptr<TinyWeights> w, const LoadOptions& options = {}) {
   auto get = [w](const std::string& name) { return w->Get(name); };
-  return Model::FromTensors(c, get, w, options);
+  return llama::LlamaModel::FromTensors(c, get, w, options);
 }
 
 }  // namespace arle::models::testing

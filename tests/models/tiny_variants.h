@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/models/sequence_runner.h"
 #include "tiny_model.h"
 
 namespace arle::models::testing {
@@ -41,10 +42,10 @@ inline io::ModelConfig VariantConfig(const Variant& v) {
 inline const std::vector<int32_t> kPrompt = {1, 5, 96, 0, 42, 42, 7, 13, 60, 2, 88};
 
 inline std::vector<float> RunAll(Model& model, std::span<const int32_t> tokens) {
-  auto cache = model.NewKvCache(64);
+  SequenceRunner cache(model, 64);
   std::vector<float> logits;
-  EXPECT_TRUE(model.Forward(tokens, *cache, &logits, /*all_logits=*/true).ok());
-  EXPECT_EQ(cache->n_tokens(), static_cast<int64_t>(tokens.size()));
+  EXPECT_TRUE(cache.Forward(tokens, &logits, /*all_logits=*/true).ok());
+  EXPECT_EQ(cache.n_past(), static_cast<int64_t>(tokens.size()));
   return logits;
 }
 
@@ -65,20 +66,20 @@ inline void ExpectDeterminismContract(const io::ModelConfig& c, std::shared_ptr<
       auto model = BuildTiny(c, w, opts);
       ASSERT_TRUE(model.ok()) << model.status().ToString();
       const std::vector<float> batched = RunAll(**model, kPrompt);
-      auto cache = (*model)->NewKvCache(kPrompt.size());
+      SequenceRunner cache(**model, kPrompt.size());
       std::vector<float> logits;
       for (size_t i = 0; i < kPrompt.size(); ++i) {
-        ASSERT_TRUE((*model)->Forward(std::span(kPrompt).subspan(i, 1), *cache, &logits).ok());
+        ASSERT_TRUE(cache.Forward(std::span(kPrompt).subspan(i, 1), &logits).ok());
         ASSERT_EQ(logits.size(), static_cast<size_t>(c.n_vocab));
         ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + i * c.n_vocab, c.n_vocab * 4))
             << "position " << i;
       }
       // Chunks, last-token logits only.
-      auto chunked = (*model)->NewKvCache(kPrompt.size());
+      SequenceRunner chunked(**model, kPrompt.size());
       for (size_t begin = 0; begin < kPrompt.size(); begin += chunk) {
         const size_t len = std::min(chunk, kPrompt.size() - begin);
         ASSERT_TRUE(
-            (*model)->Forward(std::span(kPrompt).subspan(begin, len), *chunked, &logits).ok());
+            chunked.Forward(std::span(kPrompt).subspan(begin, len), &logits).ok());
         ASSERT_EQ(0, std::memcmp(logits.data(), batched.data() + (begin + len - 1) * c.n_vocab,
                                  c.n_vocab * 4))
             << "chunk at " << begin;

@@ -1,7 +1,8 @@
 // The determinism contract (DESIGN.md §3) on a tiny random Qwen3 through the real engine: for one
 // request and seed, tokens and logprobs are bit-identical whether it runs alone, batched with 7
 // others, with its prompt chunked, or with its prefix served from the cache — for f32 and bf16 KV.
-// With f32 KV the engine also matches the single-sequence Generate() on the contiguous cache.
+// The engine also matches a plain loop of the model's forward step and the sampler on one
+// sequence (tests/models/sequence_runner.h), which has no scheduler, sharing or chunking.
 #include <cstring>
 #include <memory>
 
@@ -9,8 +10,9 @@
 
 #include "arle/core/random.h"
 #include "arle/runtime/engine.h"
-#include "arle/runtime/generator.h"
+#include "arle/runtime/sampler.h"
 #include "engine_test_util.h"
+#include "tests/models/sequence_runner.h"
 #include "tests/models/tiny_model.h"
 
 namespace arle::runtime {
@@ -158,27 +160,26 @@ TEST_P(EngineDeterminismTest, SamplesOfOneRequestMatchSeparateRequestsWithSeedPl
   }
 }
 
-// Only f32 KV can equal the contiguous (always f32) cache of Generate().
-class EngineMatchesGeneratorTest : public EngineDeterminismTest {};
-
-TEST_P(EngineMatchesGeneratorTest, F32KvMatchesTheContiguousGenerator) {
+// The engine against the plainest generation loop: the whole prompt in one forward step, then one
+// step per token, sampling with the same parameters and seed. Any KV dtype: both store it alike.
+TEST_P(EngineDeterminismTest, EngineMatchesAPlainLoopOfForwardAndSample) {
   const EngineRequest r = Request(Prompt(8, 30), 21);
-  GenerationRequest g;
-  g.prompt_tokens = r.prompt_tokens;
-  g.sampling = r.sampling;
-  g.stop = r.stop;
-  g.stop.max_context_tokens = config_.n_ctx_train;
-  auto generated = Generate(*model_, TestTokenizer(), g);
-  ASSERT_TRUE(generated.ok()) << generated.status().ToString();
+  models::testing::SequenceRunner runner(*model_, 64, GetParam());
+  Sampler sampler(r.sampling, /*default_seed_if_unset=*/0);
+  std::vector<int32_t> context = r.prompt_tokens;
+  std::vector<float> logits;
+  ASSERT_TRUE(runner.Forward(context, &logits).ok());
   Output reference;
-  reference.tokens = generated->sampled;
-  ExpectBitIdentical(reference, RunAlone(r), "engine vs Generate");
+  for (int64_t i = 0; i < *r.stop.max_tokens; ++i) {
+    reference.tokens.push_back(sampler.Sample(logits, context, r.prompt_tokens.size()));
+    context.push_back(reference.tokens.back().id);
+    ASSERT_TRUE(runner.Forward(std::span(&context.back(), 1), &logits).ok());
+  }
+  ExpectBitIdentical(reference, RunAlone(r), "engine vs plain loop");
 }
 
 INSTANTIATE_TEST_SUITE_P(KvDtypes, EngineDeterminismTest,
                          ::testing::Values(core::DType::kF32, core::DType::kBF16, core::DType::kF16),
-                         [](const auto& info) { return std::string(core::DTypeName(info.param)); });
-INSTANTIATE_TEST_SUITE_P(F32Kv, EngineMatchesGeneratorTest, ::testing::Values(core::DType::kF32),
                          [](const auto& info) { return std::string(core::DTypeName(info.param)); });
 
 }  // namespace

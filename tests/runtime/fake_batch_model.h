@@ -1,4 +1,4 @@
-// FakeBatchModel: a BatchModel test double for the engine and scheduler. Its "KV cache" stores the
+// FakeBatchModel: a models::Model test double for the engine and scheduler. Its "KV cache" stores the
 // token id written at each slot (TokenSlotModel), and its logits are a hash of the whole history it
 // reads back through the block table. So a wrong block table, a wrongly shared or evicted prefix
 // block or a stale row changes the tokens, and ReferenceNext() (the same function over the true token list)
@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "arle/kv/block_pool.h"
-#include "arle/runtime/batch_model.h"
+#include "arle/models/model.h"
 #include "tests/common/token_slot_model.h"
 
 namespace arle::runtime::testing {
@@ -60,7 +60,7 @@ class FakeBatchModel final : public arle::testing::TokenSlotModel {
   int64_t kv_bytes_per_block(core::DType) const override { return 1024; }
 
  protected:
-  void BeforeStep(std::span<const int32_t> tokens, std::span<const BatchSequence> seqs) override {
+  void BeforeStep(std::span<const int32_t> tokens, std::span<const models::StepSequence> seqs) override {
     if (probe_->step_delay_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(probe_->step_delay_us.load()));
     }
@@ -72,13 +72,13 @@ class FakeBatchModel final : public arle::testing::TokenSlotModel {
     // Blocks written this step, by sequence; a block read by another sequence is a violation.
     std::map<int32_t, size_t> written_by;
     for (size_t s = 0; s < seqs.size(); ++s) {
-      const BatchSequence& q = seqs[s];
+      const models::StepSequence& q = seqs[s];
       for (int64_t p = q.n_past; p < q.n_past + q.n_tokens; ++p) {
         written_by[q.block_table[p / kv::kBlockSize]] = s;
       }
     }
     for (size_t s = 0; s < seqs.size(); ++s) {
-      const BatchSequence& q = seqs[s];
+      const models::StepSequence& q = seqs[s];
       for (int64_t b = 0; b * kv::kBlockSize < q.n_past + q.n_tokens; ++b) {
         auto it = written_by.find(q.block_table[b]);
         if (it != written_by.end() && it->second != s) ++probe_->n_violations;

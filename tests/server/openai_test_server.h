@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "arle/kv/block_pool.h"
-#include "arle/runtime/batch_model.h"
+#include "arle/models/model.h"
 #include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
@@ -84,7 +84,7 @@ inline std::vector<int32_t> ScriptTokens(const std::string& script) {
   }
 }
 
-// A BatchModel that reads each sequence's history back through its block table (so paging bugs
+// A test model that reads each sequence's history back through its block table (so paging bugs
 // show), finds the user message and the text after "<|im_start|>assistant\n", and puts all the
 // probability on the script's next token.
 class ScriptedModel final : public arle::testing::TokenSlotModel {
@@ -95,7 +95,7 @@ class ScriptedModel final : public arle::testing::TokenSlotModel {
   int64_t kv_bytes_per_block(core::DType) const override { return 256; }
 
  protected:
-  void BeforeStep(std::span<const int32_t>, std::span<const runtime::BatchSequence>) override {
+  void BeforeStep(std::span<const int32_t>, std::span<const models::StepSequence>) override {
     if (int ms = scripts_->step_delay_ms.load(); ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }

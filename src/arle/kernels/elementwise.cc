@@ -1,4 +1,4 @@
-// SwiGLU, residual add, row gather and argmax.
+// SwiGLU, residual add, row gather, copy and argmax.
 #include "arle/kernels/elementwise.h"
 
 #include <cmath>
@@ -66,6 +66,21 @@ void GatherRows(const Context& ctx, const GatherRowsArgs& a) {
     std::memcpy(out.data_as<float>() + r * width, x.data_as<float>() + a.rows[r] * width,
                 static_cast<size_t>(width) * sizeof(float));
   }
+}
+
+void Copy(const Context& ctx, const CopyArgs& a) {
+  ARLE_CHECK(a.src != nullptr && a.dst != nullptr) << "Copy: null tensor";
+  const core::Tensor &src = *a.src, &dst = *a.dst;
+  ARLE_CHECK(src.is_contiguous() && dst.is_contiguous() && src.nbytes() == dst.nbytes())
+      << "Copy: " << src.ToString() << " -> " << dst.ToString();
+  const char* s0 = static_cast<const char*>(src.data());
+  const char* d0 = static_cast<const char*>(dst.data());
+  ARLE_CHECK(src.nbytes() == 0 || d0 >= s0 + src.nbytes() || s0 >= d0 + dst.nbytes())
+      << "Copy: overlapping tensors";
+  CheckOnDevice(ctx, src, "Copy");
+  CheckOnDevice(ctx, dst, "Copy");
+  if (!ctx.is_cpu()) NoKernelFor("Copy", ctx);
+  if (src.nbytes() > 0) std::memcpy(dst.data(), src.data(), static_cast<size_t>(src.nbytes()));
 }
 
 int64_t ArgMax(std::span<const float> values) {

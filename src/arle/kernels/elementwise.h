@@ -36,6 +36,14 @@ struct GatherRowsArgs {
 };
 void GatherRows(const Context& ctx, const GatherRowsArgs& args);
 
+// dst = src (any dtype; equal byte sizes, both contiguous, not overlapping): state copies between
+// recurrent slots and other whole-tensor moves inside one backend's memory.
+struct CopyArgs {
+  const core::Tensor* src = nullptr;
+  core::Tensor* dst = nullptr;
+};
+void Copy(const Context& ctx, const CopyArgs& args);
+
 // Index of the largest value (the first one on ties; NaN is never chosen unless all are NaN).
 // REQUIRES: values non-empty.
 int64_t ArgMax(std::span<const float> values);

@@ -36,6 +36,13 @@ void DequantizeRow(core::DType dtype, const void* src, int64_t n, float* dst) {
   ref::DequantizeRow(dtype, src, n, dst);
 }
 
+void ConvertRowToF32(core::DType dtype, const void* src, int64_t n, float* dst) {
+  const bool is_float =
+      dtype == core::DType::kF32 || dtype == core::DType::kF16 || dtype == core::DType::kBF16;
+  if (!is_float) CheckRow(dtype, n, "ConvertRowToF32");
+  ref::ConvertRow(src, dtype, n, dst);
+}
+
 void QuantizeRow(core::DType dtype, const float* src, int64_t n, void* dst) {
   CheckRow(dtype, n, "QuantizeRow");
   ref::QuantizeRow(dtype, src, n, dst);

@@ -79,6 +79,11 @@ bool IsSupportedQuant(core::DType dtype);
 // REQUIRES (checked): IsSupportedQuant(dtype); n a multiple of the block size.
 void DequantizeRow(core::DType dtype, const void* src, int64_t n, float* dst);
 
+// dst[0 .. n) = the n values of `dtype` at src in f32: f32/f16/bf16 exactly, block formats as
+// DequantizeRow. REQUIRES (checked): a float dtype or IsSupportedQuant(dtype) with n a multiple of
+// its block size.
+void ConvertRowToF32(core::DType dtype, const void* src, int64_t n, float* dst);
+
 // Quantizes src[0 .. n) into core::DTypeBytes(dtype, n) bytes of `dtype` blocks at dst.
 // Deterministic. Q8_0 and Q4_0 follow llama.cpp's reference quantizers; the K-quants choose each
 // sub-block's scale and min by a least-squares refit of the rounded values (arle's own; llama.cpp

@@ -147,6 +147,11 @@ std::vector<BlockId> BlockPool::Match(std::span<const int32_t> tokens, bool coun
   return matched;
 }
 
+void BlockPool::CountLookup(int64_t queried_tokens, int64_t hit_tokens) {
+  prefix_queried_tokens_ += queried_tokens;
+  prefix_hit_tokens_ += hit_tokens;
+}
+
 BlockHash BlockPool::Register(BlockId id, BlockHash parent, std::span<const int32_t> tokens) {
   ARLE_CHECK_EQ(tokens.size(), static_cast<size_t>(kBlockSize));
   return RegisterWithHash(id, HashBlock(parent, tokens), parent, tokens);

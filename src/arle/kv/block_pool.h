@@ -74,6 +74,9 @@ class BlockPool {
   // each id to use them before any Allocate). Counts the lookup in prefix_queried_tokens
   // (tokens.size()) and prefix_hit_tokens (returned blocks * kBlockSize) when count_stats.
   std::vector<BlockId> Match(std::span<const int32_t> tokens, bool count_stats = true) const;
+  // Counts a lookup whose hits the caller decided (a Match without count_stats, then cut shorter:
+  // a model with recurrent layers can only reuse a prefix that ends at a state snapshot).
+  void CountLookup(int64_t queried_tokens, int64_t hit_tokens);
 
   // Registers the used block `id`, now full with `tokens` (kBlockSize ids) after the chain hash
   // `parent` (0 for a sequence's first block), and returns its hash. When another block already

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "arle/core/logging.h"
+#include "arle/models/registry.h"
 #include "arle/runtime/engine_internal.h"
 #include "arle/runtime/stop_strings.h"
 
@@ -41,17 +42,47 @@ Sequence::Sequence(RequestState* r, int i, const EngineRequest& req, SamplingPar
   decoder.Continue(req.prompt_tokens);
 }
 
-Engine::Impl::Impl(std::unique_ptr<BatchModel> m, const tokenizer::Tokenizer& t, EngineOptions o,
-                   int32_t n_blocks)
-    : model(std::move(m)), tokenizer(t), options(o), pool(n_blocks) {}
+Engine::Impl::Impl(models::Model* m, std::unique_ptr<models::Model> owned,
+                   const tokenizer::Tokenizer& t, EngineOptions o, int32_t n_blocks)
+    : model(m), owned_model(std::move(owned)), tokenizer(t), options(o), pool(n_blocks) {}
+
+StopParams DefaultStopParams(const models::Model& model, const tokenizer::Tokenizer& tokenizer) {
+  const models::ModelInfo& info = model.info();
+  StopParams stop;
+  for (int64_t id : info.eos_token_ids) {
+    if (id >= 0 && id < info.n_vocab) stop.eos_token_ids.push_back(static_cast<int32_t>(id));
+  }
+  if (stop.eos_token_ids.empty() && tokenizer.eos_id().has_value() &&
+      *tokenizer.eos_id() < info.n_vocab) {
+    stop.eos_token_ids.push_back(*tokenizer.eos_id());
+  }
+  for (const std::string& name : models::ChatFormatFor(info.architecture).stop_tokens) {
+    const std::optional<int32_t> id = tokenizer.TokenToId(name);
+    if (id.has_value() && *id < info.n_vocab &&
+        std::find(stop.eos_token_ids.begin(), stop.eos_token_ids.end(), *id) ==
+            stop.eos_token_ids.end()) {
+      stop.eos_token_ids.push_back(*id);
+    }
+  }
+  stop.max_context_tokens = info.n_ctx_train > 0 ? info.n_ctx_train : 2048;
+  return stop;
+}
 
 core::StatusOr<std::unique_ptr<Engine>> Engine::Create(models::Model& model,
                                                        const tokenizer::Tokenizer& tokenizer,
                                                        const EngineOptions& options) {
-  return Create(MakeModelBatchAdapter(model), tokenizer, options);
+  return Create(&model, nullptr, tokenizer, options);
 }
 
-core::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<BatchModel> model,
+core::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<models::Model> model,
+                                                       const tokenizer::Tokenizer& tokenizer,
+                                                       const EngineOptions& options) {
+  models::Model* raw = model.get();
+  return Create(raw, std::move(model), tokenizer, options);
+}
+
+core::StatusOr<std::unique_ptr<Engine>> Engine::Create(models::Model* model,
+                                                       std::unique_ptr<models::Model> owned,
                                                        const tokenizer::Tokenizer& tokenizer,
                                                        const EngineOptions& options) {
   if (options.kv_dtype != core::DType::kF32 && options.kv_dtype != core::DType::kBF16 &&
@@ -68,12 +99,22 @@ core::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<BatchMode
   }
   if (options.max_queue < 1) return core::InvalidArgumentError("max_queue must be >= 1");
   if (options.kv_cache_bytes < 0) return core::InvalidArgumentError("kv cache size must be >= 0");
-  int64_t max_context = model->n_ctx_train() > 0 ? model->n_ctx_train() : 2048;
+  if (options.recurrent_snapshots < 0) {
+    return core::InvalidArgumentError("recurrent_snapshots must be >= 0");
+  }
+  const models::ModelInfo& info = model->info();
+  const models::StateSpec& spec = model->state_spec();
+  int64_t max_context = info.n_ctx_train > 0 ? info.n_ctx_train : 2048;
   if (options.max_context_tokens > 0) max_context = std::min(max_context, options.max_context_tokens);
 
-  const int64_t block_bytes = model->kv_bytes_per_block(options.kv_dtype);
+  // Blocks: the K/V of attention layers. A model without attention layers still numbers its
+  // prefixes in blocks (the prefix cache's unit), which then cost no memory.
+  const int64_t block_bytes = spec.KvBytesPerBlock(kv::kBlockSize, options.kv_dtype);
+  const int64_t blocks_per_context = (max_context + kv::kBlockSize - 1) / kv::kBlockSize;
   int64_t n_blocks = 0;
-  if (options.kv_cache_bytes > 0) {
+  if (block_bytes == 0) {
+    n_blocks = std::max<int64_t>(blocks_per_context * options.max_seqs, 64);
+  } else if (options.kv_cache_bytes > 0) {
     n_blocks = options.kv_cache_bytes / block_bytes;
     if (n_blocks < 1) {
       return core::InvalidArgumentError(
@@ -83,22 +124,36 @@ core::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<BatchMode
     }
   } else {
     // A quarter of the available memory, no more than max_seqs full contexts, at least 64 blocks.
-    const int64_t blocks_per_context = (max_context + kv::kBlockSize - 1) / kv::kBlockSize;
     const int64_t avail = AvailableMemoryBytes();
     n_blocks = avail > 0 ? avail / 4 / block_bytes : 1024;
     n_blocks = std::min<int64_t>(n_blocks, blocks_per_context * options.max_seqs);
     n_blocks = std::max<int64_t>(n_blocks, 64);
   }
   n_blocks = std::min<int64_t>(n_blocks, 1 << 24);
-  ARLE_RETURN_IF_ERROR(model->AllocateKv(static_cast<int32_t>(n_blocks), options.kv_dtype));
+  // Recurrent slots: one per running sequence (forks of an n > 1 request may briefly pass
+  // max_seqs), plus the snapshots.
+  RecurrentSlots slots;
+  if (spec.has_recurrent()) {
+    slots = RecurrentSlots(options.max_seqs + kMaxSamples, options.recurrent_snapshots);
+  }
+  models::StateSizes sizes;
+  sizes.n_blocks = n_blocks;
+  sizes.block_size = kv::kBlockSize;
+  sizes.kv_dtype = options.kv_dtype;
+  sizes.n_slots = slots.n_slots();
+  ARLE_ASSIGN_OR_RETURN(std::unique_ptr<models::ModelState> state, model->NewState(sizes));
 
-  auto impl = std::make_unique<Impl>(std::move(model), tokenizer, options,
+  auto impl = std::make_unique<Impl>(model, std::move(owned), tokenizer, options,
                                      static_cast<int32_t>(n_blocks));
+  impl->state = std::move(state);
+  impl->slots = std::move(slots);
   impl->max_context = max_context;
-  impl->n_vocab = impl->model->n_vocab();
-  ARLE_LOG_DEBUG("engine: {} KV blocks of {} tokens ({} MiB, {}), context {}", n_blocks,
-                 kv::kBlockSize, n_blocks * block_bytes >> 20, core::DTypeName(options.kv_dtype),
-                 max_context);
+  impl->n_vocab = static_cast<int32_t>(info.n_vocab);
+  ARLE_LOG_DEBUG("engine: {} KV blocks of {} tokens ({} MiB, {}), {} recurrent slots ({} MiB), "
+                 "context {}",
+                 n_blocks, kv::kBlockSize, n_blocks * block_bytes >> 20,
+                 core::DTypeName(options.kv_dtype), sizes.n_slots,
+                 sizes.n_slots * spec.RecurrentBytesPerSlot() >> 20, max_context);
   impl->PublishStats();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Loop(); });

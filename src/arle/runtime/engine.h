@@ -1,7 +1,9 @@
-// Engine: the continuous-batching inference engine behind `arle serve` (and the agent). One engine
-// thread owns the model, the paged KV cache and the scheduler; each step is one forward over a flat
-// batch of tokens from many sequences (decodes first, then prefill chunks). Requests are submitted
-// from any thread and report their tokens through a callback.
+// Engine: the continuous-batching inference engine, the one generation path of arle: `arle serve`,
+// `arle run`, the REPL and agent, `arle bench` and (later) eval and RL rollouts all submit requests
+// here, a lone request being a batch of one. One engine thread owns the model's state (paged K/V
+// blocks, recurrent slots) and the scheduler; each step is one forward over a flat batch of tokens
+// from many sequences (decodes first, then prefill chunks). Requests are submitted from any thread
+// and report their tokens through a callback.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,6 @@
 #include "arle/core/dtype.h"
 #include "arle/core/status.h"
 #include "arle/models/model.h"
-#include "arle/runtime/batch_model.h"
 #include "arle/runtime/sampler.h"
 #include "arle/runtime/stop.h"
 #include "arle/tokenizer/tokenizer.h"
@@ -32,7 +33,14 @@ struct EngineOptions {
   bool enable_prefix_cache = true;
   // Serving context limit in tokens (prompt + generated); 0 = the model's (n_ctx_train).
   int64_t max_context_tokens = 0;
+  // Models with recurrent layers: state snapshots kept at block boundaries for prefix reuse.
+  int recurrent_snapshots = 32;
 };
+
+// Stop parameters from the model: its EOS ids (config + generation_config, or the tokenizer's eos
+// when the config has none), the end-of-turn tokens of its chat format that the vocabulary has
+// (models/registry.h), and its context length.
+StopParams DefaultStopParams(const models::Model& model, const tokenizer::Tokenizer& tokenizer);
 
 // Samples per request (EngineRequest::n) at most.
 inline constexpr int kMaxSamples = 16;
@@ -89,12 +97,13 @@ struct EngineStats {
 
 class Engine {
  public:
-  // Sizes the KV pool and starts the engine thread. The model and tokenizer must outlive it.
+  // Sizes the model's state (KV blocks, recurrent slots) and starts the engine thread. The model
+  // and tokenizer must outlive it.
   static core::StatusOr<std::unique_ptr<Engine>> Create(models::Model& model,
                                                         const tokenizer::Tokenizer& tokenizer,
                                                         const EngineOptions& options);
-  // Same over any BatchModel (tests use fakes). The tokenizer must outlive the engine.
-  static core::StatusOr<std::unique_ptr<Engine>> Create(std::unique_ptr<BatchModel> model,
+  // Same, owning the model (tests use fakes). The tokenizer must outlive the engine.
+  static core::StatusOr<std::unique_ptr<Engine>> Create(std::unique_ptr<models::Model> model,
                                                         const tokenizer::Tokenizer& tokenizer,
                                                         const EngineOptions& options);
   // Stops the thread; unfinished requests get a final event with finish_reason kAbort.
@@ -124,6 +133,10 @@ class Engine {
 
  private:
   explicit Engine(std::unique_ptr<Impl> impl);
+  static core::StatusOr<std::unique_ptr<Engine>> Create(models::Model* model,
+                                                        std::unique_ptr<models::Model> owned,
+                                                        const tokenizer::Tokenizer& tokenizer,
+                                                        const EngineOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

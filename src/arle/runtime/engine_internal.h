@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "arle/kv/block_pool.h"
+#include "arle/models/model.h"
 #include "arle/runtime/engine.h"
+#include "arle/runtime/recurrent_slots.h"
 #include "arle/runtime/stop_strings.h"
 #include "arle/tokenizer/incremental_decoder.h"
 
@@ -31,6 +33,7 @@ struct Sequence {
   int64_t n_computed = 0;        // tokens whose K/V are in `blocks`
   std::vector<int32_t> blocks;   // block table
   std::vector<kv::BlockHash> hashes;  // chain hashes of the blocks registered so far
+  int32_t slot = -1;             // recurrent state slot (models with recurrent layers)
   bool running = false;          // holds blocks (else waiting)
   FinishReason finish = FinishReason::kNone;
   int64_t n_cached_prompt = 0;   // prompt tokens attached from the prefix cache on admission
@@ -67,8 +70,8 @@ struct StepPlan {
 };
 
 struct Engine::Impl {
-  Impl(std::unique_ptr<BatchModel> m, const tokenizer::Tokenizer& t, EngineOptions o,
-       int32_t n_blocks);
+  Impl(models::Model* m, std::unique_ptr<models::Model> owned, const tokenizer::Tokenizer& t,
+       EngineOptions o, int32_t n_blocks);
 
   // --- engine thread only ---
   void Loop();
@@ -84,16 +87,25 @@ struct Engine::Impl {
   // Marks seq running and inserts it into `running`, kept sorted by order.
   void AddRunning(Sequence* seq);
   void ReleaseBlocks(Sequence* seq);
+  // Recurrent models: the prefix a sequence may reuse ends at a state snapshot; cuts `matched` to
+  // the longest such prefix and returns the snapshot slot (-1: nothing reusable).
+  int32_t CutToSnapshot(const Sequence* seq, std::vector<kv::BlockId>* matched);
   // engine_step.cc
   void RunStep(const StepPlan& plan);
   void RegisterFullBlocks(Sequence* seq);
+  // Recurrent models: asks the step to snapshot the state of `seq` at the last block boundary its
+  // chunk of n_tokens crosses (appended to step_snapshots; its hash to step_snapshot_hashes).
+  void PlanSnapshot(const Sequence* seq, int64_t n_tokens);
   void SampleAndEmit(Sequence* seq, std::span<const float> logits);
   void Fork(Sequence* first, std::span<const float> logits);
   void Finish(Sequence* seq, FinishReason reason, EngineOutput* out);
   void Emit(Sequence* seq, EngineOutput& out);
   void PublishStats();
 
-  std::unique_ptr<BatchModel> model;
+  models::Model* model = nullptr;
+  std::unique_ptr<models::Model> owned_model;  // when the engine owns it
+  std::unique_ptr<models::ModelState> state;
+  RecurrentSlots slots;  // enabled for models with recurrent layers
   const tokenizer::Tokenizer& tokenizer;
   EngineOptions options;
   int64_t max_context = 0;
@@ -106,7 +118,9 @@ struct Engine::Impl {
   std::vector<uint64_t> done_requests;  // every sample finished; erased after the step
   uint64_t next_order = 0;
   std::vector<int32_t> step_tokens;
-  std::vector<BatchSequence> step_sequences;
+  std::vector<models::StepSequence> step_sequences;
+  std::vector<models::StateSnapshot> step_snapshots;  // one per sequence at most, by entry
+  std::vector<kv::BlockHash> step_snapshot_hashes;
   std::vector<float> step_logits;
   int64_t n_preemptions = 0, n_steps = 0, prompt_tokens_total = 0, computed_prompt_total = 0,
           generated_total = 0;

@@ -10,20 +10,32 @@ namespace arle::runtime {
 void Engine::Impl::RunStep(const StepPlan& plan) {
   step_tokens.clear();
   step_sequences.clear();
+  step_snapshots.clear();
+  step_snapshot_hashes.clear();
+  // Snapshots are planned first: step_sequences point into step_snapshots, which must not grow
+  // after that.
+  step_snapshots.reserve(plan.entries.size());
   for (const StepPlan::Entry& e : plan.entries) {
     Sequence* seq = e.seq;
-    BatchSequence bs;
+    models::StepSequence bs;
     bs.token_begin = static_cast<int64_t>(step_tokens.size());
     bs.n_tokens = e.n_tokens;
     bs.n_past = seq->n_computed;
     bs.block_table = std::span<const int32_t>(seq->blocks);
+    bs.state_slot = seq->slot;
+    const size_t n_before = step_snapshots.size();
+    if (slots.enabled() && options.enable_prefix_cache) PlanSnapshot(seq, e.n_tokens);
+    bs.snapshots = std::span<const models::StateSnapshot>(step_snapshots.data() + n_before,
+                                                          step_snapshots.size() - n_before);
     bs.want_logits = seq->n_computed + e.n_tokens == static_cast<int64_t>(seq->tokens.size());
     step_tokens.insert(step_tokens.end(), seq->tokens.begin() + seq->n_computed,
                        seq->tokens.begin() + seq->n_computed + e.n_tokens);
     step_sequences.push_back(bs);
   }
-  const core::Status status = model->Forward(step_tokens, step_sequences, &step_logits);
+  const core::Status status =
+      model->Forward(step_tokens, step_sequences, *state, &step_logits);
   if (!status.ok()) {
+    for (const kv::BlockHash hash : step_snapshot_hashes) slots.Forget(hash);
     ARLE_LOG_ERROR("engine: step of {} tokens failed: {}", step_tokens.size(), status.ToString());
     for (const StepPlan::Entry& e : plan.entries) {
       if (e.seq->finished()) continue;
@@ -51,6 +63,25 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
   }
 }
 
+void Engine::Impl::PlanSnapshot(const Sequence* seq, int64_t n_tokens) {
+  // The last block boundary inside (n_computed, n_computed + n_tokens]: the state after the token
+  // at boundary - 1 is the state of the prefix of `boundary` tokens.
+  const int64_t end = seq->n_computed + n_tokens;
+  const int64_t boundary = end / kv::kBlockSize * kv::kBlockSize;
+  if (boundary <= seq->n_computed || boundary == 0) return;
+  kv::BlockHash hash = 0;
+  for (int64_t b = 0; b < boundary / kv::kBlockSize; ++b) {
+    hash = b < static_cast<int64_t>(seq->hashes.size())
+               ? seq->hashes[b]
+               : kv::HashBlock(hash, std::span<const int32_t>(seq->tokens.data() + b * kv::kBlockSize,
+                                                              kv::kBlockSize));
+  }
+  const int32_t slot = slots.SnapshotSlotFor(hash);
+  if (slot < 0) return;
+  step_snapshots.push_back({boundary - 1, slot});
+  step_snapshot_hashes.push_back(hash);
+}
+
 void Engine::Impl::RegisterFullBlocks(Sequence* seq) {
   const size_t n_full = static_cast<size_t>(seq->n_computed / kv::kBlockSize);
   while (seq->hashes.size() < n_full) {
@@ -70,15 +101,21 @@ void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
     Sequence* child = request->sequences[i].get();
     if (child->finished()) continue;
     child->n_cached_prompt = first->n_cached_prompt;
-    // Share the prompt's full blocks; copy the partly filled last one.
+    // Share the prompt's full blocks; copy the partly filled last one, and the recurrent state.
     std::vector<kv::BlockId> copy;
-    if (n_rest == 0 || pool.Allocate(1, &copy)) {
+    const int32_t slot = slots.enabled() ? slots.Acquire() : -1;
+    const bool have_slot = !slots.enabled() || slot >= 0;
+    if (have_slot && (n_rest == 0 || pool.Allocate(1, &copy))) {
+      if (slot >= 0) {
+        state->CopySlot(first->slot, slot);
+        child->slot = slot;
+      }
       for (int64_t b = 0; b < n_full; ++b) {
         pool.Acquire(first->blocks[b]);
         child->blocks.push_back(first->blocks[b]);
       }
       if (n_rest > 0) {
-        model->CopyBlockRows(first->blocks[n_full], copy[0], n_rest);
+        state->CopyBlockRows(first->blocks[n_full], copy[0], n_rest);
         child->blocks.push_back(copy[0]);
       }
       child->hashes.assign(first->hashes.begin(),
@@ -86,7 +123,9 @@ void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
       child->n_computed = first->n_prompt;
       AddRunning(child);
     } else {
-      // No block for the copy: the sample recomputes its prompt later (mostly from the cache).
+      // No block or slot for the copy: the sample recomputes its prompt later (mostly from the
+      // cache).
+      if (slot >= 0) slots.Release(slot);
       waiting.push_front(child);
     }
     SampleAndEmit(child, logits);

@@ -63,11 +63,24 @@ StepPlan Engine::Impl::PlanStep() {
 
 bool Engine::Impl::TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan) {
   const int64_t n_tokens = static_cast<int64_t>(seq->tokens.size());
+  // A model with recurrent layers needs a state slot for the sequence.
+  int32_t slot = -1;
+  if (slots.enabled()) {
+    slot = slots.Acquire();
+    if (slot < 0) return false;
+  }
   std::vector<kv::BlockId> matched;
+  int32_t snapshot = -1;
   if (options.enable_prefix_cache) {
     // All but the last token: the model must run at least one token to give the next logits.
-    matched = pool.Match(std::span<const int32_t>(seq->tokens.data(), n_tokens - 1),
-                         /*count_stats=*/seq->n_generated() == 0);
+    const std::span<const int32_t> lookup(seq->tokens.data(), n_tokens - 1);
+    const bool count = seq->n_generated() == 0;
+    matched = pool.Match(lookup, /*count_stats=*/false);
+    if (slots.enabled()) snapshot = CutToSnapshot(seq, &matched);
+    if (count) {
+      pool.CountLookup(static_cast<int64_t>(lookup.size()),
+                       static_cast<int64_t>(matched.size()) * kv::kBlockSize);
+    }
   }
   for (kv::BlockId id : matched) pool.Acquire(id);
   const int64_t need = BlocksFor(n_tokens) - static_cast<int64_t>(matched.size());
@@ -77,8 +90,12 @@ bool Engine::Impl::TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan) {
   if (pool.n_available() < need + watermark ||
       !pool.Allocate(static_cast<int32_t>(need), &fresh)) {
     pool.ReleaseAll(matched);
+    if (slot >= 0) slots.Release(slot);
     return false;
   }
+  seq->slot = slot;
+  // The cached prefix's recurrent state: its snapshot, copied into the sequence's own slot.
+  if (snapshot >= 0) state->CopySlot(snapshot, slot);
   seq->blocks = std::move(matched);
   seq->blocks.insert(seq->blocks.end(), fresh.begin(), fresh.end());
   seq->hashes.clear();
@@ -160,6 +177,30 @@ void Engine::Impl::ReleaseBlocks(Sequence* seq) {
   seq->blocks.clear();
   seq->hashes.clear();
   seq->n_computed = 0;
+  if (seq->slot >= 0) {
+    slots.Release(seq->slot);
+    seq->slot = -1;
+  }
+}
+
+int32_t Engine::Impl::CutToSnapshot(const Sequence* seq, std::vector<kv::BlockId>* matched) {
+  // The chain hashes of the matched blocks, as RegisterFullBlocks computed them.
+  std::vector<kv::BlockHash> chain;
+  kv::BlockHash parent = 0;
+  for (size_t b = 0; b < matched->size(); ++b) {
+    parent = kv::HashBlock(parent, std::span<const int32_t>(seq->tokens.data() + b * kv::kBlockSize,
+                                                            kv::kBlockSize));
+    chain.push_back(parent);
+  }
+  for (size_t k = matched->size(); k > 0; --k) {
+    const int32_t snapshot = slots.FindSnapshot(chain[k - 1]);
+    if (snapshot >= 0) {
+      matched->resize(k);
+      return snapshot;
+    }
+  }
+  matched->clear();
+  return -1;
 }
 
 }  // namespace arle::runtime

@@ -1,4 +1,4 @@
-// ScriptedBatchModel: a test-only BatchModel over the Qwen3 vocabulary whose output is chosen by
+// ScriptedBatchModel: a test-only models::Model over the Qwen3 vocabulary whose output is chosen by
 // the prompt, so end-to-end tests can make a "model" emit exact text (a tool call, a <think>
 // block, a stop string split over tokens) through the real engine, server and output parsers.
 #pragma once
@@ -16,7 +16,7 @@
 
 #include "arle/core/check.h"
 #include "arle/kv/block_pool.h"
-#include "arle/runtime/batch_model.h"
+#include "arle/models/model.h"
 #include "arle/tokenizer/tokenizer.h"
 #include "tests/common/token_slot_model.h"
 
@@ -75,7 +75,7 @@ class ScriptedBatchModel final : public testing::TokenSlotModel {
   // The KV "storage" is one token id per row; report a realistic-looking size so the engine's
   // sizing arithmetic is exercised.
   int64_t kv_bytes_per_block(core::DType) const override {
-    return static_cast<int64_t>(kv::kBlockSize) * sizeof(int32_t);
+    return static_cast<int64_t>(kv::kBlockSize) * 2 * sizeof(float);
   }
   // The token the script dictates after `history`, or nullopt without a marker (steps 1-4).
   std::optional<int32_t> ScriptedNext(std::span<const int32_t> history) const {
@@ -125,7 +125,7 @@ class ScriptedBatchModel final : public testing::TokenSlotModel {
   }
 
  protected:
-  void BeforeStep(std::span<const int32_t>, std::span<const runtime::BatchSequence>) override {
+  void BeforeStep(std::span<const int32_t>, std::span<const models::StepSequence>) override {
     if (step_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms_));
   }
 

@@ -1,13 +1,15 @@
 // Weight binding and validation, HF -> GGUF name mapping, and the llama q/k row un-permutation.
-#include "arle/models/weights.h"
+#include "arle/models/llama/llama_weights.h"
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <regex>
 #include <sstream>
 
 #include "arle/kernels/quant.h"
 
-namespace arle::models {
+namespace arle::models::llama {
 namespace {
 
 std::string ShapeString(std::span<const int64_t> shape) {
@@ -166,4 +168,72 @@ core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads) {
   return out;
 }
 
-}  // namespace arle::models
+void ForEachWeight(const ModelWeights& w,
+                   const std::function<void(const std::string&, const core::Tensor&)>& fn) {
+  fn("model.embed_tokens.weight", w.embed);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& L = w.layers[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::pair<const char*, const core::Tensor*> named[] = {
+        {"input_layernorm.weight", &L.attn_norm},   {"self_attn.q_proj.weight", &L.wq},
+        {"self_attn.k_proj.weight", &L.wk},         {"self_attn.v_proj.weight", &L.wv},
+        {"self_attn.o_proj.weight", &L.wo},         {"self_attn.q_proj.bias", &L.bq},
+        {"self_attn.k_proj.bias", &L.bk},           {"self_attn.v_proj.bias", &L.bv},
+        {"self_attn.o_proj.bias", &L.bo},           {"self_attn.q_norm.weight", &L.q_norm},
+        {"self_attn.k_norm.weight", &L.k_norm},     {"post_attention_layernorm.weight", &L.ffn_norm},
+        {"mlp.gate_proj.weight", &L.w_gate},        {"mlp.up_proj.weight", &L.w_up},
+        {"mlp.down_proj.weight", &L.w_down},        {"mlp.gate_proj.bias", &L.b_gate},
+        {"mlp.up_proj.bias", &L.b_up},              {"mlp.down_proj.bias", &L.b_down},
+    };
+    for (const auto& [name, t] : named) {
+      if (!t->empty()) fn(p + name, *t);
+    }
+  }
+  fn("model.norm.weight", w.out_norm);
+  if (w.lm_head.data() != w.embed.data()) fn("lm_head.weight", w.lm_head);
+}
+
+core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w) {
+  auto buffers = std::make_shared<std::vector<core::Buffer>>();
+  // Converts one tensor into a new f32 buffer (an empty tensor stays empty).
+  const auto copy = [&](const core::Tensor& t) -> core::StatusOr<core::Tensor> {
+    if (t.empty()) return core::Tensor();
+    ARLE_CHECK(t.is_contiguous() && t.rank() >= 1) << t.ToString();
+    ARLE_ASSIGN_OR_RETURN(core::Buffer b,
+                          core::Buffer::TryAllocate(static_cast<size_t>(t.numel()) * 4));
+    const int64_t cols = t.dim(-1), rows = t.numel() / std::max<int64_t>(cols, 1);
+    const int64_t row_bytes = rows == 0 ? 0 : t.nbytes() / rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::ConvertRowToF32(t.dtype(), static_cast<const char*>(t.data()) + r * row_bytes, cols,
+                               b.as<float>() + r * cols);
+    }
+    core::Tensor view = b.AsTensor(core::DType::kF32, t.shape());
+    buffers->push_back(std::move(b));
+    return view;
+  };
+  ModelWeights out;
+  ARLE_ASSIGN_OR_RETURN(out.embed, copy(w.embed));
+  for (const LayerWeights& L : w.layers) {
+    LayerWeights o;
+    for (auto [from, to] : {std::pair{&L.attn_norm, &o.attn_norm}, {&L.wq, &o.wq}, {&L.wk, &o.wk},
+                            {&L.wv, &o.wv}, {&L.wo, &o.wo}, {&L.bq, &o.bq}, {&L.bk, &o.bk},
+                            {&L.bv, &o.bv}, {&L.bo, &o.bo}, {&L.q_norm, &o.q_norm},
+                            {&L.k_norm, &o.k_norm}, {&L.ffn_norm, &o.ffn_norm},
+                            {&L.w_gate, &o.w_gate}, {&L.w_up, &o.w_up}, {&L.w_down, &o.w_down},
+                            {&L.b_gate, &o.b_gate}, {&L.b_up, &o.b_up}, {&L.b_down, &o.b_down}}) {
+      ARLE_ASSIGN_OR_RETURN(*to, copy(*from));
+    }
+    out.layers.push_back(o);
+  }
+  ARLE_ASSIGN_OR_RETURN(out.out_norm, copy(w.out_norm));
+  if (w.lm_head.data() == w.embed.data()) {
+    out.lm_head = out.embed;
+  } else {
+    ARLE_ASSIGN_OR_RETURN(out.lm_head, copy(w.lm_head));
+  }
+  out.owner = buffers;
+  out.writable = true;
+  return out;
+}
+
+}  // namespace arle::models::llama

@@ -1,4 +1,4 @@
-// Model weights: views of every tensor the forward reads, bound by Hugging Face name and checked
+// Llama-family weights: views of every tensor the forward reads, bound by Hugging Face name and checked
 // for presence, dtype and shape; plus the name getters for safetensors directories and GGUF files.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include "arle/core/tensor.h"
 #include "arle/io/hf_config.h"
 
-namespace arle::models {
+namespace arle::models::llama {
 
 // Returns the tensor with a Hugging Face name ("model.layers.0.self_attn.q_proj.weight"), or
 // NotFound when the source has no such tensor.
@@ -29,16 +29,30 @@ struct LayerWeights {
   core::Tensor b_gate, b_up, b_down;       // biases (empty unless mlp_bias)
 };
 
+// The same type serves inference and training: the tensors are views into whatever `owner`
+// keeps alive, either the mapped file (read-only, as stored) or owned f32 buffers that an
+// optimizer may write (OwnedF32Copy).
 struct ModelWeights {
   core::Tensor embed;     // [n_vocab, n_embd]
   std::vector<LayerWeights> layers;
   core::Tensor out_norm;  // [n_embd]
   core::Tensor lm_head;   // [n_vocab, n_embd]; the embedding itself when tied
+  std::shared_ptr<void> owner;  // keeps the tensors' memory alive
+  bool writable = false;        // the tensors are owned buffers, not a mapped file
 };
+
+// Calls fn(hf_name, tensor) for every tensor of `w` (a tied LM head once, as the embedding).
+void ForEachWeight(const ModelWeights& w,
+                   const std::function<void(const std::string& hf_name, const core::Tensor&)>& fn);
+
+// An owned, writable f32 copy of every tensor (exact for f32/f16/bf16; block formats are
+// dequantized), with a tied head still tied: the weights a trainer updates in place.
+core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w);
 
 // Binds and validates every tensor `config` calls for. Errors name the tensor, what was expected
 // and `source` (the file or directory): NotFound for a missing tensor, InvalidArgument for a wrong
-// shape, Unimplemented for a dtype other than f32/f16/bf16 (quantized kernels come later).
+// shape, Unimplemented for a dtype the kernels do not multiply (f32/f16/bf16 and the GGUF block
+// formats of kernels/quant.h are; 1-D tensors must be float).
 core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& config, const TensorGetter& get,
                                          const std::string& source);
 
@@ -52,4 +66,4 @@ std::string GgufNameForHf(const std::string& hf_name);
 // head_dim even, n_rows == n_heads * head_dim.
 core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads);
 
-}  // namespace arle::models
+}  // namespace arle::models::llama

@@ -1,14 +1,14 @@
 // GGUF -> Model: config from llama.cpp's metadata keys, tensors by llama.cpp names, llama q/k rows
 // restored to Hugging Face order.
-#include "arle/models/gguf_loader.h"
+#include "arle/models/llama/llama_gguf.h"
 
 #include <map>
 
 #include "arle/io/gguf.h"
 #include "arle/io/gguf_config.h"
-#include "arle/models/weights.h"
+#include "arle/models/llama/llama_weights.h"
 
-namespace arle::models {
+namespace arle::models::llama {
 namespace {
 
 // Keeps the mapped file and the rewritten (un-permuted) tensors alive for the model's lifetime.
@@ -24,7 +24,7 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
-core::StatusOr<std::unique_ptr<Model>> LoadGgufModel(const std::string& path,
+core::StatusOr<std::unique_ptr<LlamaModel>> LoadGgufModel(const std::string& path,
                                                      const LoadOptions& options) {
   ARLE_ASSIGN_OR_RETURN(io::GgufFile file, io::GgufFile::Open(path));
   auto config = io::ModelConfigFromGguf(file);
@@ -60,9 +60,9 @@ core::StatusOr<std::unique_ptr<Model>> LoadGgufModel(const std::string& path,
     h->owned_views[hf_name] = view;
     return view;
   };
-  auto model = Model::FromTensors(*config, get, holder, options);
+  auto model = LlamaModel::FromTensors(*config, get, holder, options);
   if (!model.ok()) return model.status().WithContext(path);
   return model;
 }
 
-}  // namespace arle::models
+}  // namespace arle::models::llama
