@@ -9,7 +9,7 @@
 
 namespace arle::app {
 
-EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup,
+EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const tokenizer::ChatSetup& setup,
                                    std::string parser_family, runtime::EngineRequest request,
                                    nlohmann::ordered_json kwargs)
     : engine_(engine),
@@ -23,7 +23,7 @@ core::StatusOr<std::string> EngineAgentModel::Render(
   const nlohmann::ordered_json m = nlohmann::ordered_json::parse(agent::MessagesToJson(messages));
   const nlohmann::ordered_json tools =
       tools_json.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json::parse(tools_json);
-  return RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, kwargs_);
+  return tokenizer::RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, kwargs_);
 }
 
 core::StatusOr<agent::Completion> EngineAgentModel::Generate(

@@ -7,9 +7,9 @@
 
 #include <string>
 
-#include "apps/arle/chat_prompt.h"
 #include "arle/agent/agent.h"
 #include "arle/runtime/engine.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace arle::app {
 
@@ -17,8 +17,9 @@ class EngineAgentModel : public agent::AgentModel {
  public:
   // `engine` and `setup` must outlive this. `request` is the template of every generation
   // (sampling, stop params; its prompt is ignored). `kwargs`: extra template variables.
-  EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup, std::string parser_family,
-                   runtime::EngineRequest request, nlohmann::ordered_json kwargs);
+  EngineAgentModel(runtime::Engine& engine, const tokenizer::ChatSetup& setup,
+                   std::string parser_family, runtime::EngineRequest request,
+                   nlohmann::ordered_json kwargs);
 
   core::StatusOr<std::string> Render(const std::vector<agent::AgentMessage>& messages,
                                      const std::string& tools_json) override;
@@ -28,7 +29,7 @@ class EngineAgentModel : public agent::AgentModel {
 
  private:
   runtime::Engine& engine_;
-  const ChatSetup& setup_;
+  const tokenizer::ChatSetup& setup_;
   std::string parser_family_;
   runtime::EngineRequest request_;
   nlohmann::ordered_json kwargs_;

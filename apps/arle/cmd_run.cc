@@ -10,13 +10,13 @@
 #include <iostream>
 #include <iterator>
 
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/generation_flags.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/run_agent.h"
 #include "arle/runtime/generator.h"
 #include "arle/runtime/output_parser.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace arle::app {
 namespace {
@@ -42,7 +42,7 @@ struct RunOptions {
 
 int Run(const RunOptions& o) {
   std::string prompt = o.prompt;
-  std::optional<ChatSetup> chat_setup;  // kept for the agent
+  std::optional<tokenizer::ChatSetup> chat_setup;  // kept for the agent
   nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
   if (o.from_stdin) {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -60,7 +60,8 @@ int Run(const RunOptions& o) {
   bool chat = false;
   runtime::OutputParserOptions parser_options;
   if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
-    auto setup = LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
+    auto setup =
+        tokenizer::LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
     if (!setup.ok()) return ReportError(setup.status());
     chat_setup = *setup;
     // Default: chat only when the model ships a template; --chat forces it (fallback template).
@@ -69,10 +70,10 @@ int Run(const RunOptions& o) {
       nlohmann::ordered_json messages = nlohmann::ordered_json::array();
       if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
       messages.push_back({{"role", "user"}, {"content", prompt}});
-      auto thinking = ThinkingKwargs(o.enable_thinking);
+      auto thinking = tokenizer::ThinkingKwargs(o.enable_thinking);
       if (!thinking.ok()) return ReportError(thinking.status());
       kwargs = std::move(thinking).value();
-      auto rendered = RenderChat(*setup, messages, nullptr, true, kwargs);
+      auto rendered = tokenizer::RenderChat(*setup, messages, nullptr, true, kwargs);
       if (!rendered.ok()) return ReportError(rendered.status());
       prompt = std::move(rendered).value();
       parser_options.start_in_reasoning = runtime::PromptEndsInsideReasoning(prompt);
@@ -105,8 +106,8 @@ int Run(const RunOptions& o) {
     return RunAgentOnce(*loaded, *chat_setup, kwargs, agent_request, user_text, settings);
   }
 
-  auto parser = runtime::CreateOutputParser(chat ? OutputParserFamily(model.config()) : "plain",
-                                            parser_options);
+  auto parser = runtime::CreateOutputParser(
+      chat ? tokenizer::OutputParserFamily(model.config()) : "plain", parser_options);
   if (!parser.ok()) return ReportError(parser.status());
   std::vector<runtime::OutputDelta> deltas;
   runtime::TokenCallback stream = [&](const runtime::SampledToken&, std::string_view text) {
