@@ -134,7 +134,7 @@ core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
   auto engine = runtime::Engine::Create(*loaded.model, *loaded.tokenizer, runtime::EngineOptions{});
   if (!engine.ok()) return engine.status();
   s->engine_ = std::move(engine).value();
-  s->model_ = std::make_unique<EngineAgentModel>(
+  s->model_ = std::make_unique<agent::EngineAgentModel>(
       *s->engine_, s->setup_, tokenizer::OutputParserFamily(loaded.model->config()),
       std::move(request), std::move(kwargs));
   agent::AgentOptions options;

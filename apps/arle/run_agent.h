@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "apps/arle/agent_model.h"
 #include "apps/arle/model_source.h"
 #include "arle/agent/agent.h"
+#include "arle/agent/engine_model.h"
 #include "arle/runtime/engine.h"
 #include "arle/tokenizer/chat_prompt.h"
 
@@ -64,7 +64,7 @@ class AgentSession {
   // Declared before the engine, the model and the agent, so it is removed after they are gone.
   std::unique_ptr<agent::TempWorkdir> temp_workdir_;
   std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<EngineAgentModel> model_;
+  std::unique_ptr<agent::EngineAgentModel> model_;
   std::unique_ptr<agent::Agent> agent_;
 };
 
