@@ -16,8 +16,8 @@
 #include "apps/arle/cmd_bench_membw.h"
 #include "apps/arle/cmd_bench_serve.h"
 #include "apps/arle/commands.h"
-#include "apps/arle/model_init.h"
 #include "apps/arle/model_source.h"
+#include "arle/convert/model_init.h"
 #include "arle/core/random.h"
 
 namespace arle::app {
@@ -167,7 +167,7 @@ int Bench(const BenchOptions& o) {
     models::Model& model = *loaded->model;
     const io::ModelConfig& c = model.config();
     int64_t params = 0;
-    for (const WeightSpec& w : HfWeightSpecs(c)) {
+    for (const convert::WeightSpec& w : convert::HfWeightSpecs(c)) {
       int64_t n = 1;
       for (int64_t d : w.shape) n *= d;
       params += n;

@@ -1,5 +1,5 @@
 // `arle quantize`: llama.cpp's per-tensor type rules and the GGUF -> GGUF rewrite.
-#include "apps/arle/quantize.h"
+#include "arle/convert/quantize.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <regex>
 #include <vector>
 
-#include "apps/arle/hf_to_gguf.h"
+#include "arle/convert/hf_to_gguf.h"
 #include "arle/core/buffer.h"
 #include "arle/core/file_util.h"
 #include "arle/core/thread_pool.h"
@@ -16,7 +16,7 @@
 #include "arle/kernels/quant.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 struct FileTypeInfo {
@@ -153,4 +153,4 @@ core::StatusOr<QuantizeSummary> QuantizeModel(const std::string& in, const std::
   return summary;
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert
