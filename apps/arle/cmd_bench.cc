@@ -16,6 +16,7 @@
 #include "apps/arle/cmd_bench_serve.h"
 #include "apps/arle/commands.h"
 #include "apps/arle/model_source.h"
+#include "arle/convert/model_init.h"
 #include "arle/core/random.h"
 #include "arle/models/registry.h"
 #include "arle/runtime/engine.h"

@@ -3,7 +3,8 @@
 #include <fmt/core.h>
 
 #include "apps/arle/commands.h"
-#include "apps/arle/model_init.h"
+#include "apps/arle/embedded_assets.h"
+#include "arle/convert/model_init.h"
 #include "arle/io/llama2c.h"
 
 namespace arle::app {
@@ -13,7 +14,7 @@ void RegisterModelCommand(CLI::App& app, int& exit_code) {
   model->require_subcommand(1);
   CLI::App* init = model->add_subcommand(
       "init", "Create a random-weight model (Hugging Face directory or GGUF) for tests and benchmarks");
-  static ModelInitOptions options;
+  static convert::ModelInitOptions options;
   init->add_option("--arch", options.arch, "qwen3 | llama")->capture_default_str();
   init->add_option("--preset", options.preset, "tiny | qwen3-0.6b | qwen3-4b")->capture_default_str();
   init->add_option("--config", options.config_overrides,
@@ -23,7 +24,7 @@ void RegisterModelCommand(CLI::App& app, int& exit_code) {
   init->add_option("--out", options.out, "Output directory (or .gguf file)")->required();
   init->add_option("--format", options.format, "safetensors | gguf")->capture_default_str();
   init->callback([&exit_code] {
-    auto written = InitModel(options);
+    auto written = convert::InitModel(options, EmbeddedTokenizerAssets());
     if (!written.ok()) {
       exit_code = ReportError(written.status());
       return;

@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "apps/arle/commands.h"
-#include "apps/arle/quantize.h"
+#include "arle/convert/quantize.h"
 
 namespace arle::app {
 
@@ -18,19 +18,19 @@ void RegisterQuantizeCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", threads, "Threads (default: one per physical core)");
   cmd->callback([&exit_code] {
-    const std::optional<QuantFileType> type = ParseQuantFileType(type_name);
+    const std::optional<convert::QuantFileType> type = convert::ParseQuantFileType(type_name);
     if (!type) {
       exit_code = ReportError(core::InvalidArgumentError(
           fmt::format("unknown --type '{}'", type_name), "one of q8_0, q4_0, q4_k_m, q5_k_m, q6_k"));
       return;
     }
-    auto summary = QuantizeModel(in, out, *type, threads);
+    auto summary = convert::QuantizeModel(in, out, *type, threads);
     if (!summary.ok()) {
       exit_code = ReportError(summary.status());
       return;
     }
     fmt::print("{}: {} tensors quantized ({}), {} kept; tensor data {:.1f} MiB -> {:.1f} MiB\n", out,
-               summary->n_quantized, QuantFileTypeName(*type), summary->n_kept,
+               summary->n_quantized, convert::QuantFileTypeName(*type), summary->n_kept,
                static_cast<double>(summary->bytes_in) / (1 << 20),
                static_cast<double>(summary->bytes_out) / (1 << 20));
   });

@@ -10,14 +10,15 @@
 #include <iostream>
 #include <iterator>
 
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
+#include "arle/models/registry.h"
 #include "apps/arle/generation_flags.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/run_agent.h"
 #include "arle/runtime/engine.h"
 #include "arle/runtime/request_stream.h"
 #include "arle/runtime/output_parser.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace arle::app {
 namespace {
@@ -43,7 +44,7 @@ struct RunOptions {
 
 int Run(const RunOptions& o) {
   std::string prompt = o.prompt;
-  std::optional<ChatSetup> chat_setup;  // kept for the agent
+  std::optional<tokenizer::ChatSetup> chat_setup;  // kept for the agent
   nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
   if (o.from_stdin) {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -61,7 +62,8 @@ int Run(const RunOptions& o) {
   bool chat = false;
   runtime::OutputParserOptions parser_options;
   if (!o.chat_off || !o.system.empty() || !o.chat_template.empty()) {
-    auto setup = LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
+    auto setup =
+        tokenizer::LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
     if (!setup.ok()) return ReportError(setup.status());
     chat_setup = *setup;
     // Default: chat only when the model ships a template; --chat forces it (fallback template).
@@ -70,10 +72,10 @@ int Run(const RunOptions& o) {
       nlohmann::ordered_json messages = nlohmann::ordered_json::array();
       if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
       messages.push_back({{"role", "user"}, {"content", prompt}});
-      auto thinking = ThinkingKwargs(o.enable_thinking);
+      auto thinking = tokenizer::ThinkingKwargs(o.enable_thinking);
       if (!thinking.ok()) return ReportError(thinking.status());
       kwargs = std::move(thinking).value();
-      auto rendered = RenderChat(*setup, messages, nullptr, true, kwargs);
+      auto rendered = tokenizer::RenderChat(*setup, messages, nullptr, true, kwargs);
       if (!rendered.ok()) return ReportError(rendered.status());
       prompt = std::move(rendered).value();
       parser_options.start_in_reasoning = runtime::PromptEndsInsideReasoning(prompt);
@@ -107,7 +109,7 @@ int Run(const RunOptions& o) {
   }
 
   auto parser = runtime::CreateOutputParser(
-      chat ? OutputParserFamily(model) : "plain",
+      chat ? models::ChatFormatFor(model.info().architecture).output_parser : "plain",
       parser_options);
   if (!parser.ok()) return ReportError(parser.status());
   std::vector<runtime::OutputDelta> deltas;

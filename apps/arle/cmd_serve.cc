@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
+#include "arle/models/registry.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/version.h"
 #include "arle/core/dtype.h"
@@ -21,6 +21,7 @@
 #include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace arle::app {
 namespace {
@@ -88,9 +89,9 @@ int Serve(const ServeOptions& o) {
   if (!loaded.ok()) return ReportError(loaded.status());
   models::Model& model = *loaded->model;
   const tokenizer::Tokenizer& tok = *loaded->tokenizer;
-  auto setup = LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
+  auto setup = tokenizer::LoadChatSetup(loaded->location, tok, o.chat_template, loaded->gguf.get());
   if (!setup.ok()) return ReportError(setup.status());
-  const ChatSetup chat = std::move(setup).value();
+  const tokenizer::ChatSetup chat = std::move(setup).value();
 
   runtime::EngineOptions engine_options;
   engine_options.kv_cache_bytes = o.kv_cache_mb << 20;
@@ -107,7 +108,7 @@ int Serve(const ServeOptions& o) {
                                       : o.served_model_name;
   server::OpenAiServiceOptions service_options;
   service_options.served_model_name = served_name;
-  service_options.parser_family = chat.is_fallback ? "plain" : OutputParserFamily(model);
+  service_options.parser_family = chat.is_fallback ? "plain" : models::ChatFormatFor(model.info().architecture).output_parser;
   service_options.default_stop = runtime::DefaultStopParams(model, tok);
   service_options.system_fingerprint = fmt::format("arle-{}", kVersion);
   service_options.render_chat = [&chat](std::string_view messages, std::string_view tools,
@@ -121,7 +122,7 @@ int Serve(const ServeOptions& o) {
     if (m.is_discarded() || t.is_discarded() || k.is_discarded()) {
       return core::InternalError("the chat renderer got invalid JSON");
     }
-    return RenderChat(chat, m, t, add_generation_prompt, k);
+    return tokenizer::RenderChat(chat, m, t, add_generation_prompt, k);
   };
   auto service = std::make_unique<server::OpenAiService>(**engine, std::move(service_options));
 

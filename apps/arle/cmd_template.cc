@@ -5,9 +5,10 @@
 
 #include <cstdio>
 
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/commands.h"
+#include "apps/arle/model_source.h"
 #include "arle/core/file_util.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace arle::app {
 namespace {
@@ -38,15 +39,18 @@ void RegisterTemplateCommand(CLI::App& app, int& exit_code) {
     auto run = [&]() -> core::Status {
       ARLE_ASSIGN_OR_RETURN(ModelLocation location, ResolveModel(model));
       ARLE_ASSIGN_OR_RETURN(auto tok, LoadTokenizerOnly(model));
-      ARLE_ASSIGN_OR_RETURN(ChatSetup setup, LoadChatSetup(location, *tok, chat_template));
+      ARLE_ASSIGN_OR_RETURN(tokenizer::ChatSetup setup,
+                            tokenizer::LoadChatSetup(location, *tok, chat_template));
       ARLE_ASSIGN_OR_RETURN(nlohmann::ordered_json messages, ReadJsonFile(messages_file));
       nlohmann::ordered_json tools;
       if (!tools_file.empty()) {
         ARLE_ASSIGN_OR_RETURN(tools, ReadJsonFile(tools_file));
       }
-      ARLE_ASSIGN_OR_RETURN(nlohmann::ordered_json kwargs, ThinkingKwargs(enable_thinking));
-      ARLE_ASSIGN_OR_RETURN(std::string prompt,
-                            RenderChat(setup, messages, tools, !no_generation_prompt, kwargs));
+      ARLE_ASSIGN_OR_RETURN(nlohmann::ordered_json kwargs,
+                            tokenizer::ThinkingKwargs(enable_thinking));
+      ARLE_ASSIGN_OR_RETURN(
+          std::string prompt,
+          tokenizer::RenderChat(setup, messages, tools, !no_generation_prompt, kwargs));
       std::fwrite(prompt.data(), 1, prompt.size(), stdout);
       return core::OkStatus();
     };

@@ -1,4 +1,4 @@
-// Accessors for the symbols that embedded_assets.S defines with .incbin.
+// Accessors for the symbols that embedded_assets.S defines with .incbin, and their library views.
 #include "apps/arle/embedded_assets.h"
 
 extern "C" {
@@ -27,6 +27,16 @@ std::span<const uint8_t> Qwen3TokenizerJsonGz() {
 }
 std::span<const uint8_t> Qwen3TokenizerConfigJson() {
   return Span(arle_asset_qwen3_tokenizer_config_json, arle_asset_qwen3_tokenizer_config_json_end);
+}
+
+const convert::TokenizerAssets& EmbeddedTokenizerAssets() {
+  static const convert::TokenizerAssets assets{
+      .qwen3_tokenizer_json_gz = Qwen3TokenizerJsonGz(),
+      .qwen3_tokenizer_config_json = Qwen3TokenizerConfigJson(),
+      .llama2c_tokenizer = Stories260KTokenizer(),
+      .llama2c_vocab_size = 512,
+  };
+  return assets;
 }
 
 }  // namespace arle::app

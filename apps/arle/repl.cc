@@ -370,10 +370,10 @@ int RunRepl(const ReplOptions& o) {
   load.n_threads = o.threads;
   auto loaded = LoadModel(o.model, load);
   if (!loaded.ok()) return ReportError(loaded.status());
-  auto setup = LoadChatSetup(loaded->location, *loaded->tokenizer, o.chat_template,
-                             loaded->gguf.get());
+  auto setup = tokenizer::LoadChatSetup(loaded->location, *loaded->tokenizer, o.chat_template,
+                                        loaded->gguf.get());
   if (!setup.ok()) return ReportError(setup.status());
-  auto kwargs = ThinkingKwargs(o.enable_thinking);
+  auto kwargs = tokenizer::ThinkingKwargs(o.enable_thinking);
   if (!kwargs.ok()) return ReportError(kwargs.status());
   runtime::EngineRequest request;
   ApplyGenerationFlags(o.gen, *loaded->model, *loaded->tokenizer, &request.sampling, &request.stop,

@@ -11,6 +11,7 @@
 #include "apps/arle/commands.h"
 #include "arle/agent/sandbox.h"
 #include "arle/agent/tools.h"
+#include "arle/models/registry.h"
 
 namespace arle::app {
 namespace {
@@ -99,13 +100,14 @@ Json ToolExchangesJson(const agent::TurnResult& result) {
   return tools;
 }
 
-AgentSession::AgentSession(LoadedModel& loaded, ChatSetup setup, AgentRunSettings settings)
+AgentSession::AgentSession(LoadedModel& loaded, tokenizer::ChatSetup setup,
+                           AgentRunSettings settings)
     : loaded_(loaded), setup_(std::move(setup)), settings_(std::move(settings)) {}
 
 AgentSession::~AgentSession() = default;
 
 core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
-    LoadedModel& loaded, ChatSetup setup, Json kwargs, runtime::EngineRequest request,
+    LoadedModel& loaded, tokenizer::ChatSetup setup, Json kwargs, runtime::EngineRequest request,
     const AgentRunSettings& settings, const std::atomic<bool>* cancel) {
   std::unique_ptr<AgentSession> s(new AgentSession(loaded, std::move(setup), settings));
   if (settings.tools) {
@@ -133,8 +135,9 @@ core::StatusOr<std::unique_ptr<AgentSession>> AgentSession::Create(
   auto engine = runtime::Engine::Create(*loaded.model, *loaded.tokenizer, runtime::EngineOptions{});
   if (!engine.ok()) return engine.status();
   s->engine_ = std::move(engine).value();
-  s->model_ = std::make_unique<EngineAgentModel>(
-      *s->engine_, s->setup_, OutputParserFamily(*loaded.model), std::move(request),
+  s->model_ = std::make_unique<agent::EngineAgentModel>(
+      *s->engine_, s->setup_,
+      models::ChatFormatFor(loaded.model->info().architecture).output_parser, std::move(request),
       std::move(kwargs));
   agent::AgentOptions options;
   options.max_turns = settings.max_turns;
@@ -238,7 +241,7 @@ void AddAgentOptions(CLI::App* cmd, AgentRunSettings& s) {
                 "Run tools without bubblewrap isolation (dangerous)");
 }
 
-int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const Json& kwargs,
+int RunAgentOnce(LoadedModel& loaded, const tokenizer::ChatSetup& setup, const Json& kwargs,
                  const runtime::EngineRequest& request, const std::string& user_text,
                  const AgentRunSettings& settings) {
   auto session = AgentSession::Create(loaded, setup, kwargs, request, settings);

@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
-#include "apps/arle/agent_model.h"
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/model_source.h"
 #include "arle/agent/agent.h"
+#include "arle/agent/engine_model.h"
 #include "arle/runtime/engine.h"
+#include "arle/tokenizer/chat_prompt.h"
 
 namespace CLI {
 class App;
@@ -39,7 +39,7 @@ class AgentSession {
   // every generation (its prompt is ignored); `kwargs` extra template variables. `cancel`, when
   // set, stops running tools (the REPL's Ctrl-C flag). Prints the sandbox warning if any.
   static core::StatusOr<std::unique_ptr<AgentSession>> Create(
-      LoadedModel& loaded, ChatSetup setup, nlohmann::ordered_json kwargs,
+      LoadedModel& loaded, tokenizer::ChatSetup setup, nlohmann::ordered_json kwargs,
       runtime::EngineRequest request, const AgentRunSettings& settings,
       const std::atomic<bool>* cancel = nullptr);
   ~AgentSession();
@@ -47,7 +47,7 @@ class AgentSession {
   agent::Agent& agent() { return *agent_; }
   runtime::Engine& engine() { return *engine_; }
   const LoadedModel& loaded() const { return loaded_; }
-  const ChatSetup& chat_setup() const { return setup_; }
+  const tokenizer::ChatSetup& chat_setup() const { return setup_; }
   const agent::SandboxOptions& sandbox() const { return sandbox_; }
   const AgentRunSettings& settings() const { return settings_; }
 
@@ -55,16 +55,16 @@ class AgentSession {
   core::Status WriteTrace(const agent::TurnResult& result) const;
 
  private:
-  AgentSession(LoadedModel& loaded, ChatSetup setup, AgentRunSettings settings);
+  AgentSession(LoadedModel& loaded, tokenizer::ChatSetup setup, AgentRunSettings settings);
 
   LoadedModel& loaded_;
-  ChatSetup setup_;
+  tokenizer::ChatSetup setup_;
   AgentRunSettings settings_;
   agent::SandboxOptions sandbox_;
   // Declared before the engine, the model and the agent, so it is removed after they are gone.
   std::unique_ptr<agent::TempWorkdir> temp_workdir_;
   std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<EngineAgentModel> model_;
+  std::unique_ptr<agent::EngineAgentModel> model_;
   std::unique_ptr<agent::Agent> agent_;
 };
 
@@ -102,8 +102,8 @@ void AddAgentOptions(CLI::App* cmd, AgentRunSettings& settings);
 
 // `arle run` in chat mode with tools: one turn over `user_text`, printed or as one JSON object.
 // Returns the process exit code.
-int RunAgentOnce(LoadedModel& loaded, const ChatSetup& setup, const nlohmann::ordered_json& kwargs,
-                 const runtime::EngineRequest& request, const std::string& user_text,
-                 const AgentRunSettings& settings);
+int RunAgentOnce(LoadedModel& loaded, const tokenizer::ChatSetup& setup,
+                 const nlohmann::ordered_json& kwargs, const runtime::EngineRequest& request,
+                 const std::string& user_text, const AgentRunSettings& settings);
 
 }  // namespace arle::app

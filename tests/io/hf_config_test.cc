@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/scoped_env.h"
 #include "tests/common/temp_dir.h"
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
@@ -380,39 +381,11 @@ TEST(HfConfig, ToHfConfigJsonRoundTrips) {
 
 // ----------------------------------------------------------------------------- HF cache
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (had_) {
-      ::setenv(name_, old_.c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string old_;
-};
+using test::ScopedEnv;
 
 TEST(HfCache, ResolvesSnapshots) {
   TempDir home;
-  ScopedEnv hf_home("HF_HOME", home.path().c_str());
-  ScopedEnv hub_cache("HF_HUB_CACHE", nullptr);
-  ScopedEnv legacy_cache("HUGGINGFACE_HUB_CACHE", nullptr);
-  ScopedEnv xdg("XDG_CACHE_HOME", nullptr);
-  ScopedEnv user_home("HOME", home.Path("nohome").c_str());
+  test::ScopedHfHome hf_home(home.path());
 
   const std::string repo = home.Path("hub/models--Qwen--Qwen3-0.6B");
   ASSERT_TRUE(core::MakeDirs(repo + "/snapshots/c1899de289a04d12100db370d81485cdf75e47ca").ok());

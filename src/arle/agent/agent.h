@@ -3,8 +3,8 @@
 // appends their results as tool messages, and generates again until the model answers without a
 // tool call or the turn reaches max_turns model calls.
 //
-// The model side is an interface so the loop runs on the in-process engine (engine_model.h) and,
-// in tests, on a scripted double that replays given outputs.
+// The model side is an interface so the loop runs on the in-process engine (EngineAgentModel,
+// engine_model.h) and, in tests, on a scripted double that replays given outputs.
 #pragma once
 
 #include <cstdint>

@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "apps/arle/chat_prompt.h"
 #include "apps/arle/model_source.h"
 #include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
+#include "arle/tokenizer/chat_prompt.h"
 #include "arle/tokenizer/tokenizer.h"
 #include "tests/e2e/openai/scripted_model.h"
 
@@ -45,16 +45,16 @@ int Fail(const core::Status& status) {
 int Serve(const Flags& flags) {
   auto tok = tokenizer::LoadTokenizerForModelDir(flags.tokenizer_dir);
   if (!tok.ok()) return Fail(tok.status());
-  app::ModelLocation location;
-  location.kind = app::ModelLocation::Kind::kHfDirectory;
+  io::ModelLocation location;
+  location.kind = io::ModelLocation::Kind::kHfDirectory;
   location.path = flags.tokenizer_dir;
   location.description = flags.tokenizer_dir;
-  auto setup = app::LoadChatSetup(location, **tok, /*override_file=*/"");
+  auto setup = tokenizer::LoadChatSetup(location, **tok, /*override_file=*/"");
   if (!setup.ok()) return Fail(setup.status());
   if (setup->is_fallback) {
     return Fail(core::InvalidArgumentError(flags.tokenizer_dir + " has no chat template"));
   }
-  const app::ChatSetup chat_setup = std::move(setup).value();
+  const tokenizer::ChatSetup chat_setup = std::move(setup).value();
 
   auto model = std::make_unique<ScriptedBatchModel>(**tok, flags.context, flags.step_delay_ms);
   const int32_t eos_id = model->eos_id();
@@ -89,7 +89,7 @@ int Serve(const Flags& flags) {
     if (messages.is_discarded() || tools.is_discarded() || kwargs.is_discarded()) {
       return core::InvalidArgumentError("the chat renderer got malformed JSON");
     }
-    return app::RenderChat(chat_setup, messages, tools, add_generation_prompt, kwargs);
+    return tokenizer::RenderChat(chat_setup, messages, tools, add_generation_prompt, kwargs);
   };
   auto service = std::make_unique<server::OpenAiService>(*engine, std::move(service_options));
 

@@ -1,12 +1,13 @@
 // Chat template discovery and rendering.
-#include "apps/arle/chat_prompt.h"
+#include "arle/tokenizer/chat_prompt.h"
 
-#include "arle/models/registry.h"
+#include <nlohmann/json.hpp>
+
 
 #include "arle/core/file_util.h"
 #include "arle/io/gguf.h"
 
-namespace arle::app {
+namespace arle::tokenizer {
 namespace {
 
 // tokenizer_config.json's chat_template: a string, or a list of {"name", "template"} from which
@@ -27,7 +28,8 @@ core::StatusOr<std::optional<std::string>> TemplateFromTokenizerConfig(const std
     const nlohmann::json* chosen = nullptr;
     for (const auto& item : t) {
       if (!item.is_object() || !item.contains("template") || !item["template"].is_string()) {
-        return core::InvalidArgumentError(path + ": chat_template list entries need a \"template\" string");
+        return core::InvalidArgumentError(
+            path + ": chat_template list entries need a \"template\" string");
       }
       if (item.value("name", "") == "default" || t.size() == 1) chosen = &item;
     }
@@ -56,8 +58,8 @@ std::string SpecialTokenString(const std::string& config_path, const char* key) 
 
 }  // namespace
 
-core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
-                                        const tokenizer::Tokenizer& tokenizer,
+core::StatusOr<ChatSetup> LoadChatSetup(const io::ModelLocation& location,
+                                        const Tokenizer& tokenizer,
                                         const std::string& override_file,
                                         const io::GgufFile* gguf) {
   std::optional<std::string> source_text;
@@ -66,7 +68,7 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
     ARLE_ASSIGN_OR_RETURN(std::string text, core::ReadFile(override_file));
     source_text = std::move(text);
     source = override_file;
-  } else if (location.kind == ModelLocation::Kind::kHfDirectory) {
+  } else if (location.kind == io::ModelLocation::Kind::kHfDirectory) {
     const std::string jinja_file = core::JoinPath(location.path, "chat_template.jinja");
     if (core::FileExists(jinja_file)) {
       ARLE_ASSIGN_OR_RETURN(std::string text, core::ReadFile(jinja_file));
@@ -77,7 +79,7 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
       ARLE_ASSIGN_OR_RETURN(source_text, TemplateFromTokenizerConfig(config));
       source = config;
     }
-  } else if (location.kind == ModelLocation::Kind::kGguf) {
+  } else if (location.kind == io::ModelLocation::Kind::kGguf) {
     std::optional<io::GgufFile> opened;
     if (gguf == nullptr) {
       ARLE_ASSIGN_OR_RETURN(opened, io::GgufFile::Open(location.path));
@@ -95,9 +97,9 @@ core::StatusOr<ChatSetup> LoadChatSetup(const ModelLocation& location,
     source = "built-in fallback (message contents joined by newlines)";
     setup.is_fallback = true;
   }
-  ARLE_ASSIGN_OR_RETURN(setup.chat_template, tokenizer::ChatTemplate::Parse(*source_text, source));
+  ARLE_ASSIGN_OR_RETURN(setup.chat_template, ChatTemplate::Parse(*source_text, source));
   setup.source = source;
-  if (location.kind == ModelLocation::Kind::kHfDirectory) {
+  if (location.kind == io::ModelLocation::Kind::kHfDirectory) {
     const std::string config = core::JoinPath(location.path, "tokenizer_config.json");
     setup.bos_token = SpecialTokenString(config, "bos_token");
     setup.eos_token = SpecialTokenString(config, "eos_token");
@@ -125,7 +127,8 @@ core::StatusOr<nlohmann::ordered_json> ThinkingKwargs(const std::string& enable_
   return kwargs;
 }
 
-core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::ordered_json& messages,
+core::StatusOr<std::string> RenderChat(const ChatSetup& setup,
+                                       const nlohmann::ordered_json& messages,
                                        const nlohmann::ordered_json& tools,
                                        bool add_generation_prompt,
                                        const nlohmann::ordered_json& kwargs) {
@@ -146,8 +149,4 @@ core::StatusOr<std::string> RenderChat(const ChatSetup& setup, const nlohmann::o
       context.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
-std::string OutputParserFamily(const models::Model& model) {
-  return models::ChatFormatFor(model.info().architecture).output_parser;
-}
-
-}  // namespace arle::app
+}  // namespace arle::tokenizer

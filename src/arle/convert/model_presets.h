@@ -8,7 +8,7 @@
 
 #include "arle/core/status.h"
 
-namespace arle::app {
+namespace arle::convert {
 
 // Returns config.json text for (arch, preset) with `overrides_json` (a JSON object of config.json
 // fields, may be empty) merged on top. InvalidArgument for unknown pairs or bad override JSON.
@@ -16,4 +16,4 @@ core::StatusOr<std::string> PresetConfigJson(std::string_view arch, std::string_
                                              std::string_view overrides_json);
 std::vector<std::string> PresetNames(std::string_view arch);
 
-}  // namespace arle::app
+}  // namespace arle::convert

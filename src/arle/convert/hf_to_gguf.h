@@ -7,7 +7,7 @@
 
 #include "arle/core/status.h"
 
-namespace arle::app {
+namespace arle::convert {
 
 // Writes `dir` as GGUF to `path` (atomically). Supported: Qwen3 directories whose tokenizer.json
 // is byte-level BPE (what the Qwen3 releases and `arle model init --arch qwen3` ship).
@@ -16,4 +16,4 @@ namespace arle::app {
 // tokenizers (llama.cpp's convert_hf_to_gguf.py converts those; arle then reads its GGUF).
 core::Status ExportHfDirectoryToGguf(const std::string& dir, const std::string& path);
 
-}  // namespace arle::app
+}  // namespace arle::convert

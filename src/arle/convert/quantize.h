@@ -12,7 +12,7 @@
 #include "arle/core/dtype.h"
 #include "arle/core/status.h"
 
-namespace arle::app {
+namespace arle::convert {
 
 enum class QuantFileType { kQ8_0, kQ4_0, kQ4_K_M, kQ5_K_M, kQ6_K };
 
@@ -52,4 +52,4 @@ core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::s
 core::StatusOr<QuantizeSummary> QuantizeModel(const std::string& in, const std::string& out,
                                               QuantFileType type, int n_threads);
 
-}  // namespace arle::app
+}  // namespace arle::convert

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "apps/arle/tokenizer_assets.h"
+#include "arle/convert/tokenizer_files.h"
 #include "arle/core/status.h"
 #include "arle/io/hf_config.h"
 #include "arle/io/safetensors.h"
 
-namespace arle::app {
+namespace arle::convert {
 
 // Maps a Hugging Face tensor name to llama.cpp's ("model.layers.3.mlp.up_proj.weight" ->
 // "blk.3.ffn_up.weight"). InvalidArgument for names outside Qwen3/Llama.
@@ -22,4 +22,4 @@ core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& conf
                             const std::vector<io::NamedTensor>& tensors,
                             const TokenizerFiles& tokenizer);
 
-}  // namespace arle::app
+}  // namespace arle::convert

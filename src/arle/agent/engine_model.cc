@@ -1,32 +1,36 @@
 // Rendering through chat_prompt.h and generation through the engine's callback, handed to the
 // agent's thread by a small queue.
-#include "apps/arle/agent_model.h"
+#include "arle/agent/engine_model.h"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 
-namespace arle::app {
+namespace arle::agent {
 
-EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup,
+EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const tokenizer::ChatSetup& setup,
                                    std::string parser_family, runtime::EngineRequest request,
                                    nlohmann::ordered_json kwargs)
     : engine_(engine),
       setup_(setup),
       parser_family_(std::move(parser_family)),
       request_(std::move(request)),
-      kwargs_(std::move(kwargs)) {}
+      kwargs_(std::make_unique<const nlohmann::ordered_json>(std::move(kwargs))) {}
+
+EngineAgentModel::~EngineAgentModel() = default;
 
 core::StatusOr<std::string> EngineAgentModel::Render(
-    const std::vector<agent::AgentMessage>& messages, const std::string& tools_json) {
-  const nlohmann::ordered_json m = nlohmann::ordered_json::parse(agent::MessagesToJson(messages));
+    const std::vector<AgentMessage>& messages, const std::string& tools_json) {
+  const nlohmann::ordered_json m = nlohmann::ordered_json::parse(MessagesToJson(messages));
   const nlohmann::ordered_json tools =
       tools_json.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json::parse(tools_json);
-  return RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, kwargs_);
+  return tokenizer::RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, *kwargs_);
 }
 
-core::StatusOr<agent::Completion> EngineAgentModel::Generate(
+core::StatusOr<Completion> EngineAgentModel::Generate(
     const std::string& prompt, const std::function<bool(std::string_view)>& on_text) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -35,7 +39,7 @@ core::StatusOr<agent::Completion> EngineAgentModel::Generate(
   encode.add_special_tokens = false;  // the template writes its own special tokens
   request.prompt_tokens = engine_.tokenizer().Encode(prompt, encode);
   if (request.prompt_tokens.empty()) return core::InvalidArgumentError("agent: empty prompt");
-  agent::Completion completion;
+  Completion completion;
   completion.prompt_tokens = request.prompt_tokens;
 
   // The engine thread only queues; this thread streams, so on_text may be slow (a terminal).
@@ -78,4 +82,4 @@ core::StatusOr<agent::Completion> EngineAgentModel::Generate(
   return completion;
 }
 
-}  // namespace arle::app
+}  // namespace arle::agent

@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "arle/core/dtype.h"
+#include "arle/convert/tokenizer_files.h"
 #include "arle/core/status.h"
 #include "arle/io/hf_config.h"
 
-namespace arle::app {
+namespace arle::convert {
 
 struct ModelInitOptions {
   std::string arch = "qwen3";        // qwen3 | llama
@@ -32,7 +33,9 @@ struct WeightSpec {
 // Every weight a model with `config` has, in the order transformers lists them.
 std::vector<WeightSpec> HfWeightSpecs(const io::ModelConfig& config);
 
-// Creates the model described by `options`. Returns the path written (directory or .gguf file).
-core::StatusOr<std::string> InitModel(const ModelInitOptions& options);
+// Creates the model described by `options`, with the tokenizer TokenizerFilesForArch takes from
+// `tokenizers`. Returns the path written (directory or .gguf file).
+core::StatusOr<std::string> InitModel(const ModelInitOptions& options,
+                                      const TokenizerAssets& tokenizers);
 
-}  // namespace arle::app
+}  // namespace arle::convert

@@ -1,13 +1,12 @@
-// Tokenizer files from the assets compiled into the binary.
-#include "apps/arle/tokenizer_assets.h"
+// Tokenizer files from in-memory assets.
+#include "arle/convert/tokenizer_files.h"
 
 #include <nlohmann/json.hpp>
 
-#include "apps/arle/embedded_assets.h"
 #include "arle/io/compressed.h"
 #include "arle/io/llama2c.h"
 
-namespace arle::app {
+namespace arle::convert {
 core::StatusOr<int64_t> CountTokenizerTokens(const std::string& tokenizer_json,
                                              const std::string& source) {
   const nlohmann::json j =
@@ -35,18 +34,21 @@ core::StatusOr<int64_t> CountTokenizerTokens(const std::string& tokenizer_json,
   return max_id + 1;
 }
 
-core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch) {
+core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch,
+                                                     const TokenizerAssets& assets) {
   TokenizerFiles files;
   if (arch == "qwen3") {
-    ARLE_ASSIGN_OR_RETURN(files.tokenizer_json,
-                          io::GunzipBytes(Qwen3TokenizerJsonGz(), "embedded qwen3 tokenizer"));
-    auto config = Qwen3TokenizerConfigJson();
+    ARLE_ASSIGN_OR_RETURN(
+        files.tokenizer_json,
+        io::GunzipBytes(assets.qwen3_tokenizer_json_gz, "embedded qwen3 tokenizer"));
+    auto config = assets.qwen3_tokenizer_config_json;
     files.tokenizer_config_json.assign(reinterpret_cast<const char*>(config.data()), config.size());
     files.gguf_model = "gpt2";
   } else if (arch == "llama") {
     ARLE_ASSIGN_OR_RETURN(
         std::vector<io::Llama2cToken> tokens,
-        io::ParseLlama2cTokenizer(Stories260KTokenizer(), 512, "embedded tok512.bin"));
+        io::ParseLlama2cTokenizer(assets.llama2c_tokenizer, assets.llama2c_vocab_size,
+                                  "embedded llama2.c tokenizer"));
     ARLE_ASSIGN_OR_RETURN(files.tokenizer_json, io::Llama2cTokenizerJson(tokens));
     nlohmann::json config = {{"add_bos_token", true},
                              {"add_eos_token", false},
@@ -67,4 +69,4 @@ core::StatusOr<TokenizerFiles> TokenizerFilesForArch(const std::string& arch) {
   return files;
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert

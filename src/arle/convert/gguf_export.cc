@@ -1,5 +1,5 @@
 // GGUF export following llama.cpp's converter (names, keys, llama Q/K permutation).
-#include "apps/arle/gguf_export.h"
+#include "arle/convert/gguf_export.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,7 +11,7 @@
 #include "arle/io/gguf_config.h"
 #include "arle/models/llama/llama_weights.h"
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 // llama.cpp token types (gguf-py TokenType).
@@ -137,4 +137,4 @@ core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& conf
   return writer.Write(path);
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert

@@ -1,10 +1,10 @@
 // Preset configs. qwen3-0.6b and qwen3-4b are the published Qwen/Qwen3-0.6B and Qwen/Qwen3-4B
 // config.json files (Apache-2.0); the tiny presets are small shapes for tests.
-#include "apps/arle/model_presets.h"
+#include "arle/convert/model_presets.h"
 
 #include <nlohmann/json.hpp>
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 constexpr std::string_view kQwen3_0_6B = R"({
@@ -83,4 +83,4 @@ core::StatusOr<std::string> PresetConfigJson(std::string_view arch, std::string_
   return config.dump(2);
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert

@@ -2,17 +2,16 @@
 // non-unit norms (these models are for tests and benchmarks, not training from scratch); biases
 // ~ N(0, initializer_range). Each tensor has its own stream seeded from (seed, name), so the
 // values do not depend on tensor order or on the output format.
-#include "apps/arle/model_init.h"
+#include "arle/convert/model_init.h"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string_view>
 
-#include "apps/arle/embedded_assets.h"
-#include "apps/arle/gguf_export.h"
-#include "apps/arle/model_presets.h"
-#include "apps/arle/tokenizer_assets.h"
+#include "arle/convert/gguf_export.h"
+#include "arle/convert/model_presets.h"
+#include "arle/convert/tokenizer_files.h"
 #include "arle/core/buffer.h"
 #include "arle/core/file_util.h"
 #include "arle/core/half.h"
@@ -20,7 +19,7 @@
 #include "arle/core/random.h"
 #include "arle/io/safetensors.h"
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 uint64_t HashName(uint64_t seed, std::string_view name) {
@@ -87,7 +86,8 @@ std::vector<WeightSpec> HfWeightSpecs(const io::ModelConfig& c) {
   return specs;
 }
 
-core::StatusOr<std::string> InitModel(const ModelInitOptions& options) {
+core::StatusOr<std::string> InitModel(const ModelInitOptions& options,
+                                      const TokenizerAssets& tokenizers) {
   if (options.out.empty()) return core::InvalidArgumentError("--out is required");
   if (options.format != "safetensors" && options.format != "gguf") {
     return core::InvalidArgumentError("unknown --format '" + options.format + "'",
@@ -113,7 +113,7 @@ core::StatusOr<std::string> InitModel(const ModelInitOptions& options) {
   ARLE_ASSIGN_OR_RETURN(io::ModelConfig config, io::ParseHfConfig(config_text, "--config"));
   const double init_range = config_json.value("initializer_range", 0.02);
 
-  ARLE_ASSIGN_OR_RETURN(TokenizerFiles tokenizer, TokenizerFilesForArch(options.arch));
+  ARLE_ASSIGN_OR_RETURN(TokenizerFiles tokenizer, TokenizerFilesForArch(options.arch, tokenizers));
   if (tokenizer.vocab_size > config.n_vocab) {
     ARLE_LOG_WARN("vocab_size {} is smaller than the tokenizer's {} tokens: text prompts may "
                   "produce ids the model cannot embed",
@@ -155,4 +155,4 @@ core::StatusOr<std::string> InitModel(const ModelInitOptions& options) {
   return dir;
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert

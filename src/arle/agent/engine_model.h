@@ -3,35 +3,38 @@
 // a turn's prompt reuses the previous turns' KV blocks through the prefix cache.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // declarations only
 
+#include <memory>
 #include <string>
 
-#include "apps/arle/chat_prompt.h"
 #include "arle/agent/agent.h"
 #include "arle/runtime/engine.h"
+#include "arle/tokenizer/chat_prompt.h"
 
-namespace arle::app {
+namespace arle::agent {
 
-class EngineAgentModel : public agent::AgentModel {
+class EngineAgentModel : public AgentModel {
  public:
   // `engine` and `setup` must outlive this. `request` is the template of every generation
   // (sampling, stop params; its prompt is ignored). `kwargs`: extra template variables.
-  EngineAgentModel(runtime::Engine& engine, const ChatSetup& setup, std::string parser_family,
-                   runtime::EngineRequest request, nlohmann::ordered_json kwargs);
+  EngineAgentModel(runtime::Engine& engine, const tokenizer::ChatSetup& setup,
+                   std::string parser_family, runtime::EngineRequest request,
+                   nlohmann::ordered_json kwargs);
+  ~EngineAgentModel() override;
 
-  core::StatusOr<std::string> Render(const std::vector<agent::AgentMessage>& messages,
+  core::StatusOr<std::string> Render(const std::vector<AgentMessage>& messages,
                                      const std::string& tools_json) override;
-  core::StatusOr<agent::Completion> Generate(
+  core::StatusOr<Completion> Generate(
       const std::string& prompt, const std::function<bool(std::string_view)>& on_text) override;
   std::string ParserFamily() const override { return parser_family_; }
 
  private:
   runtime::Engine& engine_;
-  const ChatSetup& setup_;
+  const tokenizer::ChatSetup& setup_;
   std::string parser_family_;
   runtime::EngineRequest request_;
-  nlohmann::ordered_json kwargs_;
+  std::unique_ptr<const nlohmann::ordered_json> kwargs_;  // keeps json.hpp out of this header
 };
 
-}  // namespace arle::app
+}  // namespace arle::agent

@@ -1,17 +1,17 @@
 // HF directory -> GGUF, reusing the GGUF writer of `arle model init`.
-#include "apps/arle/hf_to_gguf.h"
+#include "arle/convert/hf_to_gguf.h"
 
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "apps/arle/gguf_export.h"
-#include "apps/arle/model_init.h"
-#include "apps/arle/tokenizer_assets.h"
+#include "arle/convert/gguf_export.h"
+#include "arle/convert/model_init.h"
+#include "arle/convert/tokenizer_files.h"
 #include "arle/core/file_util.h"
 #include "arle/io/hf_config.h"
 #include "arle/io/safetensors.h"
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 // tokenizer.json and tokenizer_config.json of a byte-level BPE tokenizer, as the GGUF writer
@@ -89,4 +89,4 @@ core::Status ExportHfDirectoryToGguf(const std::string& dir, const std::string& 
   return WriteModelGguf(path, config, tensors, tok);
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert

@@ -1,22 +1,23 @@
 // `arle quantize`: llama.cpp's per-tensor type rules and the GGUF -> GGUF rewrite.
-#include "apps/arle/quantize.h"
+#include "arle/convert/quantize.h"
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <regex>
 #include <vector>
 
-#include "apps/arle/hf_to_gguf.h"
+#include "arle/convert/hf_to_gguf.h"
 #include "arle/core/buffer.h"
 #include "arle/core/file_util.h"
+#include "arle/core/half.h"
 #include "arle/core/thread_pool.h"
 #include "arle/io/gguf.h"
 #include "arle/kernels/quant.h"
-#include "arle/kernels/ref/ref_kernels.h"
 
-namespace arle::app {
+namespace arle::convert {
 namespace {
 
 struct FileTypeInfo {
@@ -50,6 +51,17 @@ bool FitsBlocks(core::DType dtype, int64_t cols) { return core::DTypeBytes(dtype
 
 bool IsFloat(core::DType d) {
   return d == core::DType::kF32 || d == core::DType::kF16 || d == core::DType::kBF16;
+}
+
+// out[0 .. n) = the n values of an f32/f16/bf16 row, exactly. REQUIRES: IsFloat(dtype).
+void WidenRow(const void* row, core::DType dtype, int64_t n, float* out) {
+  if (dtype == core::DType::kF32) {
+    std::memcpy(out, row, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  const auto* half = static_cast<const uint16_t*>(row);
+  const bool f16 = dtype == core::DType::kF16;
+  for (int64_t i = 0; i < n; ++i) out[i] = f16 ? core::F16ToF32(half[i]) : core::BF16ToF32(half[i]);
 }
 
 }  // namespace
@@ -128,7 +140,7 @@ core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::s
     pool.ParallelFor(rows, /*work_per_item=*/cols * 64, [&](int64_t begin, int64_t end) {
       std::vector<float> row(cols);
       for (int64_t r = begin; r < end; ++r) {
-        kernels::ref::ConvertRow(src + r * in_row, t.dtype(), cols, row.data());
+        WidenRow(src + r * in_row, t.dtype(), cols, row.data());
         kernels::QuantizeRow(*to, row.data(), cols, dst + r * out_row);
       }
     });
@@ -153,4 +165,4 @@ core::StatusOr<QuantizeSummary> QuantizeModel(const std::string& in, const std::
   return summary;
 }
 
-}  // namespace arle::app
+}  // namespace arle::convert
