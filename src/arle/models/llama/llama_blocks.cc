@@ -39,8 +39,9 @@ core::Status Activations::Reserve(int64_t n) {
   const int64_t F = c.n_ff, half = c.head_dim / 2;
   const bool keep = mode_ == Mode::kKeepAll;
   const int64_t n_sets = keep ? c.n_layer : 1;
-  // Per set: workspace X, H, Q, K, V, ATT, G, U; kept: every field but x (the previous out).
-  const int64_t per_set = keep ? Aligned(n * E) * 5 + Aligned(n * QD) * 4 + Aligned(n * KD) * 5 +
+  // Per set: workspace X, H, Q, K, V, ATT, G, U; kept: every field but x (the previous out):
+  // 6 of width E, 4 of QD, 4 of KD (q/k_normed only with qk_norm), 3 of F.
+  const int64_t per_set = keep ? Aligned(n * E) * 6 + Aligned(n * QD) * 4 + Aligned(n * KD) * 4 +
                                      Aligned(n * F) * 3
                                : Aligned(n * E) * 2 + Aligned(n * QD) * 2 +
                                      Aligned(n * KD) * 2 + Aligned(n * F) * 2;
@@ -69,6 +70,7 @@ core::Status Activations::Reserve(int64_t n) {
     a.gate = a.swiglu = carve.Take(F);
     a.up = carve.Take(F);
     embd_ = a.x;  // the embedding is written straight into the residual stream
+    ARLE_CHECK(carve.position() <= buffer_.as<float>() + buffer_.size() / 4) << "activation layout";
     return core::OkStatus();
   }
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -92,6 +94,7 @@ core::Status Activations::Reserve(int64_t n) {
     a.ffn_out = carve.Take(E);
     a.out = carve.Take(E);
   }
+  ARLE_CHECK(carve.position() <= buffer_.as<float>() + buffer_.size() / 4) << "activation layout";
   return core::OkStatus();
 }
 
