@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "arle/core/dtype.h"
+#include "arle/kernels/paged_attention.h"  // PagedKvElement: the public layout
 
 namespace arle::kernels {
 
@@ -65,13 +66,6 @@ inline constexpr int64_t kAttentionKeyStep = 16;
 }  // namespace arle::kernels
 
 namespace arle::kernels {
-
-// Element index of head `kvh` of row `offset` (< block_size) of block `block` in a paged K or V
-// side laid out [n_blocks, n_head_kv, block_size, head_dim].
-inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_t n_head_kv,
-                              int64_t block_size, int64_t head_dim) {
-  return ((block * n_head_kv + kvh) * block_size + offset) * head_dim;
-}
 
 // Causal grouped-query attention of n_tok queries over a paged KV cache; query t sees rows
 // 0 .. positions[t] (inclusive) of its sequence, row j living in block block_tables[t][j /

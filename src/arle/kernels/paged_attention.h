@@ -9,12 +9,18 @@
 #include "arle/core/dtype.h"
 #include "arle/core/tensor.h"
 #include "arle/kernels/context.h"
-#include "arle/kernels/kernel_args.h"
 
 namespace arle::kernels {
 
+// Element index of head `kvh` of row `offset` (< block_size) of block `block` in a paged K or V
+// side laid out [n_blocks, n_head_kv, block_size, head_dim].
+inline int64_t PagedKvElement(int64_t block, int64_t offset, int64_t kvh, int64_t n_head_kv,
+                              int64_t block_size, int64_t head_dim) {
+  return ((block * n_head_kv + kvh) * block_size + offset) * head_dim;
+}
+
 // One layer's K and V storage: each [n_blocks, n_head_kv, block_size, head_dim] contiguous, in
-// dtype f32, bf16 or f16 (element index: PagedKvElement in kernel_args.h). Row j of a sequence
+// dtype f32, bf16 or f16 (element index: PagedKvElement below). Row j of a sequence
 // lives in block block_table[j / block_size] at offset j % block_size. Head-major inside a block
 // keeps one KV head's rows of a block contiguous, so attention streams them; token-major rows
 // would sit n_head_kv * head_dim elements apart (4 KiB for Qwen3-0.6B in f32), all in the same

@@ -28,7 +28,6 @@
 #include "arle/core/file_util.h"
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/context.h"
-#include "arle/kernels/kernel_args.h"
 #include "arle/kernels/paged_attention.h"
 #include "arle/models/registry.h"
 #include "arle/models/standard_state.h"
