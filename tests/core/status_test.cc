@@ -32,6 +32,16 @@ TEST(StatusTest, OkAndErrors) {
             "data_loss: model.gguf: truncated header (hint: re-download it)");
 }
 
+TEST(StatusTest, FieldSurvivesContextAndHint) {
+  EXPECT_EQ(OkStatus().WithField("top_p").field(), "");
+  Status s = InvalidArgumentError("top_p must be in (0, 1], got 2").WithField("top_p");
+  EXPECT_EQ(s.field(), "top_p");
+  EXPECT_EQ(s.WithContext("request 3").WithHint("lower it").field(), "top_p");
+  EXPECT_EQ(s.WithContext("request 3").message(), "request 3: top_p must be in (0, 1], got 2");
+  EXPECT_EQ(s.ToString(), "invalid_argument: top_p must be in (0, 1], got 2");
+  EXPECT_EQ(InvalidArgumentError("x").field(), "");
+}
+
 TEST(StatusTest, StatusOrPropagates) {
   EXPECT_EQ(*Doubled(4), 8);
   StatusOr<int> bad = Doubled(-1);

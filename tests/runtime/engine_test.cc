@@ -245,12 +245,15 @@ TEST(EngineTest, RefusesBadRequestsWithNamedErrors) {
   EngineRequest too_long = Request(Prompt(1, 100), 5, 1);
   const std::string msg = s.engine->Submit(too_long, cb).status().message();
   EXPECT_NE(msg.find("100"), std::string::npos) << msg;
+  EXPECT_EQ(s.engine->Submit(too_long, cb).status().field(), "prompt");
   EngineRequest bad_n = Request(Prompt(1, 5), 5, 1);
   bad_n.n = 17;
   EXPECT_NE(s.engine->Submit(bad_n, cb).status().message().find("n must be"), std::string::npos);
   EngineRequest bad_top_p = Request(Prompt(1, 5), 5, 1);
   bad_top_p.sampling.top_p = 1.5f;
   EXPECT_NE(s.engine->Submit(bad_top_p, cb).status().message().find("top_p"), std::string::npos);
+  EXPECT_EQ(s.engine->Submit(bad_top_p, cb).status().field(), "top_p");
+  EXPECT_EQ(s.engine->Submit(bad_n, cb).status().field(), "n");
   // 8 blocks hold 128 tokens; the context (100) is smaller, so it is the context that refuses.
   EngineRequest fits = Request(Prompt(1, 90), 5, 1);
   EXPECT_TRUE(s.engine->Submit(fits, cb).ok());

@@ -318,7 +318,8 @@ void ExpectInvalid(const SamplingParams& p, const std::string& field) {
   const core::Status s = p.Validate(100);
   ASSERT_FALSE(s.ok()) << field;
   EXPECT_EQ(s.code(), core::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find(field), std::string::npos) << s.message();
+  EXPECT_EQ(s.field(), field) << s.message();
+  EXPECT_EQ(s.message().rfind(field, 0), 0u) << s.message();
 }
 
 TEST(SamplerTest, Validate) {

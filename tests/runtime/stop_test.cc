@@ -101,17 +101,20 @@ TEST(StopTest, Validate) {
   core::Status s = p.Validate(151936);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("max_tokens"), std::string::npos) << s.message();
+  EXPECT_EQ(s.field(), "max_tokens");
 
   p = Qwen3Like();
   p.stop_token_ids = {151936};
   s = p.Validate(151936);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("stop_token_ids"), std::string::npos) << s.message();
+  EXPECT_EQ(s.field(), "stop_token_ids");
 
   p = Qwen3Like();
   s = p.Validate(1000);  // EOS ids outside a smaller vocabulary
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("eos_token_id"), std::string::npos) << s.message();
+  EXPECT_EQ(s.field(), "");  // the model's configuration, not a request field
 
   p = Qwen3Like();
   p.max_context_tokens = 0;

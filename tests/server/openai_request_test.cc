@@ -194,6 +194,29 @@ TEST(OpenAiRequestTest, OutOfRangeValuesNameTheParameter) {
   ExpectError(ParseChatRequest(Chat({{"stop", {"a", 1}}}), Ctx()), 400, "stop[1]");
 }
 
+TEST(OpenAiRequestTest, RangesAreSamplingParamsValidateNamedByTheApi) {
+  // The message is SamplingParams::Validate's; `param` is the API's name for the field.
+  ExpectError(ParseChatRequest(Chat({{"top_p", 1.5}}), Ctx()), 400, "top_p",
+              "top_p must be in (0, 1], got 1.5");
+  ExpectError(ParseCompletionRequest(Completion({{"logprobs", 21}}), Ctx()), 400, "logprobs",
+              "Invalid value for 'logprobs': top_logprobs must be in [0, 20], got 21");
+  ExpectError(ParseResponsesRequest(R"({"model":"m","input":"x","temperature":-1})", Ctx()), 400,
+              "temperature", "temperature must be >= 0");
+  // 1e300 is no float: it becomes inf, which the range refuses.
+  ExpectError(ParseChatRequest(Chat({{"temperature", 1e300}}), Ctx()), 400, "temperature");
+  ExpectError(ParseChatRequest(Chat({{"logit_bias", {{"5", 1e300}}}}), Ctx()), 400, "logit_bias");
+  // Values that do not fit the runtime's integer types are named, not wrapped.
+  ExpectError(ParseChatRequest(Chat({{"top_k", 1e12}}), Ctx()), 400, "top_k", "out of range");
+  ExpectError(ParseChatRequest(Chat({{"logprobs", true}, {"top_logprobs", -4294967295}}), Ctx()),
+              400, "top_logprobs", "out of range");
+  ExpectError(ParseChatRequest(Chat({{"logit_bias", {{"4294967301", 1}}}}), Ctx()), 400,
+              "logit_bias", "not a token id");
+  // Large top_k is fine: larger than the vocabulary means off.
+  auto r = ParseChatRequest(Chat({{"top_k", 2147483647}}), Ctx());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.sampling.top_k, 2147483647);
+}
+
 TEST(OpenAiRequestTest, TopLogprobsNeedsLogprobs) {
   ExpectError(ParseChatRequest(Chat({{"top_logprobs", 2}}), Ctx()), 400, "top_logprobs",
               "'logprobs' must be set to true");

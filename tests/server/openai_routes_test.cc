@@ -324,5 +324,36 @@ TEST_F(OpenAiServiceTest, MiscRoutes) {
   EXPECT_EQ(stats["kv_blocks_total"], 1024);
 }
 
+TEST_F(OpenAiServiceTest, RetrieveOneModel) {
+  served_model_name_ = "org/test-model";  // ids may contain '/'
+  Start();
+  Client c(port());
+  // As is (Python's client) or percent-encoded (the openai npm client), either case of hex.
+  for (const char* target :
+       {"/v1/models/org/test-model", "/v1/models/org%2Ftest-model", "/v1/models/org%2ftest%2Dmodel"}) {
+    SCOPED_TRACE(target);
+    auto r = c.Request(http::verb::get, target);
+    ASSERT_EQ(r.result_int(), 200) << r.body();
+    const Json model = Json::parse(r.body());
+    EXPECT_EQ(model["id"], "org/test-model");
+    EXPECT_EQ(model["object"], "model");
+    EXPECT_EQ(model["owned_by"], "arle");
+    EXPECT_EQ(model["max_model_len"], 512);
+    EXPECT_EQ(model, Json::parse(c.Request(http::verb::get, "/v1/models").body())["data"][0]);
+  }
+  auto missing = c.Request(http::verb::get, "/v1/models/gpt-4o%2Dmini");
+  EXPECT_EQ(missing.result_int(), 404);
+  Json e = Json::parse(missing.body());
+  EXPECT_EQ(e["error"]["code"], "model_not_found");
+  EXPECT_EQ(e["error"]["type"], "invalid_request_error");
+  EXPECT_TRUE(e["error"]["param"].is_null());
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("`gpt-4o-mini`"), std::string::npos)
+      << e.dump();
+  // An empty id or a malformed escape is no model route at all; other methods are 405.
+  EXPECT_EQ(c.Request(http::verb::get, "/v1/models/").result_int(), 404);
+  EXPECT_EQ(c.Request(http::verb::get, "/v1/models/%zz").result_int(), 404);
+  EXPECT_EQ(c.Request(http::verb::delete_, "/v1/models/org/test-model").result_int(), 405);
+}
+
 }  // namespace
 }  // namespace arle::server

@@ -296,7 +296,7 @@ class OpenAiServiceTest : public ::testing::Test {
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
     OpenAiServiceOptions options;
-    options.served_model_name = "test-model";
+    options.served_model_name = served_model_name_;
     options.parser_family = parser_family;
     options.default_stop.eos_token_ids = {Id("<|im_end|>")};
     options.render_chat = MakeRenderer(render_log_);
@@ -345,6 +345,7 @@ class OpenAiServiceTest : public ::testing::Test {
     return s.n_running == 0 && s.n_waiting == 0 && s.kv_blocks_used == 0;
   }
 
+  std::string served_model_name_ = "test-model";  // set before Start() for another name
   std::shared_ptr<Scripts> scripts_;
   std::shared_ptr<RenderLog> render_log_;
   std::unique_ptr<runtime::Engine> engine_;

@@ -27,12 +27,23 @@ Status::Status(StatusCode code, std::string message, std::string hint)
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_, hint_);
+  Status out = *this;
+  out.message_ = std::string(context) + ": " + message_;
+  return out;
 }
 
 Status Status::WithHint(std::string hint) const {
   if (ok()) return *this;
-  return Status(code_, message_, std::move(hint));
+  Status out = *this;
+  out.hint_ = std::move(hint);
+  return out;
+}
+
+Status Status::WithField(std::string field) const {
+  if (ok()) return *this;
+  Status out = *this;
+  out.field_ = std::move(field);
+  return out;
 }
 
 std::string Status::ToString() const {

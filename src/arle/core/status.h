@@ -37,11 +37,17 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
   const std::string& hint() const { return hint_; }
+  // The input field the error is about, when it is one: a request or struct field such as
+  // "top_p" or "stop_token_ids", named as the struct that was validated names it (a server maps
+  // it to its own parameter name). Empty when the error is not about one field.
+  const std::string& field() const { return field_; }
 
   // Returns a copy whose message is "<context>: <message>", e.g. the file name a parser failed on.
   Status WithContext(std::string_view context) const;
   // Returns a copy with the hint replaced.
   Status WithHint(std::string hint) const;
+  // Returns a copy naming `field` (see field()).
+  Status WithField(std::string field) const;
   // "invalid_argument: <message> (hint: <hint>)"; "ok" when OK.
   std::string ToString() const;
 
@@ -49,6 +55,7 @@ class [[nodiscard]] Status {
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
   std::string hint_;
+  std::string field_;
 };
 
 inline Status OkStatus() { return Status(); }

@@ -120,7 +120,8 @@ core::StatusOr<std::unique_ptr<Engine>> Engine::Create(models::Model* model,
       return core::InvalidArgumentError(
           "the KV cache budget holds no block (one block of " + std::to_string(kv::kBlockSize) +
               " tokens takes " + std::to_string(block_bytes) + " bytes)",
-          "raise --kv-cache-mb");
+          "raise --kv-cache-mb")
+        .WithField("prompt");
     }
   } else {
     // A quarter of the available memory, no more than max_seqs full contexts, at least 64 blocks.
@@ -174,17 +175,22 @@ Engine::~Engine() {
 core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback callback) {
   Impl& im = *impl_;
   const int64_t n_prompt = static_cast<int64_t>(request.prompt_tokens.size());
-  if (n_prompt == 0) return core::InvalidArgumentError("the prompt is empty", "give at least one token");
+  if (n_prompt == 0) {
+    return core::InvalidArgumentError("the prompt is empty", "give at least one token")
+        .WithField("prompt");
+  }
   for (int32_t id : request.prompt_tokens) {
     if (id < 0 || id >= im.n_vocab) {
       return core::InvalidArgumentError("prompt token id " + std::to_string(id) +
                                         " is outside the vocabulary [0, " +
-                                        std::to_string(im.n_vocab) + ")");
+                                        std::to_string(im.n_vocab) + ")")
+          .WithField("prompt");
     }
   }
   if (request.n < 1 || request.n > kMaxSamples) {
     return core::InvalidArgumentError("n must be in [1, " + std::to_string(kMaxSamples) +
-                                      "], got " + std::to_string(request.n));
+                                      "], got " + std::to_string(request.n))
+        .WithField("n");
   }
   if (request.stop.max_context_tokens <= 0 || request.stop.max_context_tokens > im.max_context) {
     request.stop.max_context_tokens = im.max_context;
@@ -198,7 +204,8 @@ core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback ca
     return core::InvalidArgumentError(
         "prompt has " + std::to_string(n_prompt) + " tokens but the KV cache holds only " +
             std::to_string(int64_t{im.pool.n_blocks()} * kv::kBlockSize),
-        "raise --kv-cache-mb");
+        "raise --kv-cache-mb")
+        .WithField("prompt");
   }
   if (!callback) return core::InvalidArgumentError("Submit needs a callback");
 

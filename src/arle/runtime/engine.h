@@ -113,7 +113,9 @@ class Engine {
 
   // Validates the request (sampling, stop, n in [1, 16], prompt length against the context
   // and the KV pool) and queues it. Returns its id. Errors: InvalidArgument naming the parameter
-  // (a too-long prompt names both numbers); ResourceExhausted when the queue is full.
+  // in its message and in Status::field() ("top_p", "n", "stop", "prompt" for the prompt's
+  // length or ids, ...; a too-long prompt names both numbers); ResourceExhausted when the queue
+  // is full.
   // Thread-safe.
   core::StatusOr<uint64_t> Submit(EngineRequest request, EngineCallback callback);
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <string_view>
 
 namespace arle::runtime {
 namespace {
@@ -23,8 +24,10 @@ struct ByValueDescThenId {
   }
 };
 
-core::Status RangeError(std::string message) {
-  return core::InvalidArgumentError(std::move(message));
+// InvalidArgument "<field> <what>" naming `field` (core::Status::field()), so a server reports
+// the parameter without reading the message.
+core::Status FieldError(std::string field, std::string_view what) {
+  return core::InvalidArgumentError(fmt::format("{} {}", field, what)).WithField(std::move(field));
 }
 
 // exp(x) for x <= 0. Below -104 expf returns exactly 0 anyway (the smallest float denormal is
@@ -104,40 +107,39 @@ int32_t DrawInverseCdf(double target, size_t n, Entry entry) {
 
 core::Status SamplingParams::Validate(int32_t n_vocab) const {
   if (!(std::isfinite(temperature) && temperature >= 0.0f)) {
-    return RangeError(fmt::format("temperature must be >= 0, got {}", temperature));
+    return FieldError("temperature", fmt::format("must be >= 0, got {}", temperature));
   }
   if (top_k < -1) {
-    return RangeError(fmt::format("top_k must be >= 0 (0 or -1 disable it), got {}", top_k));
+    return FieldError("top_k", fmt::format("must be -1, 0 (both disable it) or positive, got {}", top_k));
   }
   if (!(top_p > 0.0f && top_p <= 1.0f)) {
-    return RangeError(fmt::format("top_p must be in (0, 1], got {}", top_p));
+    return FieldError("top_p", fmt::format("must be in (0, 1], got {}", top_p));
   }
   if (!(min_p >= 0.0f && min_p <= 1.0f)) {
-    return RangeError(fmt::format("min_p must be in [0, 1], got {}", min_p));
+    return FieldError("min_p", fmt::format("must be in [0, 1], got {}", min_p));
   }
   if (!(std::isfinite(repetition_penalty) && repetition_penalty > 0.0f)) {
-    return RangeError(fmt::format("repetition_penalty must be > 0, got {}", repetition_penalty));
+    return FieldError("repetition_penalty", fmt::format("must be > 0, got {}", repetition_penalty));
   }
   if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f)) {
-    return RangeError(fmt::format("presence_penalty must be in [-2, 2], got {}", presence_penalty));
+    return FieldError("presence_penalty", fmt::format("must be in [-2, 2], got {}", presence_penalty));
   }
   if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) {
-    return RangeError(
-        fmt::format("frequency_penalty must be in [-2, 2], got {}", frequency_penalty));
+    return FieldError("frequency_penalty", fmt::format("must be in [-2, 2], got {}", frequency_penalty));
   }
   for (const auto& [id, bias] : logit_bias) {
     if (id < 0 || id >= n_vocab) {
-      return RangeError(
-          fmt::format("logit_bias token id {} is outside the vocabulary [0, {})", id, n_vocab));
+      return FieldError("logit_bias",
+                        fmt::format("token id {} is outside the vocabulary [0, {})", id, n_vocab));
     }
     if (!(bias >= -100.0f && bias <= 100.0f)) {
-      return RangeError(
-          fmt::format("logit_bias value for token {} must be in [-100, 100], got {}", id, bias));
+      return FieldError("logit_bias",
+                        fmt::format("value for token {} must be in [-100, 100], got {}", id, bias));
     }
   }
   if (top_logprobs < 0 || top_logprobs > kMaxTopLogprobs) {
-    return RangeError(
-        fmt::format("top_logprobs must be in [0, {}], got {}", kMaxTopLogprobs, top_logprobs));
+    return FieldError("top_logprobs",
+                      fmt::format("must be in [0, {}], got {}", kMaxTopLogprobs, top_logprobs));
   }
   return core::OkStatus();
 }

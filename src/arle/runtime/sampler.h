@@ -42,8 +42,10 @@ struct SamplingParams {
   LogprobsMode logprobs_mode = LogprobsMode::kRaw;
 
   // Returns OK when every field is in range for a model with `n_vocab` tokens, else an
-  // InvalidArgument error whose message names the parameter (e.g. "top_p must be in (0, 1], got
-  // 1.5"), so a server can put it in OpenAI's error envelope as is.
+  // InvalidArgument error for the first bad field: Status::field() is the field's name as spelled
+  // here ("top_p", "logit_bias", "top_logprobs", ...) and the message starts with it ("top_p must
+  // be in (0, 1], got 1.5"). This is the one definition of the ranges: the server checks a
+  // request's parameters with it when parsing, the engine and the generator on submission.
   core::Status Validate(int32_t n_vocab) const;
 };
 

@@ -24,7 +24,8 @@ std::string_view FinishReasonName(FinishReason reason) {
 
 core::Status StopParams::Validate(int32_t n_vocab) const {
   if (max_tokens.has_value() && *max_tokens < 1) {
-    return core::InvalidArgumentError(fmt::format("max_tokens must be >= 1, got {}", *max_tokens));
+    return core::InvalidArgumentError(fmt::format("max_tokens must be >= 1, got {}", *max_tokens))
+        .WithField("max_tokens");
   }
   if (max_context_tokens < 1) {
     return core::InvalidArgumentError(
@@ -40,7 +41,8 @@ core::Status StopParams::Validate(int32_t n_vocab) const {
   for (int32_t id : stop_token_ids) {
     if (id < 0 || id >= n_vocab) {
       return core::InvalidArgumentError(
-          fmt::format("stop_token_ids entry {} is outside the vocabulary [0, {})", id, n_vocab));
+          fmt::format("stop_token_ids entry {} is outside the vocabulary [0, {})", id, n_vocab))
+          .WithField("stop_token_ids");
     }
   }
   return core::OkStatus();
@@ -52,7 +54,8 @@ core::Status StopParams::CheckPromptLength(int64_t n_prompt_tokens) const {
         fmt::format("the prompt has {} tokens but the context length is {}, leaving no room to "
                     "generate",
                     n_prompt_tokens, max_context_tokens),
-        "shorten the prompt");
+        "shorten the prompt")
+        .WithField("prompt");
   }
   return core::OkStatus();
 }

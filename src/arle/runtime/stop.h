@@ -36,10 +36,12 @@ struct StopParams {
   int64_t max_context_tokens = 0;
 
   // Returns OK when max_tokens >= 1 (if set), max_context_tokens >= 1 and every EOS / stop token
-  // id is in [0, n_vocab); else InvalidArgument naming the field.
+  // id is in [0, n_vocab); else InvalidArgument naming the field in its message, and in
+  // Status::field() for the per-request ones ("max_tokens", "stop_token_ids"; the model's
+  // eos_token_ids and the context length are configuration, not request fields).
   core::Status Validate(int32_t n_vocab) const;
   // Returns OK when a prompt of `n_prompt_tokens` leaves room for at least one generated token,
-  // else InvalidArgument ("prompt has N tokens but the context length is M").
+  // else InvalidArgument ("prompt has N tokens but the context length is M"; field() "prompt").
   core::Status CheckPromptLength(int64_t n_prompt_tokens) const;
 };
 

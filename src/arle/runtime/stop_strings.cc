@@ -12,11 +12,12 @@ namespace arle::runtime {
 core::Status ValidateStopStrings(const std::vector<std::string>& stop_strings, size_t max_count) {
   if (stop_strings.size() > max_count) {
     return core::InvalidArgumentError(
-        fmt::format("at most {} stop strings are allowed, got {}", max_count, stop_strings.size()));
+        fmt::format("at most {} stop strings are allowed, got {}", max_count, stop_strings.size()))
+        .WithField("stop");
   }
   for (size_t i = 0; i < stop_strings.size(); ++i) {
     if (stop_strings[i].empty()) {
-      return core::InvalidArgumentError(fmt::format("stop string {} is empty", i));
+      return core::InvalidArgumentError(fmt::format("stop string {} is empty", i)).WithField("stop");
     }
   }
   return core::OkStatus();

@@ -13,7 +13,7 @@
 namespace arle::runtime {
 
 // Returns OK when every stop string is non-empty and there are at most `max_count` of them, else
-// InvalidArgument naming the offending entry.
+// InvalidArgument naming the offending entry (Status::field() "stop").
 core::Status ValidateStopStrings(const std::vector<std::string>& stop_strings,
                                  size_t max_count = 16);
 

@@ -10,15 +10,13 @@
 #include <fmt/format.h>
 
 #include "arle/core/logging.h"
+#include "arle/server/http_parse.h"
 #include "arle/server/http_server_internal.h"
 #include "arle/server/http_wire.h"
 
 namespace arle::server::http_internal {
 namespace {
 
-namespace http = beast::http;
-
-constexpr size_t kHeaderLimit = 16 * 1024;
 // While a response is pending the socket is read in small pieces only to notice a disconnect;
 // bytes a pipelining client sends meanwhile are kept for the next request, up to this much.
 constexpr size_t kWatchReadSize = 4096;
@@ -26,8 +24,6 @@ constexpr size_t kMaxPipelinedBytes = 1 << 20;
 // After an error response that closes the connection (413, 400) unread request bytes are drained
 // for this long so the close does not turn into a RST that destroys the response in flight.
 constexpr auto kLingerTime = std::chrono::seconds(1);
-
-std::string ToStdString(beast::string_view s) { return std::string(s.data(), s.size()); }
 
 }  // namespace
 
@@ -58,6 +54,7 @@ class ConnWriter final : public ResponseWriter {
   void Finish() override;
   bool IsOpen() const override { return open_.load(); }
   void OnClose(std::function<void()> callback) override;
+  void Post(std::function<void()> task) override;
 
   // On the connection's strand: the connection closed (client gone, timeout or shutdown).
   void NotifyClosed();
@@ -117,6 +114,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       self->Enqueue(request_id, std::move(out));
     });
   }
+  // Thread-safe: a writer's Post() while the connection lives.
+  void PostTask(std::function<void()> task) { net::post(executor_, std::move(task)); }
   // Stop(): idle connections close now, busy ones after their response.
   void PostBeginShutdown() {
     net::post(executor_, [self = shared_from_this()] {
@@ -142,8 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(static_cast<std::uint64_t>(core_->options.max_body_bytes));
+    ConfigureRequestParser(*parser_, core_->options.max_body_bytes);
     ArmTimer(core_->options.idle_timeout);
     http::async_read_header(socket_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -154,9 +152,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnHeader(beast::error_code ec) {
     if (closed_) return;
     if (ec) return OnReadError(ec);
-    const auto length = parser_->content_length();
-    if (length && *length > core_->options.max_body_bytes) {
-      return RespondAndClose(413, BodyTooLargeMessage());
+    if (DeclaresBodyTooLarge(*parser_, core_->options.max_body_bytes)) {
+      return RespondAndClose(413, BodyTooLargeMessage(core_->options.max_body_bytes));
     }
     if (parser_->is_done()) return Dispatch();
     const auto& msg = parser_->get();
@@ -184,22 +181,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                      });
   }
 
-  std::string BodyTooLargeMessage() const {
-    return fmt::format("request body too large: the limit is {} bytes",
-                       core_->options.max_body_bytes);
-  }
-
   void OnReadError(beast::error_code ec) {
     DisarmTimer();
-    const auto& http_category = http::make_error_code(http::error::bad_method).category();
-    if (ec == http::error::body_limit) return RespondAndClose(413, BodyTooLargeMessage());
-    if (ec == http::error::header_limit) {
-      return RespondAndClose(431, fmt::format("request headers too large: the limit is {} bytes",
-                                              kHeaderLimit));
-    }
-    if (ec.category() == http_category && ec != http::error::end_of_stream &&
-        ec != http::error::partial_message) {
-      return RespondAndClose(400, fmt::format("malformed HTTP request: {}", ec.message()));
+    if (auto answer = ReadErrorResponse(ec, core_->options.max_body_bytes)) {
+      return RespondAndClose(answer->first, std::move(answer->second));
     }
     // EOF between requests, a reset, a timeout: nothing to answer.
     Close();
@@ -207,21 +192,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Dispatch() {
     DisarmTimer();
-    auto& msg = parser_->get();
-    HttpRequest request;
-    request.method = ToStdString(msg.method_string());
-    request.target = ToStdString(msg.target());
-    request.path = request.target.substr(0, request.target.find('?'));
-    for (const auto& field : msg) {
-      auto [it, inserted] =
-          request.headers.emplace(ToLower(ToStdString(field.name_string())), std::string());
-      if (!inserted) it->second += ", ";
-      it->second += ToStdString(field.value());
-    }
-    request.body = std::move(msg.body());
-    request.remote = remote_;
+    const auto& msg = parser_->get();
     const bool http11 = msg.version() >= 11;
     const bool keep_alive = msg.keep_alive() && !core_->shared->stopping.load();
+    HttpRequest request = ToHttpRequest(parser_->release(), remote_);
     parser_.reset();
 
     StartRequest(keep_alive);
@@ -231,7 +205,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bg_mode_ = BackgroundMode::kWatch;
     if (!bg_pending_) StartBackgroundRead();
     ARLE_LOG_DEBUG("HTTP {} {} {}", remote_, request.method, request.target);
-    core_->Handle(request, writer);
+    core_->Handle(std::move(request), writer);
   }
 
   void StartRequest(bool keep_alive) {
@@ -508,6 +482,21 @@ void ConnWriter::OnClose(std::function<void()> callback) {
     }
   }
   RunCloseCallback(callback);  // the server is gone: no I/O thread is left to run it
+}
+
+void ConnWriter::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    if (shared_->running) {
+      if (auto conn = conn_.lock()) {
+        conn->PostTask(std::move(task));
+      } else {
+        net::post(*shared_->ioc, std::move(task));
+      }
+      return;
+    }
+  }
+  task();  // the server has stopped: no I/O thread is left to run it
 }
 
 void ConnWriter::NotifyClosed() {

@@ -31,25 +31,19 @@ void ServerCore::Register(const std::shared_ptr<Connection>& conn) {
   conns.emplace(conn.get(), conn);
 }
 
-void ServerCore::Handle(const HttpRequest& request,
-                        const std::shared_ptr<ResponseWriter>& writer) {
-  const auto path_it = routes.find(request.path);
-  if (path_it == routes.end()) {
+void ServerCore::Handle(HttpRequest request, const std::shared_ptr<ResponseWriter>& writer) {
+  Router::Match match = router.Find(request.method, request.path);
+  if (!match.entry && match.allow.empty()) {
     return SendError(*writer, 404, fmt::format("Invalid URL ({} {})", request.method, request.path));
   }
-  const auto method_it = path_it->second.find(request.method);
-  if (method_it == path_it->second.end()) {
-    std::string allow;
-    for (const auto& [method, route] : path_it->second) {
-      if (!allow.empty()) allow += ", ";
-      allow += method;
-    }
+  if (!match.entry) {
     return SendError(*writer, 405,
                      fmt::format("Method {} is not allowed for {} (allowed: {})", request.method,
-                                 request.path, allow),
-                     {}, {}, {{"Allow", allow}});
+                                 request.path, match.allow),
+                     {}, {}, {{"Allow", match.allow}});
   }
-  const RouteEntry& route = method_it->second;
+  request.path_params = std::move(match.params);
+  const Router::Entry& route = *match.entry;
   if (route.auth && !options.api_key.empty()) {
     const Headers challenge = {{"WWW-Authenticate", "Bearer"}};
     const auto auth_it = request.headers.find("authorization");
@@ -128,7 +122,6 @@ namespace net = http_internal::net;
 namespace beast = http_internal::beast;
 using http_internal::Clock;
 using http_internal::kShutdownGrace;
-using http_internal::RouteEntry;
 using http_internal::ServerCore;
 using http_internal::tcp;
 using http_internal::tls_on_io_thread;
@@ -147,11 +140,7 @@ HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 void HttpServer::Route(std::string method, std::string path, Handler handler, bool auth) {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
   ARLE_CHECK(impl_->state == ServerCore::State::kIdle) << "HttpServer::Route after Start";
-  ARLE_CHECK(handler) << "HttpServer::Route " << method << " " << path << " without a handler";
-  auto& methods = impl_->routes[path];
-  ARLE_CHECK(methods.find(method) == methods.end())
-      << "HttpServer::Route " << method << " " << path << " registered twice";
-  methods.emplace(std::move(method), RouteEntry{std::move(handler), auth});
+  impl_->router.Add(std::move(method), std::move(path), {std::move(handler), auth});
 }
 
 core::Status HttpServer::Start() {

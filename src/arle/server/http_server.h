@@ -20,8 +20,10 @@ namespace arle::server {
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path with query, e.g. "/v1/models?x=1"
-  std::string path;    // target without the query
+  std::string path;    // target without the query (not percent-decoded)
   std::map<std::string, std::string> headers;  // names lower-cased
+  // The matched route's path parameters ("/v1/models/{id...}" -> {"id", ...}), percent-decoded.
+  std::map<std::string, std::string> path_params;
   std::string body;
   std::string remote;  // "ip:port" of the client
 };
@@ -54,6 +56,13 @@ class ResponseWriter {
   // thread; inline when the server has stopped). A client that half-closes its side while a
   // response is pending counts as gone.
   virtual void OnClose(std::function<void()> callback) = 0;
+  // Runs `task` once, off the calling thread while the server runs: on the connection's strand
+  // (after what was queued there before, and never concurrently with the connection's own work
+  // or another task of it) while the connection is open, on an I/O thread after it closed. Once
+  // the server has stopped, `task` runs inline on the caller's thread. For per-response work a
+  // producer thread must not do itself (the OpenAI routes build SSE events from engine events
+  // this way). The default implementation runs `task` inline.
+  virtual void Post(std::function<void()> task) { task(); }
 };
 
 using Handler = std::function<void(const HttpRequest& request, std::shared_ptr<ResponseWriter>)>;
@@ -84,9 +93,12 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Registers a route before Start(). Same path, other method -> 405 with Allow; unknown path ->
-  // 404; both in the error envelope. `auth`: requires the API key when one is set (401 otherwise;
-  // compared in constant time).
+  // Registers a route before Start(). `path` is a literal path or a pattern with parameters:
+  // "{name}" matches one segment, "{name...}" (last only) the rest of the path, '/' included;
+  // their percent-decoded values are in HttpRequest::path_params (see http_router.h for the
+  // precedence). Same path, other method -> 405 with Allow; unknown path -> 404; both in the
+  // error envelope. `auth`: requires the API key when one is set (401 otherwise; compared in
+  // constant time). REQUIRES: a valid pattern, not registered twice for the method.
   void Route(std::string method, std::string path, Handler handler, bool auth = true);
 
   // Binds and starts the I/O threads. Errors: the address is in use or invalid (names it).

@@ -17,15 +17,35 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http.hpp>
 
+#include "arle/server/http_router.h"
 #include "arle/server/http_server.h"
 
 namespace arle::server::http_internal {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
+namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+// ---- Request parsing (http_parse.cc), shared by connections and ParseHttpRequest ----
+
+using RequestParser = http::request_parser<http::string_body>;
+// Sets the header (kHeaderLimit) and body limits every request is parsed with.
+void ConfigureRequestParser(RequestParser& parser, size_t max_body_bytes);
+// After the header: whether the declared Content-Length is over the limit (-> 413 before the body
+// is read).
+bool DeclaresBodyTooLarge(const RequestParser& parser, size_t max_body_bytes);
+std::string BodyTooLargeMessage(size_t max_body_bytes);
+// The request as the routes see it (path = target without the query, header names lower-cased
+// and repeated headers joined with ", ").
+HttpRequest ToHttpRequest(http::request<http::string_body>&& msg, std::string remote);
+// The answer to a failed read: (413 | 431 | 400, message), or nullopt when the connection just
+// closes (EOF between requests, a reset, a timeout).
+std::optional<std::pair<int, std::string>> ReadErrorResponse(beast::error_code ec,
+                                                             size_t max_body_bytes);
 
 // Shared by the server and every ResponseWriter (which may outlive the server). Writers post to
 // the io_context only while `running`, checked under `mu`, so nothing reaches a stopped one.
@@ -36,10 +56,6 @@ struct SharedState {
   std::atomic<bool> stopping{false};
 };
 
-struct RouteEntry {
-  Handler handler;
-  bool auth = true;
-};
 
 class Connection;
 
@@ -74,14 +90,14 @@ struct ServerCore {
     return out;
   }
 
-  // Routing, auth and the handler call; on the connection's strand.
-  void Handle(const HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer);
+  // Routing (fills request.path_params), auth and the handler call; on the connection's strand.
+  void Handle(HttpRequest request, const std::shared_ptr<ResponseWriter>& writer);
   void DoAccept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
   void RunLoop();
 
   const HttpServerOptions options;
-  std::map<std::string, std::map<std::string, RouteEntry>> routes;  // path -> method -> route
+  Router router;
   std::shared_ptr<SharedState> shared;
   std::atomic<int64_t> n_in_flight{0};
 

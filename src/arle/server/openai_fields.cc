@@ -81,6 +81,34 @@ bool AsInt64(const Json& v, int64_t* out) {
 }
 
 
+ApiError FromStatus(const core::Status& status, std::string param) {
+  ApiError e;
+  e.message = status.message();
+  if (status.code() == core::StatusCode::kResourceExhausted) {
+    e.status = 503;
+    return e;
+  }
+  if (status.code() == core::StatusCode::kInternal) {
+    e.status = 500;
+    return e;
+  }
+  e.status = 400;
+  if (!status.field().empty() && !param.empty() && param != status.field()) {
+    e.message = fmt::format("Invalid value for '{}': {}", param, e.message);
+  }
+  if (!status.hint().empty()) e.message += fmt::format(" ({})", status.hint());
+  e.param = std::move(param);
+  e.type = "invalid_request_error";
+  return e;
+}
+
+std::string ParamFor(std::string_view field, ParamRenames renames) {
+  for (const auto& [from, to] : renames) {
+    if (field == from) return std::string(to);
+  }
+  return std::string(field);
+}
+
 ApiOr<Json> ParseBody(std::string_view body) {
   Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
@@ -123,61 +151,35 @@ MaybeError CheckModel(ObjectReader& r, const ParseContext& ctx, bool required) {
   return std::nullopt;
 }
 
-namespace {
-
-MaybeError ReadRange(ObjectReader& r, std::string_view key, double lo, bool lo_open, double hi,
-                     std::optional<double>* out) {
-  ARLE_API_TRY(r.Float(key, out));
-  if (!*out) return std::nullopt;
-  const double v = **out;
-  const bool ok = (lo_open ? v > lo : v >= lo) && v <= hi;
-  if (!ok) {
-    const std::string hi_text = std::isinf(hi) ? "inf" : fmt::format("{}", hi);
-    return Invalid(fmt::format("{} must be in {}{}, {}], got {}", key, lo_open ? "(" : "[", lo,
-                               hi_text, v),
-                   r.Param(key));
+// Sampling knobs shared by every generation endpoint (OpenAI names plus vLLM's extensions).
+MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s) {
+  const std::pair<std::string_view, float*> floats[] = {
+      {"temperature", &s->temperature},
+      {"top_p", &s->top_p},
+      {"min_p", &s->min_p},
+      {"presence_penalty", &s->presence_penalty},
+      {"frequency_penalty", &s->frequency_penalty},
+      {"repetition_penalty", &s->repetition_penalty}};
+  for (const auto& [key, field] : floats) {
+    std::optional<double> v;
+    ARLE_API_TRY(r.Float(key, &v));
+    if (v) *field = static_cast<float>(*v);
   }
+  std::optional<int32_t> top_k;
+  ARLE_API_TRY(r.Int32("top_k", &top_k));
+  if (top_k) s->top_k = *top_k;
+  // OpenAI's seed is any 64-bit integer; the RNG takes its two's-complement bits.
+  std::optional<int64_t> seed;
+  ARLE_API_TRY(r.Int("seed", &seed));
+  if (seed) s->seed = static_cast<uint64_t>(*seed);
   return std::nullopt;
 }
 
-}  // namespace
-
-// Sampling knobs shared by every generation endpoint (OpenAI names plus vLLM's extensions).
-MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s) {
-  std::optional<double> v;
-  ARLE_API_TRY(ReadRange(r, "temperature", 0.0, false, std::numeric_limits<double>::infinity(), &v));
-  if (v) s->temperature = static_cast<float>(*v);
-  v.reset();
-  ARLE_API_TRY(ReadRange(r, "top_p", 0.0, true, 1.0, &v));
-  if (v) s->top_p = static_cast<float>(*v);
-  v.reset();
-  ARLE_API_TRY(ReadRange(r, "min_p", 0.0, false, 1.0, &v));
-  if (v) s->min_p = static_cast<float>(*v);
-  v.reset();
-  ARLE_API_TRY(ReadRange(r, "presence_penalty", -2.0, false, 2.0, &v));
-  if (v) s->presence_penalty = static_cast<float>(*v);
-  v.reset();
-  ARLE_API_TRY(ReadRange(r, "frequency_penalty", -2.0, false, 2.0, &v));
-  if (v) s->frequency_penalty = static_cast<float>(*v);
-  v.reset();
-  ARLE_API_TRY(ReadRange(r, "repetition_penalty", 0.0, true, std::numeric_limits<double>::infinity(),
-                         &v));
-  if (v) s->repetition_penalty = static_cast<float>(*v);
-
-  std::optional<int64_t> i;
-  ARLE_API_TRY(r.Int("top_k", &i));
-  if (i) {
-    if (*i < -1 || *i > std::numeric_limits<int32_t>::max()) {
-      return Invalid(fmt::format("top_k must be -1, 0 (both disable it) or positive, got {}", *i),
-                     "top_k");
-    }
-    s->top_k = static_cast<int>(*i);
-  }
-  i.reset();
-  // OpenAI's seed is any 64-bit integer; the RNG takes its two's-complement bits.
-  ARLE_API_TRY(r.Int("seed", &i));
-  if (i) s->seed = static_cast<uint64_t>(*i);
-  return std::nullopt;
+MaybeError CheckSampling(const runtime::SamplingParams& s, const ParseContext& ctx,
+                         ParamRenames renames) {
+  const core::Status st = s.Validate(ctx.n_vocab);
+  if (st.ok()) return std::nullopt;
+  return FromStatus(st, ParamFor(st.field(), renames));
 }
 
 MaybeError ReadTokenIdList(const Json& v, const std::string& param, int32_t n_vocab,
@@ -237,7 +239,7 @@ MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams
     if (!bias->is_object()) return TypeMismatch("logit_bias", "an object", *bias);
     for (auto it = bias->begin(); it != bias->end(); ++it) {
       const std::string& key = it.key();
-      int64_t id = -1;
+      int32_t id = -1;
       auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
       if (ec != std::errc() || end != key.data() + key.size() || key.empty()) {
         return Invalid(fmt::format("Invalid key in 'logit_bias': '{}' is not a token id (keys are "
@@ -245,21 +247,11 @@ MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams
                                    key),
                        "logit_bias");
       }
-      if (id < 0 || id >= ctx.n_vocab) {
-        return Invalid(fmt::format("logit_bias token id {} is outside the vocabulary [0, {})", id,
-                                   ctx.n_vocab),
-                       "logit_bias");
-      }
       if (!it.value().is_number()) {
         return TypeMismatch(fmt::format("logit_bias.{}", key), "a number", it.value());
       }
-      const double b = it.value().get<double>();
-      if (!(b >= -100.0 && b <= 100.0)) {
-        return Invalid(
-            fmt::format("logit_bias value for token {} must be in [-100, 100], got {}", id, b),
-            "logit_bias");
-      }
-      p->sampling.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(b));
+      // A value beyond float's range becomes inf, which CheckSampling's range refuses.
+      p->sampling.logit_bias.emplace_back(id, static_cast<float>(it.value().get<double>()));
     }
   }
   std::optional<bool> b;

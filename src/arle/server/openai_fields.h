@@ -8,13 +8,17 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "arle/core/status.h"
 #include "arle/server/openai_request.h"
 
 namespace arle::server::openai_fields {
@@ -43,6 +47,23 @@ ApiError Missing(const std::string& param);
 ApiError Unsupported(const std::string& param, std::string_view why);
 // Integers, or decimals with an integral value (5.0), as pydantic's lax mode accepts them.
 bool AsInt64(const Json& v, int64_t* out);
+// A Status as an ApiError: ResourceExhausted -> 503, Internal -> 500, anything else -> 400
+// naming `param` (the API's name for status.field(), or what the error is about when the Status
+// names no field). When `param` is not the field's own name (an API that spells it differently:
+// completions' `logprobs` for top_logprobs, Responses' `max_output_tokens`), the message says
+// which parameter it is about first. The Status's hint is appended in parentheses.
+ApiError FromStatus(const core::Status& status, std::string param);
+// (runtime field, request parameter): a name an API spells differently from the runtime structs.
+using ParamRename = std::pair<std::string_view, std::string_view>;
+using ParamRenames = std::span<const ParamRename>;
+// Each API's renames of the fields a runtime Status names (Status::field()); used both when
+// parsing (CheckSampling) and for engine errors (Protocol::ParamName).
+inline constexpr ParamRename kChatRenames[] = {{"prompt", "messages"}};
+inline constexpr ParamRename kCompletionRenames[] = {{"top_logprobs", "logprobs"}};
+inline constexpr ParamRename kResponsesRenames[] = {{"prompt", "input"},
+                                                    {"max_tokens", "max_output_tokens"}};
+// The request parameter an API calls a runtime field: its rename, else the field's own name.
+std::string ParamFor(std::string_view field, ParamRenames renames);
 
 // Reads the keys of one JSON object; keys never asked for are "unrecognized".
 class ObjectReader {
@@ -74,6 +95,19 @@ class ObjectReader {
     int64_t i = 0;
     if (!AsInt64(*v, &i)) return TypeMismatch(Param(key), "an integer", *v);
     *out = i;
+    return std::nullopt;
+  }
+  // An integer that fits in 32 bits (a value outside is named, not wrapped).
+  MaybeError Int32(std::string_view key, std::optional<int32_t>* out) {
+    std::optional<int64_t> v;
+    if (MaybeError e = Int(key, &v)) return e;
+    if (!v) return std::nullopt;
+    if (*v < std::numeric_limits<int32_t>::min() || *v > std::numeric_limits<int32_t>::max()) {
+      return Invalid(fmt::format("Invalid value for '{}': {} is out of range for a 32-bit integer.",
+                                 Param(key), *v),
+                     Param(key));
+    }
+    *out = static_cast<int32_t>(*v);
     return std::nullopt;
   }
   MaybeError Bool(std::string_view key, std::optional<bool>* out) {
@@ -118,13 +152,18 @@ class ObjectReader {
 ApiOr<Json> ParseBody(std::string_view body);
 // `model` must be the served one (404 model_not_found); `required`: absent is a 400.
 MaybeError CheckModel(ObjectReader& r, const ParseContext& ctx, bool required);
-// temperature, top_p, top_k, min_p, the three penalties, seed.
+// temperature, top_p, top_k, min_p, the three penalties, seed: types only (the ranges are
+// SamplingParams::Validate's, see CheckSampling).
 MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s);
+// SamplingParams::Validate over what the request set, its error naming the API's parameter (see
+// FromStatus and ParamFor). Each parser calls it once, after reading every sampling field.
+MaybeError CheckSampling(const runtime::SamplingParams& s, const ParseContext& ctx,
+                         ParamRenames renames = {});
 // A JSON array of token ids in [0, n_vocab).
 MaybeError ReadTokenIdList(const Json& v, const std::string& param, int32_t n_vocab,
                            std::vector<int32_t>* out);
-// n (with_n), stop and stop_token_ids (with_stop), logit_bias, ignore_eos, stream,
-// stream_options, user.
+// n (with_n), stop and stop_token_ids (with_stop), logit_bias (its keys and value types; the
+// ranges are CheckSampling's), ignore_eos, stream, stream_options, user.
 MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams* p, bool with_n,
                       bool with_stop);
 // An integer >= 1 under `key`.

@@ -20,6 +20,7 @@ using openai_fields::ObjectReader;
 using openai_fields::ParseBody;
 using openai_fields::CheckModel;
 using openai_fields::ReadSampling;
+using openai_fields::CheckSampling;
 using openai_fields::ReadTokenIdList;
 using openai_fields::ReadCommon;
 using openai_fields::ReadMaxTokens;
@@ -57,22 +58,18 @@ ApiOr<ChatRequest> ParseChatRequest(std::string_view body, const ParseContext& c
   std::optional<bool> logprobs;
   ARLE_API_TRY(r.Bool("logprobs", &logprobs));
   req.logprobs = logprobs.value_or(false);
-  std::optional<int64_t> top_logprobs;
-  ARLE_API_TRY(r.Int("top_logprobs", &top_logprobs));
+  std::optional<int32_t> top_logprobs;
+  ARLE_API_TRY(r.Int32("top_logprobs", &top_logprobs));
   if (top_logprobs) {
-    if (*top_logprobs < 0 || *top_logprobs > kMaxLogprobs) {
-      return Invalid(fmt::format("top_logprobs must be in [0, {}], got {}", kMaxLogprobs,
-                                 *top_logprobs),
-                     "top_logprobs");
-    }
     if (!req.logprobs && *top_logprobs > 0) {
       return Invalid("Invalid value for 'top_logprobs': 'logprobs' must be set to true when "
                      "'top_logprobs' is used.",
                      "top_logprobs");
     }
-    req.params.sampling.top_logprobs = static_cast<int>(*top_logprobs);
+    req.params.sampling.top_logprobs = *top_logprobs;
   }
   req.params.sampling.logprobs = req.logprobs;
+  ARLE_API_TRY(CheckSampling(req.params.sampling, ctx, openai_fields::kChatRenames));
 
   std::vector<std::string> tool_names;
   if (const Json* tools = r.Get("tools")) {
@@ -192,20 +189,18 @@ ApiOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const Par
   std::optional<bool> echo;
   ARLE_API_TRY(r.Bool("echo", &echo));
   req.echo = echo.value_or(false);
-  std::optional<int64_t> logprobs;
-  ARLE_API_TRY(r.Int("logprobs", &logprobs));
+  std::optional<int32_t> logprobs;
+  ARLE_API_TRY(r.Int32("logprobs", &logprobs));
   if (logprobs) {
-    if (*logprobs < 0 || *logprobs > kMaxLogprobs) {
-      return Invalid(fmt::format("logprobs must be in [0, {}], got {}", kMaxLogprobs, *logprobs),
-                     "logprobs");
-    }
-    if (req.echo) {
-      return Unsupported("echo", "echo together with logprobs needs prompt logprobs, which arle "
-                                 "does not compute");
-    }
-    req.logprobs = static_cast<int>(*logprobs);
+    req.logprobs = *logprobs;
     req.params.sampling.logprobs = true;
-    req.params.sampling.top_logprobs = req.logprobs.value();
+    req.params.sampling.top_logprobs = *logprobs;
+  }
+  // The integer `logprobs` is the number of alternatives, SamplingParams' top_logprobs.
+  ARLE_API_TRY(CheckSampling(req.params.sampling, ctx, openai_fields::kCompletionRenames));
+  if (logprobs && req.echo) {
+    return Unsupported("echo", "echo together with logprobs needs prompt logprobs, which arle "
+                               "does not compute");
   }
   std::optional<bool> return_token_ids;
   ARLE_API_TRY(r.Bool("return_token_ids", &return_token_ids));
@@ -288,6 +283,7 @@ ApiOr<ResponsesRequest> ParseResponsesRequest(std::string_view body, const Parse
   }
   if (json.contains("top_p") && !json["top_p"].is_null()) req.top_p = json["top_p"].get<double>();
   ARLE_API_TRY(ReadCommon(r, ctx, &req.params, /*with_n=*/false, /*with_stop=*/false));
+  ARLE_API_TRY(CheckSampling(req.params.sampling, ctx, openai_fields::kResponsesRenames));
   ARLE_API_TRY(ReadMaxTokens(r, "max_output_tokens", &req.max_output_tokens));
   req.params.max_tokens = req.max_output_tokens;
   ARLE_API_TRY(ReadTemplateKwargs(r, &req.template_kwargs_json));

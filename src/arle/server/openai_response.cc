@@ -486,16 +486,24 @@ std::string ResponsesBuilder::ResponseJson() const {
 
 // ---- Misc ----
 
+namespace {
+
+Json ModelObject(std::string_view model, int64_t created, int64_t max_model_len) {
+  return {{"id", model},          {"object", "model"}, {"created", created},
+          {"owned_by", "arle"},   {"root", model},     {"parent", nullptr},
+          {"max_model_len", max_model_len}};
+}
+
+}  // namespace
+
 std::string ModelsJson(std::string_view model, int64_t created, int64_t max_model_len) {
   Json j = {{"object", "list"},
-            {"data", Json::array({{{"id", model},
-                                   {"object", "model"},
-                                   {"created", created},
-                                   {"owned_by", "arle"},
-                                   {"root", model},
-                                   {"parent", nullptr},
-                                   {"max_model_len", max_model_len}}})}};
+            {"data", Json::array({ModelObject(model, created, max_model_len)})}};
   return Dump(j);
+}
+
+std::string ModelJson(std::string_view model, int64_t created, int64_t max_model_len) {
+  return Dump(ModelObject(model, created, max_model_len));
 }
 
 std::string TokenizeJson(const std::vector<int32_t>& tokens, int64_t max_model_len,

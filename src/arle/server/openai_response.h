@@ -171,7 +171,9 @@ class ResponsesBuilder {
 };
 
 // ---- Misc routes ----
+// GET /v1/models: a list holding the one served model; GET /v1/models/{id}: the model object.
 std::string ModelsJson(std::string_view model, int64_t created, int64_t max_model_len);
+std::string ModelJson(std::string_view model, int64_t created, int64_t max_model_len);
 std::string TokenizeJson(const std::vector<int32_t>& tokens, int64_t max_model_len,
                          const std::vector<std::string>* token_strs);
 std::string DetokenizeJson(std::string_view prompt);

@@ -1,4 +1,4 @@
-// The other routes of `arle serve` (built-in model): /v1/models, /health, /metrics (strict
+// The other routes of `arle serve` (built-in model): /v1/models and /v1/models/{id}, /health, /metrics (strict
 // Prometheus parse), /v1/stats, /tokenize + /detokenize, /v1/responses plain and streamed, and an
 // aborted stream whose KV blocks return to the pool while the server keeps serving.
 import assert from 'node:assert/strict';
@@ -30,9 +30,11 @@ describe('arle serve routes (built-in model)', () => {
     assert.equal(typeof model.owned_by, 'string');
     const raw = await getJson(server, '/v1/models');
     assert.equal(raw.json.object, 'list');
-    const one = await client.models.retrieve(server.model).catch((e) => e);
-    // Retrieving one model is optional in arle; if served it must be the same model.
-    if (!(one instanceof OpenAI.NotFoundError)) assert.equal(one.id, server.model);
+    const one = await client.models.retrieve(server.model);
+    assert.deepEqual(one, model);
+    const other = await client.models.retrieve('org/not-served').catch((e) => e);
+    assert.ok(other instanceof OpenAI.NotFoundError, String(other));
+    assert.equal(other.code, 'model_not_found');
   });
 
   test('GET /health', async () => {
