@@ -5,7 +5,7 @@
 #include "apps/arle/commands.h"
 #include "apps/arle/embedded_assets.h"
 #include "arle/convert/model_init.h"
-#include "arle/io/llama2c.h"
+#include "arle/models/llama/llama2c_import.h"
 
 namespace arle::app {
 
@@ -43,7 +43,7 @@ void RegisterConvertCommand(CLI::App& app, int& exit_code) {
   llama2c->add_option("TOKENIZER.bin", tokenizer_bin, "llama2.c tokenizer")->required();
   llama2c->add_option("OUT_DIR", out_dir, "Output directory")->required();
   llama2c->callback([&exit_code] {
-    core::Status status = io::ConvertLlama2c(model_bin, tokenizer_bin, out_dir);
+    core::Status status = models::llama::ConvertLlama2c(model_bin, tokenizer_bin, out_dir);
     if (!status.ok()) {
       exit_code = ReportError(status);
       return;

@@ -14,7 +14,7 @@
 #include "arle/convert/tokenizer_files.h"
 #include "arle/core/file_util.h"
 #include "arle/io/gguf.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/io/safetensors.h"
 #include "arle/models/llama/llama_weights.h"
 #include "tests/common/temp_dir.h"
@@ -141,7 +141,7 @@ TEST(ModelInit, SameValuesInSafetensorsAndGguf) {
   ASSERT_TRUE(gguf_path.ok()) << gguf_path.status().ToString();
   EXPECT_EQ(*gguf_path, dir.Path("m.gguf"));
 
-  auto config = io::LoadHfModelConfig(*hf);
+  auto config = models::llama::LoadHfConfig(*hf);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   auto st = io::SafetensorsModel::Open(*hf);
   ASSERT_TRUE(st.ok()) << st.status().ToString();

@@ -26,7 +26,7 @@ using models::testing::TinyModelWeights;
 // The whole prompt through RunLayers with kept activations, attention over this step's own keys
 // (contiguous: the prompt is the whole sequence), then the LM head over every row.
 std::vector<float> KeptForward(LlamaModel& m, Activations& act) {
-  const io::ModelConfig& c = m.config();
+  const LlamaConfig& c = m.config();
   const int64_t n = static_cast<int64_t>(kPrompt.size());
   EXPECT_TRUE(act.Reserve(n).ok());
   std::vector<int32_t> positions(n);
@@ -46,9 +46,9 @@ std::vector<float> KeptForward(LlamaModel& m, Activations& act) {
 }
 
 TEST(ActivationsTest, KeptActivationsGiveTheServingLogitsAndKeepEveryLayer) {
-  for (const io::Architecture arch : {io::Architecture::kQwen3, io::Architecture::kLlama}) {
-    SCOPED_TRACE(std::string(io::ArchitectureName(arch)));
-    const io::ModelConfig c = TinyConfig(arch);
+  for (const Architecture arch : {Architecture::kQwen3, Architecture::kLlama}) {
+    SCOPED_TRACE(std::string(ArchitectureName(arch)));
+    const LlamaConfig c = TinyConfig(arch);
     auto model = BuildTiny(c, TinyModelWeights(c, core::DType::kBF16, 31));
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     SequenceRunner runner(**model, 64);
@@ -80,7 +80,7 @@ TEST(ActivationsTest, KeptActivationsGiveTheServingLogitsAndKeepEveryLayer) {
 }
 
 TEST(ActivationsTest, OwnedWritableWeightsServeTheSameForward) {
-  const io::ModelConfig c = TinyConfig(io::Architecture::kQwen3);
+  const LlamaConfig c = TinyConfig(Architecture::kQwen3);
   auto mapped = BuildTiny(c, TinyModelWeights(c, core::DType::kF32, 32));
   ASSERT_TRUE(mapped.ok());
   EXPECT_FALSE((*mapped)->weights().writable);

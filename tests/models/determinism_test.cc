@@ -21,7 +21,7 @@ class DeterminismTest : public ::testing::TestWithParam<Variant> {};
 // The determinism contract: prefill as one batch, decode token by token, or mixed chunks give
 // bit-identical logits for every position, whatever the thread count.
 TEST_P(DeterminismTest, BatchedPrefillEqualsTokenByTokenDecodeBitForBit) {
-  const io::ModelConfig c = VariantConfig(GetParam());
+  const llama::LlamaConfig c = VariantConfig(GetParam());
   testing::ExpectDeterminismContract(c, TinyModelWeights(c, GetParam().dtype, 321), /*chunk=*/4);
 }
 

@@ -14,7 +14,7 @@
 
 #include "arle/core/file_util.h"
 #include "arle/io/gguf.h"
-#include "arle/io/gguf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/io/safetensors.h"
 #include "tiny_model.h"
 #include "tiny_variants.h"
@@ -43,7 +43,7 @@ class ModelTest : public ::testing::TestWithParam<Variant> {};
 // modest factor (norm gains ~1, weights ~0.15 * sqrt(K) ~ 1). 1e-4 of the largest |logit| leaves
 // ~10x headroom over honest rounding while any structural difference moves logits by O(1).
 TEST_P(ModelTest, ReferenceAndSimdKernelsAgree) {
-  const io::ModelConfig c = VariantConfig(GetParam());
+  const llama::LlamaConfig c = VariantConfig(GetParam());
   auto w = TinyModelWeights(c, GetParam().dtype, 123);
   LoadOptions ref_opts;
   ref_opts.backend = kernels::Backend::kRef;
@@ -69,9 +69,11 @@ TEST_P(ModelTest, ReferenceAndSimdKernelsAgree) {
 }
 
 // Writes `w` as a Hugging Face directory (config.json + model.safetensors) with io's writers.
-void WriteHfDir(const io::ModelConfig& c, const testing::TinyWeights& w, const std::string& dir) {
+void WriteHfDir(const llama::LlamaConfig& c, const testing::TinyWeights& w,
+                const std::string& dir) {
   ASSERT_TRUE(core::MakeDirs(dir).ok());
-  ASSERT_TRUE(core::WriteFileAtomic(core::JoinPath(dir, "config.json"), io::ToHfConfigJson(c)).ok());
+  ASSERT_TRUE(
+      core::WriteFileAtomic(core::JoinPath(dir, "config.json"), llama::ToHfConfigJson(c)).ok());
   std::vector<io::NamedTensor> tensors;
   for (const auto& [name, t] : w.tensors) tensors.push_back({name, t});
   const core::Status s = io::WriteSafetensors(core::JoinPath(dir, "model.safetensors"), tensors,
@@ -93,16 +95,17 @@ core::Buffer PermuteLikeConvert(const core::Tensor& t, int64_t n_head) {
   return out;
 }
 
-void WriteGguf(const io::ModelConfig& c, const testing::TinyWeights& w, const std::string& path) {
+void WriteGguf(const llama::LlamaConfig& c, const testing::TinyWeights& w,
+               const std::string& path) {
   io::GgufWriter writer;
-  io::AddModelConfigToGguf(c, &writer, "tiny");
+  llama::AddConfigToGguf(c, &writer, "tiny");
   std::vector<core::Buffer> keep;
   for (const auto& [name, t] : w.tensors) {
     const std::string gguf = GgufNameForHf(name);
     ASSERT_FALSE(gguf.empty()) << name;
     const bool q = name.find("q_proj") != std::string::npos;
     const bool k = name.find("k_proj") != std::string::npos;
-    if (c.arch == io::Architecture::kLlama && (q || k)) {
+    if (c.arch == llama::Architecture::kLlama && (q || k)) {
       keep.push_back(PermuteLikeConvert(t, q ? c.n_head : c.n_head_kv));
       writer.AddTensor(gguf, core::Tensor(keep.back().data(), t.dtype(), t.shape()));
     } else {
@@ -125,7 +128,7 @@ std::string TempDir(const std::string& tag) {
 // llama.cpp's converter does) give the logits of FromTensors bit for bit; llama3 RoPE goes through
 // GGUF's rope_freqs factors, which round differently, so it gets the kernel tolerance instead.
 TEST_P(ModelTest, HfDirectoryAndGgufRoundTrip) {
-  const io::ModelConfig c = VariantConfig(GetParam());
+  const llama::LlamaConfig c = VariantConfig(GetParam());
   auto w = TinyModelWeights(c, GetParam().dtype, 77);
   auto direct = BuildTiny(c, w);
   ASSERT_TRUE(direct.ok()) << direct.status().ToString();
@@ -149,7 +152,7 @@ TEST_P(ModelTest, HfDirectoryAndGgufRoundTrip) {
             c.tie_word_embeddings);
   const std::vector<float> got_gguf = RunAll(**from_gguf, kPrompt);
   ASSERT_EQ(got_gguf.size(), want.size());
-  if (c.rope_scaling.type == io::RopeScaling::Type::kNone) {
+  if (c.rope_scaling.type == llama::RopeScaling::Type::kNone) {
     EXPECT_EQ(0, std::memcmp(got_gguf.data(), want.data(), want.size() * 4));
   } else {
     for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got_gguf[i], want[i], 1e-4 * max_abs) << i;
@@ -158,7 +161,7 @@ TEST_P(ModelTest, HfDirectoryAndGgufRoundTrip) {
 }
 
 TEST(ModelLoadTest, LlamaWithoutScalingRoundTripsThroughGgufBitForBit) {
-  io::ModelConfig c = TinyConfig(io::Architecture::kLlama);
+  llama::LlamaConfig c = TinyConfig(llama::Architecture::kLlama);
   c.attention_bias = true;
   auto w = TinyModelWeights(c, core::DType::kBF16, 78);
   auto direct = BuildTiny(c, w);
@@ -180,7 +183,7 @@ TEST(ModelLoadTest, ErrorsNameThePathAndTensor) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/arle/model"), std::string::npos);
 
-  io::ModelConfig c = TinyConfig(io::Architecture::kQwen3);
+  llama::LlamaConfig c = TinyConfig(llama::Architecture::kQwen3);
   auto w = TinyModelWeights(c, core::DType::kF32, 3);
   w->tensors.erase("model.layers.1.mlp.down_proj.weight");
   const std::string dir = TempDir("missing_tensor");
@@ -197,7 +200,7 @@ INSTANTIATE_TEST_SUITE_P(Tiny, ModelTest, ::testing::ValuesIn(kVariants),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ModelErrorsTest, BadTokensAreStatusesAndChangeNothing) {
-  const io::ModelConfig c = TinyConfig(io::Architecture::kQwen3);
+  const llama::LlamaConfig c = TinyConfig(llama::Architecture::kQwen3);
   auto model = BuildTiny(c, TinyModelWeights(c, core::DType::kF32, 1));
   ASSERT_TRUE(model.ok());
   SequenceRunner cache(**model, 16);
@@ -225,7 +228,7 @@ TEST(ModelErrorsTest, BadTokensAreStatusesAndChangeNothing) {
 }
 
 TEST(ModelErrorsTest, MissingOrMisshapedTensorsAreNamed) {
-  io::ModelConfig c = TinyConfig(io::Architecture::kQwen3);
+  llama::LlamaConfig c = TinyConfig(llama::Architecture::kQwen3);
   auto w = TinyModelWeights(c, core::DType::kBF16, 1);
   w->tensors.erase("model.layers.1.self_attn.k_norm.weight");
   auto s = BuildTiny(c, w);
@@ -249,13 +252,13 @@ TEST(ModelErrorsTest, MissingOrMisshapedTensorsAreNamed) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), core::StatusCode::kUnimplemented);
 
-  io::ModelConfig bad = c;
+  llama::LlamaConfig bad = c;
   bad.n_head_kv = 3;
   EXPECT_FALSE(BuildTiny(bad, TinyModelWeights(c, core::DType::kF32, 1)).ok());
 }
 
 TEST(ModelDumpTest, WritesNamedActivationsAndManifest) {
-  const io::ModelConfig c = TinyConfig(io::Architecture::kQwen3);
+  const llama::LlamaConfig c = TinyConfig(llama::Architecture::kQwen3);
   const std::string dir = (std::filesystem::temp_directory_path() /
                            ("arle_dump_test_" + std::to_string(::getpid())))
                               .string();

@@ -26,8 +26,8 @@ using testing::kPrompt;
 using testing::RunAll;
 using testing::TinyWeights;
 
-io::ModelConfig QuantizableConfig() {
-  io::ModelConfig c = testing::TinyConfig(io::Architecture::kQwen3);
+llama::LlamaConfig QuantizableConfig() {
+  llama::LlamaConfig c = testing::TinyConfig(llama::Architecture::kQwen3);
   c.n_embd = 256;
   c.n_head = 4;
   c.n_head_kv = 2;
@@ -89,7 +89,7 @@ class QuantizedModelTest : public ::testing::TestWithParam<core::DType> {};
 // (measured 2.2 % for Q8_0 and 2.9 % for Q4_K_M); the bound is 5 %. A wrong block decoding,
 // scale or min moves the logits by their own size.
 TEST_P(QuantizedModelTest, LogitsStayCloseToTheDequantizedF32Model) {
-  const io::ModelConfig c = QuantizableConfig();
+  const llama::LlamaConfig c = QuantizableConfig();
   auto f32 = testing::TinyModelWeights(c, core::DType::kF32, 42);
   const QuantizedPair pair = Quantize(*f32, GetParam());
   LoadOptions opts;
@@ -114,7 +114,7 @@ TEST_P(QuantizedModelTest, LogitsStayCloseToTheDequantizedF32Model) {
 }
 
 TEST_P(QuantizedModelTest, BatchedEqualsTokenByTokenEqualsChunkedOnBothBackends) {
-  const io::ModelConfig c = QuantizableConfig();
+  const llama::LlamaConfig c = QuantizableConfig();
   auto f32 = testing::TinyModelWeights(c, core::DType::kF32, 43);
   testing::ExpectDeterminismContract(c, Quantize(*f32, GetParam()).quantized, /*chunk=*/5);
 }

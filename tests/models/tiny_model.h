@@ -10,7 +10,7 @@
 #include "arle/core/buffer.h"
 #include "arle/core/half.h"
 #include "arle/core/random.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/models/llama/llama_model.h"
 
 namespace arle::models::testing {
@@ -41,10 +41,10 @@ struct TinyWeights {
   }
 };
 
-inline io::ModelConfig TinyConfig(io::Architecture arch) {
-  io::ModelConfig c;
+inline llama::LlamaConfig TinyConfig(llama::Architecture arch) {
+  llama::LlamaConfig c;
   c.arch = arch;
-  c.hf_architecture = arch == io::Architecture::kQwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  c.hf_architecture = arch == llama::Architecture::kQwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
   c.n_vocab = 97;
   c.n_embd = 48;
   c.n_layer = 2;
@@ -55,13 +55,13 @@ inline io::ModelConfig TinyConfig(io::Architecture arch) {
   c.n_ctx_train = 256;
   c.norm_eps = 1e-6;
   c.rope_theta = 10000.0;
-  c.qk_norm = arch == io::Architecture::kQwen3;
-  c.tie_word_embeddings = arch == io::Architecture::kLlama;
+  c.qk_norm = arch == llama::Architecture::kQwen3;
+  c.tie_word_embeddings = arch == llama::Architecture::kLlama;
   return c;
 }
 
 // Random weights for every tensor `c` calls for; norm weights around 1 (non-unit).
-inline std::shared_ptr<TinyWeights> TinyModelWeights(const io::ModelConfig& c, core::DType dtype,
+inline std::shared_ptr<TinyWeights> TinyModelWeights(const llama::LlamaConfig& c, core::DType dtype,
                                                      uint64_t seed) {
   auto w = std::make_shared<TinyWeights>();
   core::Rng rng(seed);
@@ -100,7 +100,7 @@ inline std::shared_ptr<TinyWeights> TinyModelWeights(const io::ModelConfig& c, c
 }
 
 inline core::StatusOr<std::unique_ptr<llama::LlamaModel>> BuildTiny(
-    const io::ModelConfig& c, std::shared_ptr<TinyWeights> w, const LoadOptions& options = {}) {
+    const llama::LlamaConfig& c, std::shared_ptr<TinyWeights> w, const LoadOptions& options = {}) {
   auto get = [w](const std::string& name) { return w->Get(name); };
   return llama::LlamaModel::FromTensors(c, get, w, options);
 }

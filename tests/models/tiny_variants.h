@@ -16,23 +16,23 @@ namespace arle::models::testing {
 
 struct Variant {
   const char* name;
-  io::Architecture arch;
+  llama::Architecture arch;
   core::DType dtype;
   bool biases;
 };
 
 inline const Variant kVariants[] = {
-    {"qwen3_f32", io::Architecture::kQwen3, core::DType::kF32, false},
-    {"qwen3_bf16", io::Architecture::kQwen3, core::DType::kBF16, false},
-    {"llama_f16_bias", io::Architecture::kLlama, core::DType::kF16, true},
+    {"qwen3_f32", llama::Architecture::kQwen3, core::DType::kF32, false},
+    {"qwen3_bf16", llama::Architecture::kQwen3, core::DType::kBF16, false},
+    {"llama_f16_bias", llama::Architecture::kLlama, core::DType::kF16, true},
 };
 
-inline io::ModelConfig VariantConfig(const Variant& v) {
-  io::ModelConfig c = TinyConfig(v.arch);
+inline llama::LlamaConfig VariantConfig(const Variant& v) {
+  llama::LlamaConfig c = TinyConfig(v.arch);
   c.attention_bias = v.biases;
   c.mlp_bias = v.biases;
-  if (v.arch == io::Architecture::kLlama) {
-    c.rope_scaling.type = io::RopeScaling::Type::kLlama3;
+  if (v.arch == llama::Architecture::kLlama) {
+    c.rope_scaling.type = llama::RopeScaling::Type::kLlama3;
     c.rope_scaling.factor = 8.0;
     c.rope_scaling.original_max_position_embeddings = 32;
   }
@@ -54,7 +54,7 @@ inline std::vector<float> RunAll(Model& model, std::span<const int32_t> tokens) 
 // at every position, and the thread count never changes a bit (the SIMD runs are compared across
 // thread counts; the reference twins round differently, so they are checked only against
 // themselves).
-inline void ExpectDeterminismContract(const io::ModelConfig& c, std::shared_ptr<TinyWeights> w,
+inline void ExpectDeterminismContract(const llama::LlamaConfig& c, std::shared_ptr<TinyWeights> w,
                                       size_t chunk) {
   std::vector<float> reference;
   for (const int threads : {1, 2}) {

@@ -29,7 +29,7 @@ struct Output {
 class EngineDeterminismTest : public ::testing::TestWithParam<core::DType> {
  protected:
   void SetUp() override {
-    config_ = models::testing::TinyConfig(io::Architecture::kQwen3);
+    config_ = models::testing::TinyConfig(models::llama::Architecture::kQwen3);
     weights_ = models::testing::TinyModelWeights(config_, core::DType::kBF16, 99);
     models::LoadOptions opts;
     opts.n_threads = 2;
@@ -85,7 +85,7 @@ class EngineDeterminismTest : public ::testing::TestWithParam<core::DType> {
     return Collect(c);
   }
 
-  io::ModelConfig config_;
+  models::llama::LlamaConfig config_;
   std::shared_ptr<models::testing::TinyWeights> weights_;
   std::unique_ptr<models::Model> model_;
 };

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "arle/core/file_util.h"
-#include "arle/io/llama2c.h"
+#include "arle/models/llama/llama2c_import.h"
 #include "tests/common/temp_dir.h"
 
 namespace arle::runtime {
@@ -62,7 +62,7 @@ TEST_F(ModelLoaderTest, BuiltinModelLoadsWithItsTokenizer) {
 
 TEST_F(ModelLoaderTest, HfDirectoryLoads) {
   test::TempDir dir;
-  ASSERT_TRUE(io::ConvertLlama2c(kAssets + "/stories260K.bin", kAssets + "/tok512.bin",
+  ASSERT_TRUE(models::llama::ConvertLlama2c(kAssets + "/stories260K.bin", kAssets + "/tok512.bin",
                                  dir.Path("hf"))
                   .ok());
   models::LoadOptions options;

@@ -8,7 +8,7 @@
 #include "arle/core/buffer.h"
 #include "arle/core/logging.h"
 #include "arle/io/gguf.h"
-#include "arle/io/gguf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/models/llama/llama_weights.h"
 
 namespace arle::convert {
@@ -39,7 +39,8 @@ core::Buffer PermuteForInterleavedRope(const core::Tensor& t, int64_t n_head) {
   return out;
 }
 
-void AddTokenizer(const TokenizerFiles& tok, const io::ModelConfig& config, io::GgufWriter* w) {
+void AddTokenizer(const TokenizerFiles& tok, const models::llama::LlamaConfig& config,
+                  io::GgufWriter* w) {
   const nlohmann::json j = nlohmann::json::parse(tok.tokenizer_json);
   const int64_t n = config.n_vocab;
   std::vector<std::string> tokens(n);
@@ -110,11 +111,11 @@ core::StatusOr<std::string> GgufTensorName(const std::string& hf_name) {
   return name;
 }
 
-core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& config,
+core::Status WriteModelGguf(const std::string& path, const models::llama::LlamaConfig& config,
                             const std::vector<io::NamedTensor>& tensors,
                             const TokenizerFiles& tokenizer) {
   io::GgufWriter writer;
-  io::AddModelConfigToGguf(config, &writer);
+  models::llama::AddConfigToGguf(config, &writer);
   if (tokenizer.vocab_size <= config.n_vocab) {
     AddTokenizer(tokenizer, config, &writer);
   } else {
@@ -127,7 +128,7 @@ core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& conf
     ARLE_ASSIGN_OR_RETURN(std::string name, GgufTensorName(t.name));
     const bool is_q = t.name.find("self_attn.q_proj.") != std::string::npos;
     const bool is_k = t.name.find("self_attn.k_proj.") != std::string::npos;
-    if (config.arch == io::Architecture::kLlama && (is_q || is_k)) {
+    if (config.arch == models::llama::Architecture::kLlama && (is_q || is_k)) {
       permuted.push_back(PermuteForInterleavedRope(t.tensor, is_q ? config.n_head : config.n_head_kv));
       writer.AddTensor(name, core::Tensor(permuted.back().data(), t.tensor.dtype(), t.tensor.shape()));
     } else {

@@ -8,7 +8,7 @@
 
 #include "arle/convert/tokenizer_files.h"
 #include "arle/core/status.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/io/safetensors.h"
 
 namespace arle::convert {
@@ -18,7 +18,7 @@ namespace arle::convert {
 core::StatusOr<std::string> GgufTensorName(const std::string& hf_name);
 
 // Writes `tensors` (HF names, contiguous) with `config` and `tokenizer` into `path` atomically.
-core::Status WriteModelGguf(const std::string& path, const io::ModelConfig& config,
+core::Status WriteModelGguf(const std::string& path, const models::llama::LlamaConfig& config,
                             const std::vector<io::NamedTensor>& tensors,
                             const TokenizerFiles& tokenizer);
 

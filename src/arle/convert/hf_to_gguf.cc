@@ -8,7 +8,7 @@
 #include "arle/convert/model_init.h"
 #include "arle/convert/tokenizer_files.h"
 #include "arle/core/file_util.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/io/safetensors.h"
 
 namespace arle::convert {
@@ -57,10 +57,10 @@ core::StatusOr<TokenizerFiles> ReadByteLevelTokenizer(const std::string& dir) {
 }  // namespace
 
 core::Status ExportHfDirectoryToGguf(const std::string& dir, const std::string& path) {
-  ARLE_ASSIGN_OR_RETURN(io::ModelConfig config, io::LoadHfModelConfig(dir));
-  if (config.arch != io::Architecture::kQwen3) {
+  ARLE_ASSIGN_OR_RETURN(models::llama::LlamaConfig config, models::llama::LoadHfConfig(dir));
+  if (config.arch != models::llama::Architecture::kQwen3) {
     return core::UnimplementedError(
-        "quantizing a " + std::string(io::ArchitectureName(config.arch)) +
+        "quantizing a " + std::string(models::llama::ArchitectureName(config.arch)) +
             " Hugging Face directory (only qwen3 directories are exported to GGUF)",
         "convert it with llama.cpp's convert_hf_to_gguf.py and quantize that GGUF file");
   }

@@ -53,7 +53,7 @@ core::Buffer RandomTensor(const WeightSpec& spec, core::DType dtype, double init
 
 }  // namespace
 
-std::vector<WeightSpec> HfWeightSpecs(const io::ModelConfig& c) {
+std::vector<WeightSpec> HfWeightSpecs(const models::llama::LlamaConfig& c) {
   using K = WeightSpec::Kind;
   std::vector<WeightSpec> specs;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
@@ -110,7 +110,8 @@ core::StatusOr<std::string> InitModel(const ModelInitOptions& options,
                                : dtype == core::DType::kBF16 ? "bfloat16"
                                                              : "float16";
   config_text = config_json.dump(2) + "\n";
-  ARLE_ASSIGN_OR_RETURN(io::ModelConfig config, io::ParseHfConfig(config_text, "--config"));
+  ARLE_ASSIGN_OR_RETURN(models::llama::LlamaConfig config,
+                        models::llama::ParseHfConfig(config_text, "--config"));
   const double init_range = config_json.value("initializer_range", 0.02);
 
   ARLE_ASSIGN_OR_RETURN(TokenizerFiles tokenizer, TokenizerFilesForArch(options.arch, tokenizers));
@@ -145,7 +146,7 @@ core::StatusOr<std::string> InitModel(const ModelInitOptions& options,
   ARLE_RETURN_IF_ERROR(core::MakeDirs(dir));
   ARLE_RETURN_IF_ERROR(core::WriteFileAtomic(core::JoinPath(dir, "config.json"), config_text));
   ARLE_RETURN_IF_ERROR(core::WriteFileAtomic(core::JoinPath(dir, "generation_config.json"),
-                                             io::ToGenerationConfigJson(config)));
+                                             models::llama::ToGenerationConfigJson(config)));
   ARLE_RETURN_IF_ERROR(io::WriteSafetensors(core::JoinPath(dir, "model.safetensors"), tensors,
                                             {{"format", "pt"}}));
   ARLE_RETURN_IF_ERROR(core::WriteFileAtomic(core::JoinPath(dir, "tokenizer.json"),

@@ -9,7 +9,7 @@
 #include "arle/core/dtype.h"
 #include "arle/convert/tokenizer_files.h"
 #include "arle/core/status.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 
 namespace arle::convert {
 
@@ -31,7 +31,7 @@ struct WeightSpec {
 };
 
 // Every weight a model with `config` has, in the order transformers lists them.
-std::vector<WeightSpec> HfWeightSpecs(const io::ModelConfig& config);
+std::vector<WeightSpec> HfWeightSpecs(const models::llama::LlamaConfig& config);
 
 // Creates the model described by `options`, with the tokenizer TokenizerFilesForArch takes from
 // `tokenizers`. Returns the path written (directory or .gguf file).

@@ -1,4 +1,6 @@
 // Hugging Face hub cache lookup (huggingface_hub's layout: models--ORG--NAME/{refs,snapshots}).
+#include "arle/io/hf_cache.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -6,8 +8,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-
-#include "arle/io/hf_config.h"
 
 namespace arle::io {
 namespace {

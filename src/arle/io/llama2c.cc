@@ -1,5 +1,5 @@
-// llama2.c importer: header/tokenizer parsing, q/k permutation to rotate_half order, and the
-// Hugging Face files (config, safetensors, tokenizer.json) it writes.
+// llama2.c files: checkpoint header and weight layout, tokenizer.bin, and the Hugging Face
+// tokenizer files of a llama2.c vocabulary.
 #include "arle/io/llama2c.h"
 
 #include <algorithm>
@@ -11,19 +11,14 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "arle/core/buffer.h"
-#include "arle/core/file_util.h"
-#include "arle/core/mapped_file.h"
-#include "arle/core/tensor.h"
-#include "arle/io/hf_config.h"
-#include "arle/io/safetensors.h"
+#include "arle/core/check.h"
+
 
 namespace arle::io {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr size_t kHeaderBytes = 7 * sizeof(int32_t);
 constexpr uint32_t kVersionedMagic = 0x616b3432;  // "ak42": llama2.c export.py --version >= 1
 // Far above any real model, small enough that every size product below fits in int64.
 constexpr int64_t kMaxDim = int64_t{1} << 20;
@@ -113,7 +108,9 @@ Json SequenceItem(const char* id, int type_id) {
   return Json{{"Sequence", {{"id", id}, {"type_id", type_id}}}};
 }
 
-std::string TokenizerConfigJson(int32_t seq_len) {
+}  // namespace
+
+std::string Llama2cTokenizerConfigJson(int32_t model_max_length) {
   Json added = Json::object();
   const char* names[3] = {"<unk>", "<s>", "</s>"};
   for (int id = 0; id < 3; ++id) {
@@ -128,7 +125,7 @@ std::string TokenizerConfigJson(int32_t seq_len) {
                  {"clean_up_tokenization_spaces", false},
                  {"eos_token", "</s>"},
                  {"legacy", true},
-                 {"model_max_length", seq_len},
+                 {"model_max_length", model_max_length},
                  {"pad_token", nullptr},
                  {"sp_model_kwargs", Json::object()},
                  {"tokenizer_class", "LlamaTokenizer"},
@@ -136,31 +133,12 @@ std::string TokenizerConfigJson(int32_t seq_len) {
   return config.dump(2) + "\n";
 }
 
-// HF's convert_llama_weights_to_hf `permute`: rows of each head go from interleaved pairs
-// (2i, 2i+1) to halves (i, i + head_dim/2), so rotate_half RoPE sees what llama2.c's complex
-// RoPE saw. `src` is [n_heads * head_dim, n_in].
-void PermuteRotaryRows(const float* src, int64_t n_heads, int64_t head_dim, int64_t n_in,
-                       float* dst) {
-  const int64_t half = head_dim / 2;
-  for (int64_t h = 0; h < n_heads; ++h) {
-    for (int64_t i = 0; i < half; ++i) {
-      for (int64_t j = 0; j < 2; ++j) {
-        const int64_t row_in = h * head_dim + 2 * i + j;
-        const int64_t row_out = h * head_dim + j * half + i;
-        std::memcpy(dst + row_out * n_in, src + row_in * n_in, n_in * sizeof(float));
-      }
-    }
-  }
-}
-
-}  // namespace
-
 core::StatusOr<Llama2cConfig> ParseLlama2cHeader(std::span<const uint8_t> bytes,
                                                  const std::string& name) {
-  if (bytes.size() < kHeaderBytes) {
+  if (bytes.size() < kLlama2cHeaderBytes) {
     return core::DataLossError(
         fmt::format("{}: truncated llama2.c checkpoint: {} bytes, the header alone needs {}", name,
-                    bytes.size(), kHeaderBytes));
+                    bytes.size(), kLlama2cHeaderBytes));
   }
   int32_t h[7];
   for (int i = 0; i < 7; ++i) h[i] = ReadI32(bytes.data() + 4 * i);
@@ -214,7 +192,7 @@ core::StatusOr<Llama2cConfig> ParseLlama2cHeader(std::span<const uint8_t> bytes,
             (c.shared_classifier || AddProduct(vocab, dim, &floats));   // wcls
   int64_t expected = 0;
   ok = ok && !__builtin_mul_overflow(floats, int64_t{4}, &expected) &&
-       !__builtin_add_overflow(expected, static_cast<int64_t>(kHeaderBytes), &expected);
+       !__builtin_add_overflow(expected, static_cast<int64_t>(kLlama2cHeaderBytes), &expected);
   if (!ok) {
     return core::DataLossError(
         fmt::format("{}: bad llama2.c header: the sizes overflow", name));
@@ -365,111 +343,33 @@ core::StatusOr<std::string> Llama2cTokenizerJson(const std::vector<Llama2cToken>
   return doc.dump(2) + "\n";
 }
 
-core::Status ConvertLlama2c(const std::string& model_bin, const std::string& tokenizer_bin,
-                            const std::string& out_dir) {
-  ARLE_ASSIGN_OR_RETURN(core::MappedFile model_file, core::MappedFile::Open(model_bin));
-  ARLE_ASSIGN_OR_RETURN(Llama2cConfig c, ParseLlama2cHeader(model_file.bytes(), model_bin));
-  ARLE_ASSIGN_OR_RETURN(std::string tok_bytes, core::ReadFile(tokenizer_bin));
-  ARLE_ASSIGN_OR_RETURN(
-      std::vector<Llama2cToken> tokens,
-      ParseLlama2cTokenizer({reinterpret_cast<const uint8_t*>(tok_bytes.data()), tok_bytes.size()},
-                            c.vocab_size, tokenizer_bin));
-  if (tokens.size() < 3) {
-    return core::DataLossError(fmt::format(
-        "{}: a llama2.c tokenizer needs at least <unk>, <s> and </s>; it has {} tokens",
-        tokenizer_bin, tokens.size()));
-  }
-  auto tokenizer_json = Llama2cTokenizerJson(tokens);
-  if (!tokenizer_json.ok()) return tokenizer_json.status().WithContext(tokenizer_bin);
-
-  // The checkpoint's arrays, in file order. Views point into the read-only mapping; only the
-  // permuted q/k projections get their own buffers. WriteSafetensors only reads the views.
+Llama2cWeights Llama2cWeightArrays(const Llama2cConfig& c, std::span<const uint8_t> bytes) {
   const int64_t dim = c.dim, hd = c.head_dim(), layers = c.n_layers, ff = c.hidden_dim;
   const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd, vocab = c.vocab_size;
-  float* ptr = reinterpret_cast<float*>(const_cast<uint8_t*>(model_file.data() + kHeaderBytes));
+  ARLE_CHECK_GE(bytes.size(), kLlama2cHeaderBytes);
+  const float* ptr = reinterpret_cast<const float*>(bytes.data() + kLlama2cHeaderBytes);
   auto take = [&ptr](int64_t n) {
-    float* p = ptr;
+    const float* p = ptr;
     ptr += n;
     return p;
   };
-  float* embed = take(vocab * dim);
-  float* rms_att = take(layers * dim);
-  float* wq = take(layers * q_dim * dim);
-  float* wk = take(layers * kv_dim * dim);
-  float* wv = take(layers * kv_dim * dim);
-  float* wo = take(layers * dim * q_dim);
-  float* rms_ffn = take(layers * dim);
-  float* w1 = take(layers * ff * dim);
-  float* w2 = take(layers * dim * ff);
-  float* w3 = take(layers * ff * dim);
-  float* rms_final = take(dim);
+  Llama2cWeights w;
+  w.token_embedding = take(vocab * dim);
+  w.rms_att = take(layers * dim);
+  w.wq = take(layers * q_dim * dim);
+  w.wk = take(layers * kv_dim * dim);
+  w.wv = take(layers * kv_dim * dim);
+  w.wo = take(layers * dim * q_dim);
+  w.rms_ffn = take(layers * dim);
+  w.w1 = take(layers * ff * dim);
+  w.w2 = take(layers * dim * ff);
+  w.w3 = take(layers * ff * dim);
+  w.rms_final = take(dim);
   take(c.seq_len * hd);  // freq_cis_real and freq_cis_imag: recomputed by every runtime
-  float* wcls = c.shared_classifier ? nullptr : take(vocab * dim);
-
-  using core::DType;
-  using core::Tensor;
-  std::vector<NamedTensor> tensors;
-  std::vector<core::Buffer> permuted;
-  permuted.reserve(2 * layers);
-  tensors.push_back({"model.embed_tokens.weight", Tensor(embed, DType::kF32, {vocab, dim})});
-  for (int64_t l = 0; l < layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    core::Buffer& q = permuted.emplace_back(q_dim * dim * sizeof(float));
-    PermuteRotaryRows(wq + l * q_dim * dim, c.n_heads, hd, dim, q.as<float>());
-    core::Buffer& k = permuted.emplace_back(kv_dim * dim * sizeof(float));
-    PermuteRotaryRows(wk + l * kv_dim * dim, c.n_kv_heads, hd, dim, k.as<float>());
-    tensors.push_back({p + "input_layernorm.weight", Tensor(rms_att + l * dim, DType::kF32, {dim})});
-    tensors.push_back({p + "self_attn.q_proj.weight", Tensor(q.data(), DType::kF32, {q_dim, dim})});
-    tensors.push_back({p + "self_attn.k_proj.weight", Tensor(k.data(), DType::kF32, {kv_dim, dim})});
-    tensors.push_back({p + "self_attn.v_proj.weight",
-                       Tensor(wv + l * kv_dim * dim, DType::kF32, {kv_dim, dim})});
-    tensors.push_back({p + "self_attn.o_proj.weight",
-                       Tensor(wo + l * dim * q_dim, DType::kF32, {dim, q_dim})});
-    tensors.push_back(
-        {p + "post_attention_layernorm.weight", Tensor(rms_ffn + l * dim, DType::kF32, {dim})});
-    tensors.push_back(
-        {p + "mlp.gate_proj.weight", Tensor(w1 + l * ff * dim, DType::kF32, {ff, dim})});
-    tensors.push_back(
-        {p + "mlp.up_proj.weight", Tensor(w3 + l * ff * dim, DType::kF32, {ff, dim})});
-    tensors.push_back(
-        {p + "mlp.down_proj.weight", Tensor(w2 + l * dim * ff, DType::kF32, {dim, ff})});
-  }
-  tensors.push_back({"model.norm.weight", Tensor(rms_final, DType::kF32, {dim})});
-  if (wcls != nullptr) {
-    tensors.push_back({"lm_head.weight", Tensor(wcls, DType::kF32, {vocab, dim})});
-  }
-
-  ModelConfig config;
-  config.arch = Architecture::kLlama;
-  config.hf_architecture = "LlamaForCausalLM";
-  config.n_vocab = vocab;
-  config.n_embd = dim;
-  config.n_layer = layers;
-  config.n_head = c.n_heads;
-  config.n_head_kv = c.n_kv_heads;
-  config.head_dim = hd;
-  config.n_ff = ff;
-  config.n_ctx_train = c.seq_len;
-  config.norm_eps = 1e-5;  // llama2.c's rmsnorm
-  config.rope_theta = 10000.0;
-  config.tie_word_embeddings = c.shared_classifier;
-  config.bos_token_id = 1;
-  config.eos_token_ids = {2};
-  config.torch_dtype = DType::kF32;
-
-  ARLE_RETURN_IF_ERROR(core::MakeDirs(out_dir));
-  ARLE_RETURN_IF_ERROR(WriteSafetensors(
-      core::JoinPath(out_dir, "model.safetensors"), tensors,
-      {{"format", "pt"}, {"source", "llama2.c checkpoint converted by arle convert llama2c"}}));
-  ARLE_RETURN_IF_ERROR(
-      core::WriteFileAtomic(core::JoinPath(out_dir, "config.json"), ToHfConfigJson(config)));
-  ARLE_RETURN_IF_ERROR(core::WriteFileAtomic(core::JoinPath(out_dir, "generation_config.json"),
-                                             ToGenerationConfigJson(config)));
-  ARLE_RETURN_IF_ERROR(
-      core::WriteFileAtomic(core::JoinPath(out_dir, "tokenizer.json"), *tokenizer_json));
-  ARLE_RETURN_IF_ERROR(core::WriteFileAtomic(core::JoinPath(out_dir, "tokenizer_config.json"),
-                                             TokenizerConfigJson(c.seq_len)));
-  return core::OkStatus();
+  w.wcls = c.shared_classifier ? nullptr : take(vocab * dim);
+  const auto used = static_cast<size_t>(reinterpret_cast<const uint8_t*>(ptr) - bytes.data());
+  ARLE_CHECK_EQ(used, bytes.size()) << "the llama2.c header does not describe these bytes";
+  return w;
 }
 
 }  // namespace arle::io

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "arle/core/file_util.h"
-#include "arle/io/hf_config.h"
+#include "arle/io/hf_cache.h"
 
 namespace arle::io {
 namespace {

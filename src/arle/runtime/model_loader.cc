@@ -1,6 +1,6 @@
 // Model loading. The built-in model is imported from its in-memory llama2.c files into a private
-// temporary directory (the same importer as `arle convert llama2c`), loaded, and the directory
-// removed; the loaded model keeps its own mapping.
+// temporary directory (the llama family's importer, the same as `arle convert llama2c`), loaded,
+// and the directory removed; the loaded model keeps its own mapping.
 #include "arle/runtime/model_loader.h"
 
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include "arle/core/file_util.h"
 #include "arle/io/gguf.h"
 #include "arle/io/llama2c.h"
+#include "arle/models/llama/llama2c_import.h"
 
 namespace arle::runtime {
 namespace {
@@ -38,7 +39,7 @@ core::StatusOr<LoadedModel> LoadBuiltin(const io::BuiltinModel& builtin,
   const std::string hf_dir = core::JoinPath(dir, "hf");
   core::Status status = core::WriteFileAtomic(model_bin, as_view(builtin.checkpoint));
   if (status.ok()) status = core::WriteFileAtomic(tok_bin, as_view(builtin.tokenizer));
-  if (status.ok()) status = io::ConvertLlama2c(model_bin, tok_bin, hf_dir);
+  if (status.ok()) status = models::llama::ConvertLlama2c(model_bin, tok_bin, hf_dir);
   if (!status.ok()) {
     cleanup();
     return status.WithContext("built-in model");

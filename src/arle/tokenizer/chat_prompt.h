@@ -12,7 +12,6 @@
 
 #include "arle/core/status.h"
 #include "arle/io/gguf.h"
-#include "arle/io/hf_config.h"
 #include "arle/io/model_location.h"
 #include "arle/tokenizer/chat_template.h"
 #include "arle/tokenizer/tokenizer.h"

@@ -34,7 +34,7 @@ class Carver {
 }  // namespace
 
 core::Status Activations::Reserve(int64_t n) {
-  const io::ModelConfig& c = config_;
+  const LlamaConfig& c = config_;
   const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
   const int64_t F = c.n_ff, half = c.head_dim / 2;
   const bool keep = mode_ == Mode::kKeepAll;
@@ -98,7 +98,7 @@ core::Status Activations::Reserve(int64_t n) {
   return core::OkStatus();
 }
 
-void AttentionBlock(const kernels::Context& ctx, const io::ModelConfig& c, const LayerWeights& w,
+void AttentionBlock(const kernels::Context& ctx, const LlamaConfig& c, const LayerWeights& w,
                     int64_t layer, LayerActivations& a, const core::Tensor& cos,
                     const core::Tensor& sin, const AttendFn& attend, TensorDump& dump) {
   const int64_t n = a.x.dim(0), hd = c.head_dim;
@@ -143,7 +143,7 @@ void AttentionBlock(const kernels::Context& ctx, const io::ModelConfig& c, const
   dump.Add(p + "ffn_inp", a.ffn_inp);
 }
 
-void MlpBlock(const kernels::Context& ctx, const io::ModelConfig& c, const LayerWeights& w,
+void MlpBlock(const kernels::Context& ctx, const LlamaConfig& c, const LayerWeights& w,
               int64_t layer, LayerActivations& a, bool fused, TensorDump& dump) {
   const float eps = static_cast<float>(c.norm_eps);
   const std::string p = dump.enabled() ? "blk." + std::to_string(layer) + "." : std::string();

@@ -16,7 +16,7 @@
 #include "arle/core/buffer.h"
 #include "arle/core/status.h"
 #include "arle/core/tensor.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/kernels/context.h"
 #include "arle/models/llama/llama_weights.h"
 #include "arle/models/tensor_dump.h"
@@ -49,7 +49,7 @@ class Activations {
                  // tensor (updated in place), q_normed/q_rope are q, gate and swiglu are one
     kKeepAll,    // every layer's tensors kept apart, and layer l's out is layer l + 1's x
   };
-  Activations(Mode mode, const io::ModelConfig& config) : mode_(mode), config_(config) {}
+  Activations(Mode mode, const LlamaConfig& config) : mode_(mode), config_(config) {}
   Mode mode() const { return mode_; }
 
   // Makes room for n tokens (grown, never shrunk) and lays out the views. ResourceExhausted when
@@ -68,7 +68,7 @@ class Activations {
 
  private:
   Mode mode_;
-  io::ModelConfig config_;
+  LlamaConfig config_;
   int64_t n_ = 0;           // tokens the views are laid out for
   int64_t capacity_ = 0;    // tokens the buffer has room for
   core::Buffer buffer_;
@@ -83,14 +83,14 @@ using AttendFn = std::function<void(int64_t layer, const core::Tensor& q3, const
                                     const core::Tensor& v3, core::Tensor& att3)>;
 
 // x -> attn_norm -> q, k, v -> (q/k norm) -> RoPE -> attend -> o_proj -> ffn_inp = x + attn_out.
-void AttentionBlock(const kernels::Context& ctx, const io::ModelConfig& config,
+void AttentionBlock(const kernels::Context& ctx, const LlamaConfig& config,
                     const LayerWeights& w, int64_t layer, LayerActivations& a,
                     const core::Tensor& cos, const core::Tensor& sin, const AttendFn& attend,
                     TensorDump& dump);
 
 // ffn_inp -> ffn_norm -> gate, up -> SwiGLU -> down -> out = ffn_inp + ffn_out. `fused` runs the
 // gate/up/SwiGLU kernel (overwriting gate); otherwise the unfused twins keep gate and up.
-void MlpBlock(const kernels::Context& ctx, const io::ModelConfig& config, const LayerWeights& w,
+void MlpBlock(const kernels::Context& ctx, const LlamaConfig& config, const LayerWeights& w,
               int64_t layer, LayerActivations& a, bool fused, TensorDump& dump);
 
 }  // namespace arle::models::llama

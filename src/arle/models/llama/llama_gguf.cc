@@ -5,7 +5,7 @@
 #include <map>
 
 #include "arle/io/gguf.h"
-#include "arle/io/gguf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/models/llama/llama_weights.h"
 
 namespace arle::models::llama {
@@ -27,10 +27,10 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 core::StatusOr<std::unique_ptr<LlamaModel>> LoadGgufModel(const std::string& path,
                                                      const LoadOptions& options) {
   ARLE_ASSIGN_OR_RETURN(io::GgufFile file, io::GgufFile::Open(path));
-  auto config = io::ModelConfigFromGguf(file);
+  auto config = ConfigFromGguf(file);
   if (!config.ok()) return config.status().WithContext(path);
   auto holder = std::make_shared<GgufHolder>(GgufHolder{std::move(file), {}, {}});
-  const bool unpermute = config->arch == io::Architecture::kLlama;
+  const bool unpermute = config->arch == Architecture::kLlama;
   const int64_t n_head = config->n_head, n_head_kv = config->n_head_kv;
   GgufHolder* h = holder.get();
   auto get = [h, unpermute, n_head, n_head_kv, path](

@@ -46,7 +46,7 @@ LlamaModel::~LlamaModel() = default;
 
 core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::LoadHf(const std::string& dir,
                                                                const LoadOptions& options) {
-  ARLE_ASSIGN_OR_RETURN(io::ModelConfig config, io::LoadHfModelConfig(dir));
+  ARLE_ASSIGN_OR_RETURN(LlamaConfig config, LoadHfConfig(dir));
   ARLE_ASSIGN_OR_RETURN(io::SafetensorsModel st, io::SafetensorsModel::Open(dir));
   auto shared = std::make_shared<io::SafetensorsModel>(std::move(st));
   auto get = [shared](const std::string& name) { return shared->GetTensor(name); };
@@ -55,7 +55,7 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::LoadHf(const std::string
   return model;
 }
 
-core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromTensors(const io::ModelConfig& config,
+core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromTensors(const LlamaConfig& config,
                                                                     const TensorGetter& get,
                                                                     std::shared_ptr<void> owner,
                                                                     const LoadOptions& options) {
@@ -64,7 +64,7 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromTensors(const io::Mo
   return FromWeights(config, std::move(weights), options);
 }
 
-core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const io::ModelConfig& config,
+core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const LlamaConfig& config,
                                                                     ModelWeights weights,
                                                                     const LoadOptions& options) {
   if (config.n_vocab <= 0 || config.n_embd <= 0 || config.n_layer <= 0 || config.n_head <= 0 ||
@@ -104,7 +104,7 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const io::Mo
   ModelInfo& info = m->info_;
   info.family = "llama";
   info.architecture = config.hf_architecture.empty()
-                          ? std::string(io::HfArchitectureName(config.arch))
+                          ? std::string(HfArchitectureName(config.arch))
                           : config.hf_architecture;
   info.n_vocab = config.n_vocab;
   info.n_ctx_train = config.n_ctx_train;

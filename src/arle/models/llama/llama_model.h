@@ -1,4 +1,4 @@
-// LlamaModel: the Llama family (Llama and Qwen3; one forward with switches from io::ModelConfig)
+// LlamaModel: the Llama family (Llama and Qwen3; one forward with switches from LlamaConfig)
 // behind the models::Model interface, on the kernels of its context, with weights used in place
 // from the mapped files (or owned, writable copies). Every layer is attention + gated MLP, so its
 // state is paged K/V in every layer.
@@ -14,11 +14,11 @@
 #include "arle/core/status.h"
 #include "arle/core/tensor.h"
 #include "arle/core/thread_pool.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 #include "arle/models/llama/llama_blocks.h"
 #include "arle/models/llama/llama_weights.h"
 #include "arle/models/model.h"
-#include "arle/models/rope_freqs.h"
+#include "arle/models/llama/llama_rope.h"
 #include "arle/models/tensor_dump.h"
 
 namespace arle::models::llama {
@@ -31,11 +31,11 @@ class LlamaModel final : public Model {
                                                             const LoadOptions& options = {});
   // A model from a config and bound weights (views kept alive by weights.owner): the GGUF loader,
   // the built-in model, tests, and trainers with owned copies.
-  static core::StatusOr<std::unique_ptr<LlamaModel>> FromWeights(const io::ModelConfig& config,
+  static core::StatusOr<std::unique_ptr<LlamaModel>> FromWeights(const LlamaConfig& config,
                                                                  ModelWeights weights,
                                                                  const LoadOptions& options = {});
   // Binds the tensors `get` returns by Hugging Face name (kept alive by `owner`), then FromWeights.
-  static core::StatusOr<std::unique_ptr<LlamaModel>> FromTensors(const io::ModelConfig& config,
+  static core::StatusOr<std::unique_ptr<LlamaModel>> FromTensors(const LlamaConfig& config,
                                                                  const TensorGetter& get,
                                                                  std::shared_ptr<void> owner,
                                                                  const LoadOptions& options = {});
@@ -52,7 +52,7 @@ class LlamaModel final : public Model {
   core::Status Forward(std::span<const int32_t> tokens, std::span<const StepSequence> sequences,
                        ModelState& state, std::vector<float>* logits) override;
 
-  const io::ModelConfig& config() const { return config_; }
+  const LlamaConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   core::ThreadPool& pool() { return *pool_; }
   kernels::Backend backend() const { return ctx_->backend(); }
@@ -73,7 +73,7 @@ class LlamaModel final : public Model {
   LlamaModel() = default;
   core::Status CheckTokens(std::span<const int32_t> tokens) const;
 
-  io::ModelConfig config_;
+  LlamaConfig config_;
   ModelWeights weights_;
   ModelInfo info_;
   StateSpec state_spec_;
@@ -85,7 +85,7 @@ class LlamaModel final : public Model {
   int64_t n_forward_ = 0;
 
   // Per-step scratch, grown with the largest step (never shrunk).
-  Activations workspace_{Activations::Mode::kWorkspace, io::ModelConfig{}};
+  Activations workspace_{Activations::Mode::kWorkspace, LlamaConfig{}};
   std::vector<int32_t> positions_;
   std::vector<int64_t> logit_rows_;
   std::vector<int64_t> slots_;                // per token: block * block_size + offset

@@ -74,7 +74,7 @@ class Binder {
 
 }  // namespace
 
-core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& c, const TensorGetter& get,
+core::StatusOr<ModelWeights> BindWeights(const LlamaConfig& c, const TensorGetter& get,
                                          const std::string& source) {
   Binder b(get, source);
   ModelWeights w;

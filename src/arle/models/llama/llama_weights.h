@@ -11,7 +11,7 @@
 #include "arle/core/buffer.h"
 #include "arle/core/status.h"
 #include "arle/core/tensor.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 
 namespace arle::models::llama {
 
@@ -53,7 +53,7 @@ core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w);
 // and `source` (the file or directory): NotFound for a missing tensor, InvalidArgument for a wrong
 // shape, Unimplemented for a dtype the kernels do not multiply (f32/f16/bf16 and the GGUF block
 // formats of kernels/quant.h are; 1-D tensors must be float).
-core::StatusOr<ModelWeights> BindWeights(const io::ModelConfig& config, const TensorGetter& get,
+core::StatusOr<ModelWeights> BindWeights(const LlamaConfig& config, const TensorGetter& get,
                                          const std::string& source);
 
 // llama.cpp's GGUF tensor name for a Hugging Face name ("model.layers.3.mlp.up_proj.weight" ->

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "arle/core/status.h"
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 
-namespace arle::models {
+namespace arle::models::llama {
 
 struct RopeFrequencies {
   std::vector<float> inv_freq;     // [head_dim / 2]
@@ -19,6 +19,6 @@ struct RopeFrequencies {
 // rope_scaling.freq_factors is set as GGUF stores it, inv_freq[i] / freq_factors[i]); yarn as
 // _compute_yarn_parameters (ramp between beta_fast/beta_slow correction dims, truncated, and
 // attention factor 0.1 ln(factor) + 1 unless given). InvalidArgument for nonsensical parameters.
-core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const io::ModelConfig& config);
+core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const LlamaConfig& config);
 
-}  // namespace arle::models
+}  // namespace arle::models::llama

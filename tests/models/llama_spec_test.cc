@@ -1,27 +1,28 @@
-// Tests for io/hf_config: the real Qwen3-0.6B, Qwen3-4B and stories260K config.json files (expected
-// fields extracted from the files by tests/io/make_io_goldens.py), rope_scaling variants, errors,
-// ToHfConfigJson/ToGenerationConfigJson round trips and Hugging Face cache resolution.
-#include "arle/io/hf_config.h"
+// Tests for the llama spec's config.json side (llama_spec.cc): the real Qwen3-0.6B, Qwen3-4B and
+// stories260K config.json files (expected fields extracted from the files by
+// tests/io/make_io_goldens.py), rope_scaling variants, errors, ToHfConfigJson and
+// ToGenerationConfigJson round trips, and stories260K's Hugging Face safetensors holding what its
+// config.json implies.
+#include "arle/models/llama/llama_spec.h"
 
 #include <gtest/gtest.h>
 
-#include "tests/common/scoped_env.h"
 #include "tests/common/temp_dir.h"
 #include <nlohmann/json.hpp>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <functional>
+#include <map>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "arle/core/file_util.h"
+#include "arle/io/compressed.h"
+#include "arle/io/safetensors.h"
 
-namespace arle::io {
+namespace arle::models::llama {
 namespace {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 const std::string kDataDir = std::string(ARLE_TEST_DATA_DIR) + "/io";
@@ -44,11 +45,11 @@ core::DType TorchDType(const std::string& name) {
 json Stories() { return json::parse(ReadOrDie(kDataDir + "/stories260K.config.json")); }
 json Qwen06() { return json::parse(ReadOrDie(kDataDir + "/Qwen3-0.6B.config.json")); }
 
-core::StatusOr<ModelConfig> Parse(const json& j, const std::string& source = "test/config.json") {
+core::StatusOr<LlamaConfig> Parse(const json& j, const std::string& source = "test/config.json") {
   return ParseHfConfig(j.dump(), source);
 }
 
-void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
+void ExpectSameConfig(const LlamaConfig& a, const LlamaConfig& b) {
   EXPECT_EQ(a.arch, b.arch);
   EXPECT_EQ(a.hf_architecture, b.hf_architecture);
   EXPECT_EQ(a.n_vocab, b.n_vocab);
@@ -122,18 +123,18 @@ TEST(HfConfig, LoadDirMergesGenerationConfig) {
                                     R"({"bos_token_id": 151643, "do_sample": true,
                                         "eos_token_id": [151645, 151643], "temperature": 0.6})")
                   .ok());
-  auto c = LoadHfModelConfig(dir.path());
+  auto c = LoadHfConfig(dir.path());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->eos_token_ids, (std::vector<int64_t>{151645, 151643}));
   EXPECT_EQ(c->bos_token_id, 151643);
 
   TempDir empty;
-  auto missing = LoadHfModelConfig(empty.path());
+  auto missing = LoadHfConfig(empty.path());
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find(empty.path()), std::string::npos);
 
   ASSERT_TRUE(core::WriteFileAtomic(dir.Path("generation_config.json"), "{oops").ok());
-  auto bad = LoadHfModelConfig(dir.path());
+  auto bad = LoadHfConfig(dir.path());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("generation_config.json"), std::string::npos);
 }
@@ -141,7 +142,7 @@ TEST(HfConfig, LoadDirMergesGenerationConfig) {
 TEST(HfConfig, MergeGenerationConfigKeepsOrderAndDropsDuplicates) {
   auto c = Parse(Stories());
   ASSERT_TRUE(c.ok());
-  ModelConfig config = *c;
+  LlamaConfig config = *c;
   ASSERT_EQ(config.eos_token_ids, std::vector<int64_t>{2});
   ASSERT_TRUE(MergeGenerationConfig(R"({"eos_token_id": [7, 2, 9, 7]})", "gen.json", &config).ok());
   EXPECT_EQ(config.eos_token_ids, (std::vector<int64_t>{2, 7, 9}));
@@ -370,7 +371,7 @@ TEST(HfConfig, ToHfConfigJsonRoundTrips) {
     ExpectSameConfig(*a, *b);
 
     // generation_config.json carries bos/eos.
-    ModelConfig blank = *a;
+    LlamaConfig blank = *a;
     blank.eos_token_ids.clear();
     blank.bos_token_id = -1;
     ASSERT_TRUE(MergeGenerationConfig(ToGenerationConfigJson(*a), "gen", &blank).ok());
@@ -379,53 +380,42 @@ TEST(HfConfig, ToHfConfigJsonRoundTrips) {
   }
 }
 
-// ----------------------------------------------------------------------------- HF cache
-
-using test::ScopedEnv;
-
-TEST(HfCache, ResolvesSnapshots) {
-  TempDir home;
-  test::ScopedHfHome hf_home(home.path());
-
-  const std::string repo = home.Path("hub/models--Qwen--Qwen3-0.6B");
-  ASSERT_TRUE(core::MakeDirs(repo + "/snapshots/c1899de289a04d12100db370d81485cdf75e47ca").ok());
-  ASSERT_TRUE(core::MakeDirs(repo + "/snapshots/0123456789abcdef").ok());
-  ASSERT_TRUE(core::MakeDirs(repo + "/refs").ok());
-  ASSERT_TRUE(core::WriteFileAtomic(repo + "/refs/main",
-                                    "c1899de289a04d12100db370d81485cdf75e47ca")
-                  .ok());
-  auto r = ResolveHfCacheModel("Qwen/Qwen3-0.6B");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(fs::path(*r).lexically_normal(),
-            fs::path(repo + "/snapshots/c1899de289a04d12100db370d81485cdf75e47ca")
-                .lexically_normal());
-
-  // Without refs/main, the only snapshot.
-  const std::string other = home.Path("hub/models--meta-llama--Llama-3.2-1B");
-  ASSERT_TRUE(core::MakeDirs(other + "/snapshots/abc").ok());
-  r = ResolveHfCacheModel("meta-llama/Llama-3.2-1B");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(fs::path(*r).lexically_normal(), fs::path(other + "/snapshots/abc").lexically_normal());
-
-  // HF_HUB_CACHE is searched too.
-  TempDir hub2;
-  ScopedEnv hub_cache2("HF_HUB_CACHE", hub2.path().c_str());
-  ASSERT_TRUE(core::MakeDirs(hub2.Path("models--org--only-here/snapshots/r1")).ok());
-  r = ResolveHfCacheModel("org/only-here");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(fs::path(*r).lexically_normal(),
-            fs::path(hub2.Path("models--org--only-here/snapshots/r1")).lexically_normal());
-
-  // Absent: NotFound listing the places searched.
-  r = ResolveHfCacheModel("nobody/nothing");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), core::StatusCode::kNotFound);
-  EXPECT_NE(r.status().message().find(home.path()), std::string::npos) << r.status().message();
-
-  for (const char* bad : {"", "../etc", "a/../../b", "/abs/path", "a/b/c"}) {
-    EXPECT_FALSE(ResolveHfCacheModel(bad).ok()) << bad;
+TEST(HfConfig, Stories260KSafetensorsMatchTheConfig) {
+  // A real HF-layout checkpoint (committed gzip-compressed): every tensor a LlamaForCausalLM with
+  // this config.json has, with the shapes transformers gives it.
+  auto bytes = io::ReadMaybeGzipFile(kDataDir + "/stories260K_hf.safetensors.gz");
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  std::span<const uint8_t> span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+  auto file = io::SafetensorsFile::Parse(span, "stories260K");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto config = ParseHfConfig(ReadOrDie(kDataDir + "/stories260K.config.json"),
+                              "stories260K.config.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const int64_t d = config->n_embd, q = config->n_head * config->head_dim,
+                kv = config->n_head_kv * config->head_dim, ff = config->n_ff;
+  std::map<std::string, std::vector<int64_t>> want = {
+      {"model.embed_tokens.weight", {config->n_vocab, d}}, {"model.norm.weight", {d}}};
+  if (!config->tie_word_embeddings) want["lm_head.weight"] = {config->n_vocab, d};
+  for (int64_t l = 0; l < config->n_layer; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    want[p + "input_layernorm.weight"] = {d};
+    want[p + "post_attention_layernorm.weight"] = {d};
+    want[p + "self_attn.q_proj.weight"] = {q, d};
+    want[p + "self_attn.k_proj.weight"] = {kv, d};
+    want[p + "self_attn.v_proj.weight"] = {kv, d};
+    want[p + "self_attn.o_proj.weight"] = {d, q};
+    want[p + "mlp.gate_proj.weight"] = {ff, d};
+    want[p + "mlp.up_proj.weight"] = {ff, d};
+    want[p + "mlp.down_proj.weight"] = {d, ff};
+  }
+  ASSERT_EQ(file->entries().size(), want.size());
+  for (const auto& [name, shape] : want) {
+    const io::SafetensorsEntry* e = file->Find(name);
+    ASSERT_NE(e, nullptr) << name;
+    EXPECT_EQ(e->shape, shape) << name;
+    EXPECT_EQ(e->dtype, config->torch_dtype) << name;
   }
 }
 
 }  // namespace
-}  // namespace arle::io
+}  // namespace arle::models::llama

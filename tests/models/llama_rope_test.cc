@@ -1,6 +1,6 @@
 // RoPE frequencies against torch values (tests/models/gen_rope_freqs.py, which follows
 // transformers' rope init functions): default, linear, llama3, yarn.
-#include "arle/models/rope_freqs.h"
+#include "arle/models/llama/llama_rope.h"
 
 #include <cmath>
 #include <string>
@@ -10,7 +10,7 @@
 
 #include "arle/core/file_util.h"
 
-namespace arle::models {
+namespace arle::models::llama {
 namespace {
 
 TEST(RopeFreqsTest, MatchesTorchReference) {
@@ -21,15 +21,15 @@ TEST(RopeFreqsTest, MatchesTorchReference) {
   for (const auto& cs : golden["cases"]) {
     SCOPED_TRACE(cs["name"].get<std::string>());
     const auto& cfg = cs["config"];
-    io::ModelConfig c;
+    LlamaConfig c;
     c.head_dim = cfg["head_dim"];
     c.rope_theta = cfg["theta"];
     c.n_ctx_train = 131072;
     const std::string type = cfg["type"];
     auto& rs = c.rope_scaling;
-    if (type == "linear") rs.type = io::RopeScaling::Type::kLinear;
-    if (type == "llama3") rs.type = io::RopeScaling::Type::kLlama3;
-    if (type == "yarn") rs.type = io::RopeScaling::Type::kYarn;
+    if (type == "linear") rs.type = RopeScaling::Type::kLinear;
+    if (type == "llama3") rs.type = RopeScaling::Type::kLlama3;
+    if (type == "yarn") rs.type = RopeScaling::Type::kYarn;
     if (cfg.contains("factor")) rs.factor = cfg["factor"];
     if (cfg.contains("low_freq_factor")) rs.low_freq_factor = cfg["low_freq_factor"];
     if (cfg.contains("high_freq_factor")) rs.high_freq_factor = cfg["high_freq_factor"];
@@ -49,14 +49,14 @@ TEST(RopeFreqsTest, MatchesTorchReference) {
 }
 
 TEST(RopeFreqsTest, RejectsBadParameters) {
-  io::ModelConfig c;
+  LlamaConfig c;
   c.head_dim = 15;
   EXPECT_FALSE(ComputeRopeFrequencies(c).ok());
   c.head_dim = 16;
   c.rope_theta = 0;
   EXPECT_FALSE(ComputeRopeFrequencies(c).ok());
   c.rope_theta = 10000;
-  c.rope_scaling.type = io::RopeScaling::Type::kLlama3;
+  c.rope_scaling.type = RopeScaling::Type::kLlama3;
   c.rope_scaling.factor = 8;
   c.rope_scaling.low_freq_factor = 4;
   c.rope_scaling.high_freq_factor = 1;
@@ -65,4 +65,4 @@ TEST(RopeFreqsTest, RejectsBadParameters) {
 }
 
 }  // namespace
-}  // namespace arle::models
+}  // namespace arle::models::llama

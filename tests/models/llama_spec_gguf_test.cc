@@ -1,7 +1,8 @@
-// Tests for io/gguf_config: ModelConfig -> GGUF -> ModelConfig round trips for the real Qwen3-0.6B
-// config and a Llama 3.2-style config (llama3 rope scaling stored as rope_freqs.weight), linear and
-// yarn rope keys, the key types gguf-py writes, and the errors for unsupported or incomplete files.
-#include "arle/io/gguf_config.h"
+// Tests for the llama spec's GGUF side (llama_spec_gguf.cc): LlamaConfig -> GGUF -> LlamaConfig
+// round trips for the real Qwen3-0.6B config and a Llama 3.2-style config (llama3 rope scaling
+// stored as rope_freqs.weight), linear and yarn rope keys, the key types gguf-py writes, and the
+// errors for unsupported or incomplete files.
+#include "arle/models/llama/llama_spec.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +15,16 @@
 
 #include "arle/core/file_util.h"
 #include "arle/io/compressed.h"
+#include "arle/io/gguf.h"
 
-namespace arle::io {
+namespace arle::models::llama {
 namespace {
+
+using io::GgufFile;
+using io::GgufTensorInfo;
+using io::GgufType;
+using io::GgufWriter;
+using io::ReadMaybeGzipFile;
 
 using ::arle::test::TempDir;
 
@@ -24,13 +32,13 @@ using ::arle::test::TempDir;
 // reads it back.
 struct Written {
   GgufFile file;
-  ModelConfig config;
+  LlamaConfig config;
 };
 
-Written WriteAndRead(const ModelConfig& config, const TempDir& dir, const std::string& name,
+Written WriteAndRead(const LlamaConfig& config, const TempDir& dir, const std::string& name,
                      const std::vector<std::string>& marker_tensors) {
   GgufWriter w;
-  AddModelConfigToGguf(config, &w, name);
+  AddConfigToGguf(config, &w, name);
   if (config.bos_token_id >= 0) {
     w.AddU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(config.bos_token_id));
   }
@@ -48,12 +56,12 @@ Written WriteAndRead(const ModelConfig& config, const TempDir& dir, const std::s
   ARLE_CHECK(st.ok()) << st.ToString();
   auto file = GgufFile::Open(path);
   ARLE_CHECK(file.ok()) << file.status().ToString();
-  auto back = ModelConfigFromGguf(*file);
+  auto back = ConfigFromGguf(*file);
   ARLE_CHECK(back.ok()) << back.status().ToString();
   return {*file, *back};
 }
 
-void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
+void ExpectSameConfig(const LlamaConfig& a, const LlamaConfig& b) {
   EXPECT_EQ(a.arch, b.arch);
   EXPECT_EQ(a.hf_architecture, b.hf_architecture);
   EXPECT_EQ(a.n_vocab, b.n_vocab);
@@ -107,9 +115,9 @@ TEST(GgufConfig, Qwen3RoundTrip) {
   EXPECT_EQ(g.Find("qwen3.attention.layer_norm_rms_epsilon")->type, GgufType::kF32);
   EXPECT_EQ(*g.GetInt("qwen3.context_length"), 40960);
   EXPECT_EQ(*g.GetInt("qwen3.attention.key_length"), 128);
-  // No tokenizer keys come from AddModelConfigToGguf itself.
+  // No tokenizer keys come from AddConfigToGguf itself.
   GgufWriter only_config;
-  AddModelConfigToGguf(*config, &only_config);
+  AddConfigToGguf(*config, &only_config);
   const std::string bare = dir.File("bare.gguf");
   ASSERT_TRUE(only_config.Write(bare).ok());
   auto bare_file = GgufFile::Open(bare);
@@ -168,7 +176,7 @@ TEST(GgufConfig, LinearAndYarnKeys) {
   ASSERT_TRUE(config.ok());
   TempDir dir;
 
-  ModelConfig linear = *config;
+  LlamaConfig linear = *config;
   linear.rope_scaling.type = RopeScaling::Type::kLinear;
   linear.rope_scaling.factor = 2.0;
   Written l = WriteAndRead(linear, dir, "linear", {"blk.0.attn_q_norm.weight"});
@@ -177,7 +185,7 @@ TEST(GgufConfig, LinearAndYarnKeys) {
   EXPECT_EQ(l.config.rope_scaling.factor, 2.0);
 
   // Qwen3's documented YaRN setting: factor 4 over 32768 original positions.
-  ModelConfig yarn = *config;
+  LlamaConfig yarn = *config;
   yarn.rope_scaling.type = RopeScaling::Type::kYarn;
   yarn.rope_scaling.factor = 4.0;
   yarn.rope_scaling.original_max_position_embeddings = 32768;
@@ -209,7 +217,7 @@ TEST(GgufConfig, VocabFromTokensAndUntiedOutput) {
   ASSERT_TRUE(w.Write(path).ok());
   auto g = GgufFile::Open(path);
   ASSERT_TRUE(g.ok());
-  auto c = ModelConfigFromGguf(*g);
+  auto c = ConfigFromGguf(*g);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->n_vocab, 5);
   EXPECT_EQ(c->n_head_kv, 4);   // defaults to head_count
@@ -229,7 +237,7 @@ TEST(GgufConfig, Errors) {
   ASSERT_TRUE(bytes.ok());
   auto g = GgufFile::Parse({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()}, gpt2);
   ASSERT_TRUE(g.ok());
-  auto c = ModelConfigFromGguf(*g);
+  auto c = ConfigFromGguf(*g);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), core::StatusCode::kUnimplemented);
   EXPECT_NE(c.status().message().find("gpt2"), std::string::npos) << c.status().ToString();
@@ -249,7 +257,7 @@ TEST(GgufConfig, Errors) {
   ASSERT_TRUE(w.Write(path).ok());
   auto m = GgufFile::Open(path);
   ASSERT_TRUE(m.ok());
-  auto mc = ModelConfigFromGguf(*m);
+  auto mc = ConfigFromGguf(*m);
   ASSERT_FALSE(mc.ok());
   EXPECT_NE(mc.status().message().find("qwen3.block_count"), std::string::npos)
       << mc.status().ToString();
@@ -257,4 +265,4 @@ TEST(GgufConfig, Errors) {
 }
 
 }  // namespace
-}  // namespace arle::io
+}  // namespace arle::models::llama

@@ -1,6 +1,6 @@
-// GGUF hyper-parameter keys. Key names and value types are gguf-py's (constants.py Keys.LLM,
-// Keys.Attention, Keys.Rope, Keys.Tokenizer; gguf_writer.py's add_* types).
-#include "arle/io/gguf_config.h"
+// LlamaConfig <-> GGUF hyper-parameter keys. Key names and value types are gguf-py's (constants.py
+// Keys.LLM, Keys.Attention, Keys.Rope, Keys.Tokenizer; gguf_writer.py's add_* types).
+#include "arle/models/llama/llama_spec.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,15 +10,20 @@
 
 #include <fmt/format.h>
 
-namespace arle::io {
+namespace arle::models::llama {
 namespace {
+
+using io::GgufFile;
+using io::GgufTensorInfo;
+using io::GgufValue;
+using io::GgufWriter;
 
 // llama_ftype values (gguf-py LlamaFileType).
 constexpr int64_t kFileTypeAllF32 = 0;
 constexpr int64_t kFileTypeMostlyF16 = 1;
 constexpr int64_t kFileTypeMostlyBF16 = 32;
 constexpr uint32_t kGgmlQuantVersion = 2;  // GGML_QNT_VERSION
-// Sizes and token ids are bounded as ParseHfConfig bounds them (AddModelConfigToGguf's REQUIRES).
+// Sizes and token ids are bounded as ParseHfConfig bounds them (AddConfigToGguf's REQUIRES).
 constexpr int64_t kMaxValue = std::numeric_limits<int32_t>::max();
 
 std::string Key(Architecture arch, std::string_view suffix) {
@@ -53,7 +58,7 @@ core::StatusOr<double> RequiredFloat(const GgufFile& g, const std::string& key) 
 }
 
 // True when `factors` are what Llama3RopeFreqFactors gives for `config` (to float rounding).
-bool FactorsMatch(const ModelConfig& config, const std::vector<float>& factors) {
+bool FactorsMatch(const LlamaConfig& config, const std::vector<float>& factors) {
   const std::vector<float> expected = Llama3RopeFreqFactors(config);
   if (expected.size() != factors.size()) return false;
   for (size_t i = 0; i < factors.size(); ++i) {
@@ -64,14 +69,14 @@ bool FactorsMatch(const ModelConfig& config, const std::vector<float>& factors) 
   return true;
 }
 
-core::Status ReadRopeFreqs(const GgufFile& g, ModelConfig* c) {
+core::Status ReadRopeFreqs(const GgufFile& g, LlamaConfig* c) {
   const GgufTensorInfo* info = g.FindTensor(std::string(kGgufRopeFreqsTensor));
   if (info == nullptr) return core::OkStatus();
   const int64_t n_pairs = c->head_dim / 2;
   if (info->dtype != core::DType::kF32 || info->shape.size() != 1 || info->shape[0] != n_pairs) {
     return core::InvalidArgumentError(fmt::format(
         "{}: {} must be f32[{}] (head_dim / 2), got {} with {} dims", g.path(),
-        kGgufRopeFreqsTensor, n_pairs, GgmlTypeName(info->ggml_type), info->shape.size()));
+        kGgufRopeFreqsTensor, n_pairs, io::GgmlTypeName(info->ggml_type), info->shape.size()));
   }
   if (c->rope_scaling.type != RopeScaling::Type::kNone) {
     return core::UnimplementedError(fmt::format(
@@ -86,7 +91,7 @@ core::Status ReadRopeFreqs(const GgufFile& g, ModelConfig* c) {
   r.freq_factors = factors;
   r.factor = factors.empty() ? 1.0 : *std::max_element(factors.begin(), factors.end());
   // Recover Llama 3's published parameters when they reproduce the tensor exactly.
-  ModelConfig probe = *c;
+  LlamaConfig probe = *c;
   probe.rope_scaling.low_freq_factor = 1.0;
   probe.rope_scaling.high_freq_factor = 4.0;
   probe.rope_scaling.original_max_position_embeddings = 8192;
@@ -102,7 +107,7 @@ core::Status ReadRopeFreqs(const GgufFile& g, ModelConfig* c) {
   return core::OkStatus();
 }
 
-core::Status ReadRopeScalingKeys(const GgufFile& g, ModelConfig* c) {
+core::Status ReadRopeScalingKeys(const GgufFile& g, LlamaConfig* c) {
   const Architecture a = c->arch;
   RopeScaling& r = c->rope_scaling;
   std::string type = "none";
@@ -148,7 +153,7 @@ core::Status ReadRopeScalingKeys(const GgufFile& g, ModelConfig* c) {
 
 }  // namespace
 
-std::vector<float> Llama3RopeFreqFactors(const ModelConfig& config) {
+std::vector<float> Llama3RopeFreqFactors(const LlamaConfig& config) {
   const RopeScaling& r = config.rope_scaling;
   ARLE_CHECK(r.high_freq_factor > r.low_freq_factor)
       << "llama3 rope scaling needs high_freq_factor > low_freq_factor";
@@ -181,7 +186,7 @@ std::vector<float> Llama3RopeFreqFactors(const ModelConfig& config) {
   return factors;
 }
 
-core::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& g) {
+core::StatusOr<LlamaConfig> ConfigFromGguf(const GgufFile& g) {
   ARLE_ASSIGN_OR_RETURN(std::string arch_name, g.GetString("general.architecture"));
   auto arch = ArchitectureFromName(arch_name);
   if (!arch) {
@@ -189,7 +194,7 @@ core::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& g) {
         "{}: GGUF architecture \"{}\" is not supported (supported: qwen3, llama)", g.path(),
         arch_name));
   }
-  ModelConfig c;
+  LlamaConfig c;
   c.arch = *arch;
   c.hf_architecture = std::string(HfArchitectureName(*arch));
   const Architecture a = *arch;
@@ -292,7 +297,7 @@ core::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& g) {
   return c;
 }
 
-void AddModelConfigToGguf(const ModelConfig& c, GgufWriter* w, std::string_view name) {
+void AddConfigToGguf(const LlamaConfig& c, GgufWriter* w, std::string_view name) {
   const Architecture a = c.arch;
   const auto u32 = [](std::string_view what, int64_t v) {
     ARLE_CHECK(v >= 0 && v <= std::numeric_limits<uint32_t>::max())
@@ -357,4 +362,4 @@ void AddModelConfigToGguf(const ModelConfig& c, GgufWriter* w, std::string_view 
   w->AddU32("general.quantization_version", kGgmlQuantVersion);
 }
 
-}  // namespace arle::io
+}  // namespace arle::models::llama

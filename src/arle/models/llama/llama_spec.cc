@@ -1,6 +1,6 @@
-// config.json / generation_config.json <-> ModelConfig. Defaults follow transformers'
+// config.json / generation_config.json <-> LlamaConfig. Defaults follow transformers'
 // LlamaConfig and Qwen3Config so that a config parsed here means what it means to transformers.
-#include "arle/io/hf_config.h"
+#include "arle/models/llama/llama_spec.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,148 +10,20 @@
 #include <nlohmann/json.hpp>
 
 #include "arle/core/file_util.h"
+#include "arle/io/generation_config.h"
+#include "arle/io/json_fields.h"
 
-namespace arle::io {
+namespace arle::models::llama {
 namespace {
 
 using nlohmann::json;
+using Fields = io::JsonFields;
+using io::JsonTypeName;
+using io::ParseJsonObject;
 
 constexpr std::string_view kSupported = "Qwen3ForCausalLM, LlamaForCausalLM";
 // Sizes and token ids are bounded so every value fits GGUF's u32 keys and int32 token ids.
 constexpr int64_t kMaxValue = std::numeric_limits<int32_t>::max();
-
-std::string_view JsonTypeName(const json& j) {
-  if (j.is_number_integer()) return "an integer";
-  if (j.is_number_float()) return "a float";
-  if (j.is_string()) return "a string";
-  if (j.is_boolean()) return "a boolean";
-  if (j.is_array()) return "an array";
-  if (j.is_object()) return "an object";
-  if (j.is_null()) return "null";
-  return "an unknown JSON value";
-}
-
-// An integer that fits int64. Some converters write integers as 4096.0; exact integral floats
-// are accepted.
-std::optional<int64_t> JsonToInt(const json& v) {
-  if (v.is_number_unsigned()) {
-    if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return std::nullopt;
-    }
-    return static_cast<int64_t>(v.get<uint64_t>());
-  }
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (std::trunc(d) == d && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
-  }
-  return std::nullopt;
-}
-
-// Typed access to the fields of one JSON object; errors name the file and the field.
-class Fields {
- public:
-  Fields(const json& object, const std::string& source, std::string prefix = {})
-      : object_(object), source_(source), prefix_(std::move(prefix)) {}
-
-  // Present and not null.
-  bool Has(std::string_view key) const {
-    auto it = object_.find(key);
-    return it != object_.end() && !it->is_null();
-  }
-
-  core::Status Missing(std::string_view key) const {
-    return core::InvalidArgumentError(
-        fmt::format("{}: missing required field \"{}{}\"", source_, prefix_, key));
-  }
-
-  core::Status WrongType(std::string_view key, std::string_view expected) const {
-    return core::InvalidArgumentError(fmt::format("{}: field \"{}{}\" must be {}, got {}", source_,
-                                                  prefix_, key, expected,
-                                                  JsonTypeName(object_.at(key))));
-  }
-
-  core::StatusOr<int64_t> Int(std::string_view key) const {
-    if (!Has(key)) return Missing(key);
-    auto v = JsonToInt(object_.at(key));
-    if (!v) return WrongType(key, "an integer that fits int64");
-    return *v;
-  }
-
-  core::StatusOr<int64_t> IntOr(std::string_view key, int64_t fallback) const {
-    if (!Has(key)) return fallback;
-    return Int(key);
-  }
-
-  core::StatusOr<double> Number(std::string_view key) const {
-    if (!Has(key)) return Missing(key);
-    const json& v = object_.at(key);
-    if (!v.is_number()) return WrongType(key, "a number");
-    return v.get<double>();
-  }
-
-  core::StatusOr<double> NumberOr(std::string_view key, double fallback) const {
-    if (!Has(key)) return fallback;
-    return Number(key);
-  }
-
-  core::StatusOr<bool> BoolOr(std::string_view key, bool fallback) const {
-    if (!Has(key)) return fallback;
-    const json& v = object_.at(key);
-    if (!v.is_boolean()) return WrongType(key, "a boolean");
-    return v.get<bool>();
-  }
-
-  core::StatusOr<std::optional<std::string>> OptString(std::string_view key) const {
-    if (!Has(key)) return std::optional<std::string>();
-    const json& v = object_.at(key);
-    if (!v.is_string()) return WrongType(key, "a string");
-    return std::optional<std::string>(v.get<std::string>());
-  }
-
-  // An int, a list of ints, or null/absent (empty).
-  core::StatusOr<std::vector<int64_t>> IntList(std::string_view key) const {
-    std::vector<int64_t> out;
-    if (!Has(key)) return out;
-    const json& v = object_.at(key);
-    if (v.is_array()) {
-      for (size_t i = 0; i < v.size(); ++i) {
-        auto id = JsonToInt(v[i]);
-        if (!id) {
-          return core::InvalidArgumentError(fmt::format("{}: field \"{}{}[{}]\" must be an integer, "
-                                                        "got {}", source_, prefix_, key, i,
-                                                        JsonTypeName(v[i])));
-        }
-        out.push_back(*id);
-      }
-      return out;
-    }
-    ARLE_ASSIGN_OR_RETURN(int64_t id, Int(key));
-    out.push_back(id);
-    return out;
-  }
-
-  const json& object() const { return object_; }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& object_;
-  const std::string& source_;
-  std::string prefix_;
-};
-
-core::StatusOr<json> ParseJsonObject(std::string_view text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    return core::DataLossError(fmt::format("{}: not valid JSON: {}", source, e.what()));
-  }
-  if (!j.is_object()) {
-    return core::InvalidArgumentError(fmt::format("{}: expected a JSON object", source));
-  }
-  return j;
-}
 
 core::StatusOr<RopeScaling> ParseRopeScaling(const json& object, const std::string& source,
                                              const std::string& field, int64_t n_ctx_train) {
@@ -244,7 +116,7 @@ core::StatusOr<core::DType> ParseTorchDType(const Fields& f) {
 }
 
 // bos_token_id is -1 (none) or a valid id; eos ids are valid ids.
-core::Status CheckTokenIds(const ModelConfig& c, const std::string& source) {
+core::Status CheckTokenIds(const LlamaConfig& c, const std::string& source) {
   const auto bad = [&](int64_t id) {
     return core::InvalidArgumentError(
         fmt::format("{}: token id {} is outside [0, {}]", source, id, kMaxValue));
@@ -268,12 +140,6 @@ std::string_view TorchDTypeName(core::DType dtype) {
     case core::DType::kBF16: return "bfloat16";
     default: return "float32";
   }
-}
-
-json IdsToJson(const std::vector<int64_t>& ids) {
-  if (ids.empty()) return nullptr;
-  if (ids.size() == 1) return ids[0];
-  return ids;
 }
 
 }  // namespace
@@ -300,10 +166,10 @@ std::optional<Architecture> ArchitectureFromName(std::string_view name) {
   return std::nullopt;
 }
 
-core::StatusOr<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& source) {
+core::StatusOr<LlamaConfig> ParseHfConfig(std::string_view json_text, const std::string& source) {
   ARLE_ASSIGN_OR_RETURN(json j, ParseJsonObject(json_text, source));
   const Fields f(j, source);
-  ModelConfig c;
+  LlamaConfig c;
 
   // Architecture: the first entry of "architectures", else inferred from "model_type".
   std::string hf_arch;
@@ -442,18 +308,14 @@ core::StatusOr<ModelConfig> ParseHfConfig(std::string_view json_text, const std:
 }
 
 core::Status MergeGenerationConfig(std::string_view json_text, const std::string& source,
-                                   ModelConfig* config) {
-  ARLE_ASSIGN_OR_RETURN(json j, ParseJsonObject(json_text, source));
-  const Fields f(j, source);
-  ARLE_ASSIGN_OR_RETURN(std::vector<int64_t> eos, f.IntList("eos_token_id"));
-  if (f.Has("bos_token_id")) {
-    ARLE_ASSIGN_OR_RETURN(config->bos_token_id, f.Int("bos_token_id"));
-  }
-  AppendUnique(&config->eos_token_ids, eos);
+                                   LlamaConfig* config) {
+  ARLE_ASSIGN_OR_RETURN(io::GenerationConfig gen, io::ParseGenerationConfig(json_text, source));
+  if (gen.bos_token_id) config->bos_token_id = *gen.bos_token_id;
+  AppendUnique(&config->eos_token_ids, gen.eos_token_ids);
   return CheckTokenIds(*config, source);
 }
 
-std::string ToHfConfigJson(const ModelConfig& c) {
+std::string ToHfConfigJson(const LlamaConfig& c) {
   const bool qwen3 = c.arch == Architecture::kQwen3;
   json j = json::object();  // std::map: sorted keys, as transformers writes them
   j["architectures"] = {c.hf_architecture.empty() ? std::string(HfArchitectureName(c.arch))
@@ -462,7 +324,7 @@ std::string ToHfConfigJson(const ModelConfig& c) {
   j["attention_bias"] = c.attention_bias;
   j["attention_dropout"] = 0.0;
   j["bos_token_id"] = c.bos_token_id >= 0 ? json(c.bos_token_id) : json(nullptr);
-  j["eos_token_id"] = IdsToJson(c.eos_token_ids);
+  j["eos_token_id"] = io::TokenIdsToJson(c.eos_token_ids);
   j["head_dim"] = c.head_dim;
   j["hidden_act"] = "silu";
   j["hidden_size"] = c.n_embd;
@@ -516,17 +378,14 @@ std::string ToHfConfigJson(const ModelConfig& c) {
   return j.dump(2) + "\n";
 }
 
-std::string ToGenerationConfigJson(const ModelConfig& c) {
-  json j = json::object();
-  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
-  if (!c.eos_token_ids.empty()) j["eos_token_id"] = IdsToJson(c.eos_token_ids);
-  return j.dump(2) + "\n";
+std::string ToGenerationConfigJson(const LlamaConfig& c) {
+  return io::GenerationConfigJson(c.bos_token_id, c.eos_token_ids);
 }
 
-core::StatusOr<ModelConfig> LoadHfModelConfig(const std::string& dir) {
+core::StatusOr<LlamaConfig> LoadHfConfig(const std::string& dir) {
   const std::string config_path = core::JoinPath(dir, "config.json");
   ARLE_ASSIGN_OR_RETURN(std::string text, core::ReadFile(config_path));
-  ARLE_ASSIGN_OR_RETURN(ModelConfig config, ParseHfConfig(text, config_path));
+  ARLE_ASSIGN_OR_RETURN(LlamaConfig config, ParseHfConfig(text, config_path));
   const std::string gen_path = core::JoinPath(dir, "generation_config.json");
   if (core::FileExists(gen_path)) {
     ARLE_ASSIGN_OR_RETURN(std::string gen, core::ReadFile(gen_path));
@@ -535,4 +394,4 @@ core::StatusOr<ModelConfig> LoadHfModelConfig(const std::string& dir) {
   return config;
 }
 
-}  // namespace arle::io
+}  // namespace arle::models::llama

@@ -1,15 +1,15 @@
 // Port of transformers' modeling_rope_utils for the rope types arle supports.
-#include "arle/models/rope_freqs.h"
+#include "arle/models/llama/llama_rope.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
 
-namespace arle::models {
+namespace arle::models::llama {
 namespace {
 
-using Type = io::RopeScaling::Type;
+using Type = RopeScaling::Type;
 
 // transformers' find_correction_dim.
 double CorrectionDim(double n_rotations, double dim, double base, double max_pos) {
@@ -20,7 +20,7 @@ double YarnMscale(double scale) { return scale <= 1 ? 1.0 : 0.1 * std::log(scale
 
 }  // namespace
 
-core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const io::ModelConfig& c) {
+core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const LlamaConfig& c) {
   const int64_t dim = c.head_dim;
   if (dim <= 0 || dim % 2 != 0) {
     return core::InvalidArgumentError("head_dim " + std::to_string(dim) +
@@ -30,7 +30,7 @@ core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const io::ModelConfig& c)
     return core::InvalidArgumentError("rope_theta must be positive, got " +
                                       std::to_string(c.rope_theta));
   }
-  const io::RopeScaling& rs = c.rope_scaling;
+  const RopeScaling& rs = c.rope_scaling;
   if (rs.type != Type::kNone && !(rs.factor > 0)) {
     return core::InvalidArgumentError("rope_scaling.factor must be positive");
   }
@@ -120,4 +120,4 @@ core::StatusOr<RopeFrequencies> ComputeRopeFrequencies(const io::ModelConfig& c)
   return out;
 }
 
-}  // namespace arle::models
+}  // namespace arle::models::llama
