@@ -142,6 +142,10 @@ TEST(OpenAiRequestTest, MalformedJsonAndNonObjectBodies) {
   ExpectError(ParseChatRequest("", Ctx()), 400, "", "could not parse");
   // Invalid UTF-8 inside a string is malformed JSON too.
   ExpectError(ParseChatRequest("{\"model\":\"m\xff\"}", Ctx()), 400, "");
+  // A number beyond double's range is malformed JSON (nlohmann's out_of_range.406), not a 500.
+  ExpectError(ParseChatRequest("1" + std::string(400, '2'), Ctx()), 400, "", "number overflow");
+  ExpectError(ParseCompletionRequest(R"({"model":"m","prompt":"x","temperature":1e400})", Ctx()), 400,
+              "", "could not parse");
 }
 
 TEST(OpenAiRequestTest, ModelMustBeTheServedOne) {

@@ -45,7 +45,8 @@ struct SamplingParams {
   // InvalidArgument error for the first bad field: Status::field() is the field's name as spelled
   // here ("top_p", "logit_bias", "top_logprobs", ...) and the message starts with it ("top_p must
   // be in (0, 1], got 1.5"). This is the one definition of the ranges: the server checks a
-  // request's parameters with it when parsing, the engine and the generator on submission.
+  // request's parameters with it when parsing, and the runtime checks them again when a request
+  // is submitted (Engine::Submit).
   core::Status Validate(int32_t n_vocab) const;
 };
 

@@ -116,8 +116,10 @@ void OpenAiService::RegisterRoutes(HttpServer& server) {
       {"/v1/chat/completions", &openai_internal::PrepareChat},
       {"/v1/completions", &openai_internal::PrepareCompletion},
       {"/v1/responses", &openai_internal::PrepareResponses}};
-  for (const auto& [path, prepare] : generation) {
-    server.Route("POST", path,
+  for (const auto& route : generation) {
+    // Not a structured binding: clang 14 cannot capture one.
+    Preparer prepare = route.second;
+    server.Route("POST", route.first,
                  [s, prepare](const HttpRequest& r, std::shared_ptr<ResponseWriter> w) {
                    HandleGeneration(s, prepare, r, std::move(w));
                  });
