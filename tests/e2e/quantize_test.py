@@ -169,12 +169,14 @@ def main():
             same_meta = all(meta[k] == v for k, v in meta0.items() if k != "general.file_type")
             check(same_meta, f"{ftype}: metadata (tokenizer included) copied")
             check(os.path.getsize(out) < size0 / 2.5, f"{ftype}: file is smaller than f32 / 2.5")
+            # --ignore-eos and a seed: sampling may pick EOS early (1 seed in 400 did for q4_0
+            # with the default random seed, which made this check fail once).
             run = subprocess.run([args.arle, "run", "--model", out, "--prompt", "Once upon a time",
-                                  "--max-tokens", "8", "--no-chat", "--json"],
-                                 capture_output=True, text=True, timeout=120)
+                                  "--max-tokens", "8", "--no-chat", "--json", "--seed", "1",
+                                  "--ignore-eos"], capture_output=True, text=True, timeout=120)
             check(run.returncode == 0 and '"completion_tokens": 8' in run.stdout.replace(
                 '"completion_tokens":8', '"completion_tokens": 8'),
-                  f"{ftype}: arle run generates 8 tokens ({run.stderr.strip()[:200]})")
+                  f"{ftype}: arle run generates 8 tokens", outcome(run))
         # From a Hugging Face directory (qwen3, byte-level BPE tokenizer): exported to GGUF, then
         # quantized with the same rules; the output runs.
         hf = os.path.join(tmp, "hf-qwen3")
@@ -203,7 +205,7 @@ def main():
             run = subprocess.run([args.arle, "run", "--model", out, "--prompt", "Hello",
                                   "--max-tokens", "4", "--no-chat", "--json"],
                                  capture_output=True, text=True, timeout=120)
-            check(run.returncode == 0, f"HF directory: arle run ({run.stderr.strip()[:200]})")
+            check(run.returncode == 0, "HF directory: arle run", outcome(run))
         # 16-bit models (llama with attention and MLP biases, so the permuted q/k biases are
         # covered): `model init --format gguf` and the HF export write norms and biases in F32,
         # matrices in the model's dtype; `quantize` keeps them F32; arle runs both.
