@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 # Let ccache share objects between checkouts in different folders (CI builds a fresh clone).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: deps build run serve test sanitize tsan fuzz clean
+.PHONY: deps build run serve test sanitize tsan cuda fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -47,6 +47,14 @@ tsan:
 	  echo "== TSan: $$t"; \
 	  TSAN_OPTIONS="second_deadlock_stack=1 $$TSAN_OPTIONS" build/tsan/$$t --gtest_brief=1; \
 	done
+
+# Compiles the CUDA backend (the `cuda` preset; nvcc on PATH or in /usr/local/cuda/bin): only the
+# CUDA kernel library and its test, which runs on a GPU machine
+# (build/cuda/tests/kernels/arle_kernels_cuda_tests; it skips without a device). CI runs this when
+# nvcc exists.
+cuda:
+	@cmake --preset cuda >/dev/null
+	@cmake --build build/cuda -j $(JOBS) --target arle_kernels_cuda_tests
 
 # Builds the libFuzzer targets (clang); see fuzz/README.md for running them.
 fuzz:
