@@ -142,11 +142,15 @@ def cmake_deps(root, module):
 
 def check_cmake(root, rules, doc):
     out = []
+    # Other arle_* targets (arle_unistring, an interface to a system library) are not modules.
+    src = os.path.join(root, "src/arle")
+    folders = {d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))}
+    modules = set(rules.allowed) | folders
     for module in sorted(rules.allowed):
         deps, path = cmake_deps(root, module)
         if deps is None:
             continue
-        deps &= set(rules.allowed) | deps
+        deps &= modules
         for d in sorted(deps - rules.allowed[module]):
             out.append((os.path.relpath(path, root), 0, f"arle_{d}",
                         f"links arle_{d}, which {doc}:{rules.lines[module]} does not allow"))
@@ -262,6 +266,12 @@ SELF_TEST_CASES = [
      {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core "
                                     "arle_kernels)\n"}, 1,
      "src/arle/io/CMakeLists.txt: error: links arle_kernels", None),
+    ("an arle_ target that is no module is not an edge",
+     {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core "
+                                    "arle_unistring)\n"}, 0, "0 violations", None),
+    ("a link to a module folder the block lacks fails",
+     {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core arle_kv)\n",
+      "src/arle/kv/README.md": "x\n"}, 1, "links arle_kv", None),
     ("an allowed edge the build does not link fails",
      {"apps/arle/CMakeLists.txt": "target_link_libraries(arle_app PUBLIC arle_core)\n"}, 1,
      "does not link arle_models", None),
