@@ -11,7 +11,6 @@
 #include <string_view>
 
 #include "arle/core/status.h"
-#include "arle/models/model.h"
 #include "arle/io/gguf.h"
 #include "arle/io/hf_config.h"
 #include "arle/io/model_location.h"
