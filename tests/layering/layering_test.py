@@ -9,8 +9,7 @@ The block holds three kinds of lines ('#' starts a comment):
   private MODULE: PATH, ...       headers under arle/MODULE/ (a PATH ending in '/' is a folder)
                                   that only MODULE's own files may include.
   external PREFIX: MODULE, ...    third-party headers PREFIX/... that only these modules include.
-src/ never includes apps/. Every violation is printed as FILE:LINE; the exit code is 1 when there
-is one that tests/layering/known_violations.txt (FILE INCLUDE per line) does not list.
+src/ never includes apps/. Every violation is printed as FILE:LINE, and any makes the exit code 1.
 
 --self-test runs the checker on small fake trees in a temporary directory and checks that each
 kind of violation fails it and that a clean tree passes.
@@ -161,49 +160,22 @@ def check_cmake(root, rules, doc):
     return out
 
 
-def read_allowlist(path):
-    known = {}
-    if path and os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                body = line.split("#", 1)[0].split()
-                if body:
-                    if len(body) != 2:
-                        raise ValueError(f"{path}:{n}: expected 'FILE INCLUDE'")
-                    known[(body[0], body[1])] = n
-    return known
-
-
-def run(root, allowlist=None, out=sys.stdout):
+def run(root, out=sys.stdout):
     """Checks the tree at `root`; prints the findings; returns the exit code."""
     doc = "docs/architecture.md"
     try:
         rules = parse_rules(os.path.join(root, doc))
-        known = read_allowlist(allowlist)
     except ValueError as e:
         print(f"error: {e}", file=out)
         return 1
     findings = check_includes(root, rules) + check_cmake(root, rules, doc)
-    failed = 0
-    used = set()
     for rel, line, inc, why in findings:
-        key = (rel, inc)
         where = f"{rel}:{line}" if line else rel
         what = f'#include "{inc}": {why}' if line else why
-        if key in known:
-            used.add(key)
-            print(f"{where}: known violation: {what}", file=out)
-        else:
-            failed += 1
-            print(f"{where}: error: {what}", file=out)
-    for key, n in sorted(known.items()):
-        if key not in used:
-            print(f"note: {allowlist}:{n}: {key[0]} no longer includes {key[1]}: remove the line",
-                  file=out)
+        print(f"{where}: error: {what}", file=out)
     n_files = sum(1 for _ in source_files(root))
-    print(f"{n_files} files, {len(rules.allowed)} modules: {failed} violations"
-          f" ({len(used)} known)", file=out)
-    return 1 if failed else 0
+    print(f"{n_files} files, {len(rules.allowed)} modules: {len(findings)} violations", file=out)
+    return 1 if findings else 0
 
 
 # --- self-test -------------------------------------------------------------------------------
@@ -238,60 +210,52 @@ FAKE_TREE = {
 }
 
 
-# (what, files added or replaced in FAKE_TREE, expected exit code, text the output must contain,
-# known_violations.txt contents or None)
+# (what, files added or replaced in FAKE_TREE, expected exit code, text the output must contain)
 SELF_TEST_CASES = [
-    ("clean tree passes", {}, 0, "0 violations", None),
+    ("clean tree passes", {}, 0, "0 violations"),
     ("forbidden edge core -> io fails with file:line",
      {"src/arle/core/b.cc": '// x\n#include "arle/io/g.h"\n'}, 1,
-     'src/arle/core/b.cc:2: error: #include "arle/io/g.h": core -> io is not an allowed edge',
-     None),
+     'src/arle/core/b.cc:2: error: #include "arle/io/g.h": core -> io is not an allowed edge'),
     ("upward edge io -> models fails", {"src/arle/io/h.h": "#include <arle/models/x.h>\n"}, 1,
-     'src/arle/io/h.h:1: error: #include "arle/models/x.h": io -> models', None),
+     'src/arle/io/h.h:1: error: #include "arle/models/x.h": io -> models'),
     ("private kernel folder outside kernels fails",
      {"src/arle/models/b.cc": '#include "arle/kernels/ref/r.h"\n'}, 1,
-     'src/arle/models/b.cc:1: error: #include "arle/kernels/ref/r.h": private to kernels/', None),
+     'src/arle/models/b.cc:1: error: #include "arle/kernels/ref/r.h": private to kernels/'),
     ("private kernel header outside kernels fails",
      {"src/arle/models/y.cc": '  #  include "arle/kernels/kernel_args.h"\n'}, 1,
-     'y.cc:1: error: #include "arle/kernels/kernel_args.h": private to kernels/', None),
+     'y.cc:1: error: #include "arle/kernels/kernel_args.h": private to kernels/'),
     ("hwy outside kernels fails", {"apps/arle/d.cc": '#include "hwy/targets.h"\n'}, 1,
-     'apps/arle/d.cc:1: error: #include "hwy/targets.h": only kernels may include hwy/', None),
+     'apps/arle/d.cc:1: error: #include "hwy/targets.h": only kernels may include hwy/'),
     ("src including apps fails", {"src/arle/models/z.cc": '#include "apps/arle/x.h"\n'}, 1,
-     'src/arle/models/z.cc:1: error: #include "apps/arle/x.h": src/ never includes apps/', None),
+     'src/arle/models/z.cc:1: error: #include "apps/arle/x.h": src/ never includes apps/'),
     ("unknown module fails", {"src/arle/io/u.cc": '#include "arle/train/t.h"\n'}, 1,
-     "'train' is not a module", None),
+     "'train' is not a module"),
     ("a module without a line fails", {"src/arle/kv/k.cc": '#include "arle/core/a.h"\n'}, 1,
-     "module 'kv' has no line", None),
+     "module 'kv' has no line"),
     ("a link the block does not allow fails",
      {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core "
                                     "arle_kernels)\n"}, 1,
-     "src/arle/io/CMakeLists.txt: error: links arle_kernels", None),
+     "src/arle/io/CMakeLists.txt: error: links arle_kernels"),
     ("an arle_ target that is no module is not an edge",
      {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core "
-                                    "arle_unistring)\n"}, 0, "0 violations", None),
+                                    "arle_unistring)\n"}, 0, "0 violations"),
     ("a link to a module folder the block lacks fails",
      {"src/arle/io/CMakeLists.txt": "arle_library(arle_io SOURCES g.cc DEPS arle_core arle_kv)\n",
-      "src/arle/kv/README.md": "x\n"}, 1, "links arle_kv", None),
+      "src/arle/kv/README.md": "x\n"}, 1, "links arle_kv"),
     ("an allowed edge the build does not link fails",
      {"apps/arle/CMakeLists.txt": "target_link_libraries(arle_app PUBLIC arle_core)\n"}, 1,
-     "does not link arle_models", None),
+     "does not link arle_models"),
     ("every violation is listed",
-     {"apps/arle/b.cc": '#include "hwy/a.h"\n#include "arle/io/g.h"\n'}, 1, "2 violations",
-     None),
-    ("a listed known violation passes", {"apps/arle/d.cc": '#include "hwy/targets.h"\n'}, 0,
-     'apps/arle/d.cc:1: known violation: #include "hwy/targets.h"',
-     "apps/arle/d.cc hwy/targets.h  # why\n"),
-    ("a stale known violation is reported", {}, 0, "no longer includes hwy/targets.h",
-     "apps/arle/d.cc hwy/targets.h\n"),
+     {"apps/arle/b.cc": '#include "hwy/a.h"\n#include "arle/io/g.h"\n'}, 1, "2 violations"),
     ("a malformed block fails", {"docs/architecture.md": "```layering\ncore => io\n```\n"}, 1,
-     "cannot read", None),
+     "cannot read"),
 ]
 
 
 def self_test():
     failures = []
 
-    def expect(name, edits, code, needle, allow):
+    def expect(name, edits, code, needle):
         with tempfile.TemporaryDirectory() as root:
             files = dict(FAKE_TREE, **{"docs/architecture.md": FAKE_DOC})
             files.update(edits)
@@ -299,11 +263,6 @@ def self_test():
                 os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
                 with open(os.path.join(root, rel), "w") as f:
                     f.write(text)
-            allowlist = None
-            if allow is not None:
-                allowlist = os.path.join(root, "known.txt")
-                with open(allowlist, "w") as f:
-                    f.write(allow)
 
             class Sink:
                 text = ""
@@ -311,8 +270,8 @@ def self_test():
                 def write(self, s):
                     Sink.text += s
 
-            got = run(root, allowlist, out=Sink())
-            ok = got == code and (needle is None or needle in Sink.text)
+            got = run(root, out=Sink())
+            ok = got == code and needle in Sink.text
             print(("ok   " if ok else "FAIL ") + name)
             if not ok:
                 failures.append(name)
@@ -331,8 +290,7 @@ def main():
     args = ap.parse_args()
     if args.self_test:
         sys.exit(self_test())
-    allowlist = os.path.join(args.source_dir, "tests/layering/known_violations.txt")
-    sys.exit(run(args.source_dir, allowlist))
+    sys.exit(run(args.source_dir))
 
 
 if __name__ == "__main__":
