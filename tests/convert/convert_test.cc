@@ -1,6 +1,7 @@
-// Tests for arle_convert: llama-quantize's file types and per-tensor choices, llama.cpp's tensor
-// names, the tokenizers `model init` ships (from the repository's asset files, as the binary
-// compiles them in), and `model init` writing the same values as safetensors and as GGUF.
+// Tests for arle_convert: llama-quantize's file types and per-tensor choices, 16-bit norms and
+// biases quantize writes in F32, llama.cpp's tensor names, the tokenizers `model init` ships (from
+// the repository's asset files, as the binary compiles them in), and `model init` writing the same
+// values as safetensors and as GGUF.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "arle/convert/quantize.h"
 #include "arle/convert/tokenizer_files.h"
 #include "arle/core/file_util.h"
+#include "arle/core/half.h"
 #include "arle/io/gguf.h"
 #include "arle/models/llama/llama_spec.h"
 #include "arle/io/safetensors.h"
@@ -77,6 +79,49 @@ TEST(QuantFileTypes, ChoosesLikeLlamaQuantize) {
   const std::vector<int64_t> odd = {512, 40};
   EXPECT_FALSE(
       ChooseQuantType(QuantFileType::kQ4_0, "blk.1.attn_q.weight", odd, 16, true).has_value());
+  // Not quantized at any shape: norms ("_norm.weight") and tensors not named ".weight".
+  EXPECT_FALSE(ChooseQuantType(QuantFileType::kQ4_K_M, "blk.0.conv_norm.weight", matrix, 16, true));
+  EXPECT_FALSE(ChooseQuantType(QuantFileType::kQ4_K_M, "blk.0.attn_q.bias", matrix, 16, true));
+}
+
+// A GGUF file written the old way, with norms and biases in bf16/f16: the quantized output holds
+// them in F32 (llama.cpp's converter rule; llama.cpp's forward rejects 16-bit norms) with the same
+// values, and the summary counts the bytes written.
+TEST(Quantize, SixteenBitNormsAndBiasesBecomeF32) {
+  test::TempDir dir;
+  constexpr int64_t n = 64;
+  std::vector<float> values(n);
+  std::vector<uint16_t> norm(n), bias(n), matrix(n * n);
+  for (int64_t i = 0; i < n; ++i) {
+    values[i] = 1.0f + static_cast<float>(i) / 64.0f;  // exact in bf16 and f16
+    norm[i] = core::F32ToBF16(values[i]);
+    bias[i] = core::F32ToF16(values[i]);
+  }
+  for (int64_t i = 0; i < n * n; ++i) matrix[i] = core::F32ToBF16(static_cast<float>(i % 7) - 3);
+  io::GgufWriter w;
+  w.AddString("general.architecture", "llama");
+  w.AddU32("llama.block_count", 1);
+  w.AddTensor("blk.0.attn_norm.weight", core::Tensor(norm.data(), core::DType::kBF16, {n}));
+  w.AddTensor("blk.0.attn_q.bias", core::Tensor(bias.data(), core::DType::kF16, {n}));
+  w.AddTensor("blk.0.attn_q.weight", core::Tensor(matrix.data(), core::DType::kBF16, {n, n}));
+  const std::string in = dir.File("in.gguf"), out = dir.File("out.gguf");
+  ASSERT_TRUE(w.Write(in).ok());
+
+  auto summary = QuantizeGguf(in, out, QuantFileType::kQ8_0, 1);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->n_quantized, 1);
+  EXPECT_EQ(summary->n_kept, 2);
+  EXPECT_EQ(summary->bytes_out, 2 * n * 4 + n * (n / 32) * 34);
+
+  auto g = io::GgufFile::Open(out);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  for (const char* name : {"blk.0.attn_norm.weight", "blk.0.attn_q.bias"}) {
+    auto t = g->GetTensor(name);
+    ASSERT_TRUE(t.ok()) << name;
+    ASSERT_EQ(t->ToString(), "f32[64]") << name;
+    EXPECT_EQ(std::memcmp(t->data(), values.data(), n * sizeof(float)), 0) << name;
+  }
+  EXPECT_EQ(g->GetTensor("blk.0.attn_q.weight")->dtype(), core::DType::kQ8_0);
 }
 
 TEST(GgufExport, TensorNames) {

@@ -1,7 +1,8 @@
 // Tests for io/gguf: the llama.cpp GGUF fixture, ggml type ids and block sizes against gguf-py's
 // tables, writer -> reader round trips (every metadata type, nested arrays, f32/f16/bf16/q8_0
-// tensors, non-default alignment) and a table of corrupt inputs assembled byte by byte from the
-// spec, each of which must fail with a Status naming the file, never a crash or a huge allocation.
+// tensors, non-default alignment, AddWeight's F32 norms and biases) and a table of corrupt inputs
+// assembled byte by byte from the spec, each of which must fail with a Status naming the file,
+// never a crash or a huge allocation.
 #include "arle/io/gguf.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include "tests/common/temp_dir.h"
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -302,6 +304,66 @@ TEST(GgufRoundTrip, NonDefaultAlignment) {
   EXPECT_EQ(g->data_offset() % 64, 0u);
   EXPECT_EQ(g->FindTensor("b")->offset, 64u);
   EXPECT_EQ(static_cast<const float*>(g->GetTensor("b")->data())[4], 2.0f);
+}
+
+TEST(GgufWeights, ConverterRuleForF32) {
+  EXPECT_TRUE(GgufStoresAsF32("blk.0.attn_norm.weight", 1));
+  EXPECT_TRUE(GgufStoresAsF32("blk.0.attn_q.bias", 1));
+  EXPECT_TRUE(GgufStoresAsF32("x.weight", 0));
+  EXPECT_TRUE(GgufStoresAsF32("blk.0.conv_norm.weight", 2));  // "_norm.weight" at any rank
+  EXPECT_TRUE(GgufStoresAsF32("blk.0.attn_q.bias", 2));       // not ".weight"
+  EXPECT_FALSE(GgufStoresAsF32("blk.0.attn_q.weight", 2));
+  EXPECT_FALSE(GgufStoresAsF32("token_embd.weight", 2));
+}
+
+// AddWeight widens f16/bf16 norms and biases exactly into its own storage and leaves matrices
+// (and f32 tensors) as they are.
+TEST(GgufWeights, NormsAndBiasesAreWrittenInF32) {
+  TempDir dir;
+  const std::vector<float> values = {1.0f, -0.5f, 3.140625f, 256.0f};  // exact in f16 and bf16
+  std::vector<uint16_t> f16, bf16;
+  for (float v : values) {
+    f16.push_back(core::F32ToF16(v));
+    bf16.push_back(core::F32ToBF16(v));
+  }
+  std::vector<uint16_t> norm = bf16, bias = f16;  // overwritten after AddWeight, before Write
+  std::vector<float> f32 = values;
+  GgufWriter w;
+  struct Case {
+    std::string name;
+    core::Tensor tensor;
+    core::DType written;
+  };
+  const std::vector<Case> cases = {
+      {"output_norm.weight", core::Tensor(norm.data(), core::DType::kBF16, {4}), core::DType::kF32},
+      {"blk.0.attn_q.bias", core::Tensor(bias.data(), core::DType::kF16, {4}), core::DType::kF32},
+      {"blk.0.attn_k_norm.weight", core::Tensor(f32.data(), core::DType::kF32, {4}),
+       core::DType::kF32},
+      {"blk.0.attn_q.weight", core::Tensor(bf16.data(), core::DType::kBF16, {2, 2}),
+       core::DType::kBF16},
+      {"blk.0.ffn_up.weight", core::Tensor(f16.data(), core::DType::kF16, {2, 2}),
+       core::DType::kF16},
+  };
+  for (const Case& c : cases) {
+    const core::Tensor added = w.AddWeight(c.name, c.tensor);
+    EXPECT_EQ(added.dtype(), c.written) << c.name;
+    EXPECT_TRUE(std::ranges::equal(added.shape(), c.tensor.shape())) << c.name;
+  }
+  std::fill(norm.begin(), norm.end(), uint16_t{0});
+  std::fill(bias.begin(), bias.end(), uint16_t{0});
+  const std::string path = dir.File("weights.gguf");
+  ASSERT_TRUE(w.Write(path).ok());
+  auto g = GgufFile::Open(path);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  for (const Case& c : cases) {
+    auto t = g->GetTensor(c.name);
+    ASSERT_TRUE(t.ok()) << c.name;
+    EXPECT_EQ(t->dtype(), c.written) << c.name;
+  }
+  for (const char* name : {"output_norm.weight", "blk.0.attn_q.bias"}) {
+    const auto* got = static_cast<const float*>(g->GetTensor(name)->data());
+    EXPECT_EQ(std::vector<float>(got, got + 4), values) << name;
+  }
 }
 
 TEST(GgufReader, UnknownGgmlTypeIsReportedNotFatal) {

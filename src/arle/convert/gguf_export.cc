@@ -130,9 +130,10 @@ core::Status WriteModelGguf(const std::string& path, const models::llama::LlamaC
     const bool is_k = t.name.find("self_attn.k_proj.") != std::string::npos;
     if (config.arch == models::llama::Architecture::kLlama && (is_q || is_k)) {
       permuted.push_back(PermuteForInterleavedRope(t.tensor, is_q ? config.n_head : config.n_head_kv));
-      writer.AddTensor(name, core::Tensor(permuted.back().data(), t.tensor.dtype(), t.tensor.shape()));
+      writer.AddWeight(name,
+                       core::Tensor(permuted.back().data(), t.tensor.dtype(), t.tensor.shape()));
     } else {
-      writer.AddTensor(name, t.tensor);
+      writer.AddWeight(name, t.tensor);  // 1-D tensors in F32, as llama.cpp's converter
     }
   }
   return writer.Write(path);

@@ -82,7 +82,7 @@ uint32_t GgufFileTypeId(QuantFileType type) { return Info(type).gguf_id; }
 std::optional<core::DType> ChooseQuantType(QuantFileType type, const std::string& name,
                                            std::span<const int64_t> shape, int64_t n_layer,
                                            bool has_output) {
-  if (shape.size() != 2 || name.size() < 7 || name.substr(name.size() - 7) != ".weight") {
+  if (shape.size() != 2 || !name.ends_with(".weight") || name.ends_with("_norm.weight")) {
     return std::nullopt;
   }
   const bool k_mixture = type == QuantFileType::kQ4_K_M || type == QuantFileType::kQ5_K_M;
@@ -126,8 +126,9 @@ core::StatusOr<QuantizeSummary> QuantizeGguf(const std::string& in, const std::s
         IsFloat(t.dtype()) ? ChooseQuantType(type, info.name, t.shape(), n_layer, has_output)
                            : std::nullopt;
     if (!to) {
-      writer.AddTensor(info.name, t);
-      summary.bytes_out += t.nbytes();
+      // Norms and biases in F32 (llama.cpp's converter rule), also from GGUF files that hold them
+      // in f16/bf16: llama.cpp's forward rejects those.
+      summary.bytes_out += writer.AddWeight(info.name, t).nbytes();
       ++summary.n_kept;
       continue;
     }

@@ -1,6 +1,9 @@
 // `arle quantize`: a GGUF model (f32/f16/bf16 matrices) rewritten with GGUF block-format matrices,
 // choosing each tensor's type with llama.cpp's rules for the same file types (llama-quantize's
-// Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K). Metadata and 1-D tensors are copied unchanged.
+// Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K). Metadata is copied unchanged; tensors that are not quantized
+// are too, except that norms and biases held in f16/bf16 are written in F32 (llama.cpp's
+// converter rule, io::GgufStoresAsF32; llama-quantize itself would copy them, and llama.cpp then
+// fails on them at the first forward).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +34,7 @@ uint32_t GgufFileTypeId(QuantFileType type);
 // - a matrix whose rows are not whole blocks of that type falls back to Q8_0 (llama.cpp uses
 //   Q5_0/Q5_1 for K types there, which arle does not implement), or stays as it is when not even
 //   Q8_0 fits.
-// nullopt = keep the tensor as it is (1-D tensors, norms).
+// nullopt = not quantized: 1-D tensors, names not ending in ".weight", "_norm.weight" tensors.
 std::optional<core::DType> ChooseQuantType(QuantFileType type, const std::string& name,
                                            std::span<const int64_t> shape, int64_t n_layer,
                                            bool has_output);

@@ -127,6 +127,12 @@ class GgufFile {
   std::map<std::string, size_t> tensor_index_;
 };
 
+// True for the tensors llama.cpp's converter (convert_hf_to_gguf.py) stores in F32 whatever the
+// model's dtype: rank <= 1 (norm weights, biases), names ending in "_norm.weight", and names not
+// ending in ".weight". ggml's CPU ops take only F32 there: a BF16 norm weight aborts llama.cpp's
+// first forward ("binary_op: unsupported types").
+bool GgufStoresAsF32(std::string_view name, int rank);
+
 // Builds a GGUF v3 file in order: metadata as added, then tensors as added. The output is what
 // llama.cpp's gguf.cpp accepts: tensor data contiguous in order, each tensor padded to the
 // alignment with zeros, offsets aligned, names shorter than 64 bytes (GGML_MAX_NAME).
@@ -151,6 +157,11 @@ class GgufWriter {
   // Copies the tensor's bytes now (for tensors computed on the fly, e.g. rope_freqs.weight).
   // REQUIRES: a contiguous CPU tensor with data.
   void AddTensorCopy(const std::string& name, const core::Tensor& tensor);
+  // A weight of a model as llama.cpp's converter writes it: when GgufStoresAsF32(name, rank) and
+  // the tensor is f16 or bf16, widened (exactly) to F32 now into storage the writer owns;
+  // otherwise as AddTensor. Returns the tensor as it will be written. REQUIRES for the widening:
+  // a contiguous CPU tensor with data.
+  core::Tensor AddWeight(const std::string& name, const core::Tensor& tensor);
   // Writes atomically (temp + rename), streaming the tensor data. InvalidArgument for what the
   // format cannot hold (empty or duplicate names, long tensor names, dtypes without a ggml id,
   // non-contiguous or non-CPU tensors, values whose type tag does not match their contents).
@@ -160,7 +171,7 @@ class GgufWriter {
   uint64_t alignment_ = 32;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<std::pair<std::string, core::Tensor>> tensors_;
-  std::vector<core::Buffer> owned_;  // storage of AddTensorCopy tensors
+  std::vector<core::Buffer> owned_;  // storage of AddTensorCopy and widened AddWeight tensors
 };
 
 }  // namespace arle::io

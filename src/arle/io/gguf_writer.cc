@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "arle/core/half.h"
 #include "arle/io/atomic_writer.h"
 #include "arle/io/gguf.h"
 
@@ -184,6 +185,31 @@ void GgufWriter::AddTensorCopy(const std::string& name, const core::Tensor& tens
   std::memcpy(copy.data(), tensor.data(), nbytes);
   owned_.push_back(std::move(copy));
   tensors_.emplace_back(name, owned_.back().AsTensor(tensor.dtype(), tensor.shape()));
+}
+
+bool GgufStoresAsF32(std::string_view name, int rank) {
+  return rank <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight");
+}
+
+core::Tensor GgufWriter::AddWeight(const std::string& name, const core::Tensor& tensor) {
+  const core::DType dtype = tensor.dtype();
+  if (!GgufStoresAsF32(name, tensor.rank()) ||
+      (dtype != core::DType::kF16 && dtype != core::DType::kBF16)) {
+    AddTensor(name, tensor);
+    return tensor;
+  }
+  ARLE_CHECK(tensor.device() == core::Device::kCpu && tensor.is_contiguous() && !tensor.empty())
+      << "AddWeight needs a contiguous CPU tensor with data to widen: " << tensor.ToString();
+  const int64_t n = tensor.numel();
+  core::Buffer wide(static_cast<size_t>(n) * sizeof(float));
+  const auto* src = static_cast<const uint16_t*>(tensor.data());
+  float* dst = wide.as<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = dtype == core::DType::kF16 ? core::F16ToF32(src[i]) : core::BF16ToF32(src[i]);
+  }
+  owned_.push_back(std::move(wide));
+  tensors_.emplace_back(name, owned_.back().AsTensor(core::DType::kF32, tensor.shape()));
+  return tensors_.back().second;
 }
 
 core::Status GgufWriter::Write(const std::string& path) const {
