@@ -41,36 +41,48 @@ inline void UpdateRecurrent(float* ab, int32_t token, int64_t layer) {
   ab[1] = std::fmod(ab[1] * 17.0f + static_cast<float>(3 * token + 7), kModulus);
 }
 
+// The order-sensitive hash the logits are made from, one value at a time.
+class Mixer {
+ public:
+  void Mix(uint64_t v) {
+    h_ ^= v + 0x9e3779b97f4a7c15ull;
+    h_ *= 1099511628211ull;
+    h_ ^= h_ >> 29;
+  }
+  // n_vocab pseudo-random logits in [0, 8) fixed by the hash.
+  void Logits(int32_t n_vocab, float* logits) const {
+    for (int32_t v = 0; v < n_vocab; ++v) {
+      uint64_t x = h_ + 0xbf58476d1ce4e5b9ull * static_cast<uint64_t>(v + 1);
+      x ^= x >> 31;
+      x *= 0x94d049bb133111ebull;
+      x ^= x >> 29;
+      logits[v] = static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 8.0f;
+    }
+  }
+
+ private:
+  uint64_t h_ = 1469598103934665603ull;
+};
+
 // The logits after `history` for a model whose layers are `kinds` ('R' recurrent, 'A' attention):
 // the reference the engine's output must equal.
 inline void NextLogits(const std::string& kinds, std::span<const int32_t> history, int32_t n_vocab,
                        float* logits) {
-  uint64_t h = 1469598103934665603ull;
-  const auto mix = [&h](uint64_t v) {
-    h ^= v + 0x9e3779b97f4a7c15ull;
-    h *= 1099511628211ull;
-    h ^= h >> 29;
-  };
+  Mixer mix;
   for (size_t l = 0; l < kinds.size(); ++l) {
     if (kinds[l] == 'R') {
       float ab[2] = {0, 0};
       for (int32_t t : history) UpdateRecurrent(ab, t, static_cast<int64_t>(l));
-      mix(static_cast<uint64_t>(ab[0]));
-      mix(static_cast<uint64_t>(ab[1]));
+      mix.Mix(static_cast<uint64_t>(ab[0]));
+      mix.Mix(static_cast<uint64_t>(ab[1]));
     } else {
       for (size_t p = 0; p < history.size(); ++p) {
-        mix(static_cast<uint64_t>(history[p]));
-        mix(p);
+        mix.Mix(static_cast<uint64_t>(history[p]));
+        mix.Mix(p);
       }
     }
   }
-  for (int32_t v = 0; v < n_vocab; ++v) {
-    uint64_t x = h + 0xbf58476d1ce4e5b9ull * static_cast<uint64_t>(v + 1);
-    x ^= x >> 31;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 29;
-    logits[v] = static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 8.0f;
-  }
+  mix.Logits(n_vocab, logits);
 }
 
 class FakeHybridModel final : public models::Model {
@@ -136,37 +148,24 @@ class FakeHybridModel final : public models::Model {
         return core::InvalidArgumentError("a snapshot outside the step");
       }
       if (!q.want_logits) continue;
-      // Rebuild the history the state stands for: tokens from the first attention layer's rows
-      // (each must hold its own position), and the recurrent states as they are.
+      // The same hash as NextLogits, over what the state holds: the recurrent states as they
+      // are, and the attention rows (token, position) read back through the block table.
       const int64_t n_rows = q.n_past + q.n_tokens;
-      std::vector<int32_t> history;
-      uint64_t h = 1469598103934665603ull;
-      const auto mix = [&h](uint64_t v) {
-        h ^= v + 0x9e3779b97f4a7c15ull;
-        h *= 1099511628211ull;
-        h ^= h >> 29;
-      };
+      Mixer mix;
       for (size_t l = 0; l < kinds_.size(); ++l) {
         if (kinds_[l] == 'R') {
-          mix(static_cast<uint64_t>(Ab(state, l, q.state_slot)[0]));
-          mix(static_cast<uint64_t>(Ab(state, l, q.state_slot)[1]));
+          mix.Mix(static_cast<uint64_t>(Ab(state, l, q.state_slot)[0]));
+          mix.Mix(static_cast<uint64_t>(Ab(state, l, q.state_slot)[1]));
         } else {
           for (int64_t p = 0; p < n_rows; ++p) {
             const float* row = Row(state, l, q, p);
-            mix(static_cast<uint64_t>(row[0]));
-            mix(static_cast<uint64_t>(row[1]));
+            mix.Mix(static_cast<uint64_t>(row[0]));
+            mix.Mix(static_cast<uint64_t>(row[1]));
           }
         }
       }
       logits->resize(logits->size() + n_vocab);
-      float* out = logits->data() + logits->size() - n_vocab;
-      for (int32_t v = 0; v < n_vocab; ++v) {
-        uint64_t x = h + 0xbf58476d1ce4e5b9ull * static_cast<uint64_t>(v + 1);
-        x ^= x >> 31;
-        x *= 0x94d049bb133111ebull;
-        x ^= x >> 29;
-        out[v] = static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 8.0f;
-      }
+      mix.Logits(n_vocab, logits->data() + logits->size() - n_vocab);
     }
     return core::OkStatus();
   }
