@@ -168,25 +168,41 @@ core::Buffer UnpermuteLlamaQk(const core::Tensor& w, int64_t n_heads) {
   return out;
 }
 
+namespace {
+
+// Every tensor of a layer with its Hugging Face name after "model.layers.N.": the one list that
+// ForEachWeight and OwnedF32Copy walk.
+constexpr std::pair<const char*, core::Tensor LayerWeights::*> kLayerTensors[] = {
+    {"input_layernorm.weight", &LayerWeights::attn_norm},
+    {"self_attn.q_proj.weight", &LayerWeights::wq},
+    {"self_attn.k_proj.weight", &LayerWeights::wk},
+    {"self_attn.v_proj.weight", &LayerWeights::wv},
+    {"self_attn.o_proj.weight", &LayerWeights::wo},
+    {"self_attn.q_proj.bias", &LayerWeights::bq},
+    {"self_attn.k_proj.bias", &LayerWeights::bk},
+    {"self_attn.v_proj.bias", &LayerWeights::bv},
+    {"self_attn.o_proj.bias", &LayerWeights::bo},
+    {"self_attn.q_norm.weight", &LayerWeights::q_norm},
+    {"self_attn.k_norm.weight", &LayerWeights::k_norm},
+    {"post_attention_layernorm.weight", &LayerWeights::ffn_norm},
+    {"mlp.gate_proj.weight", &LayerWeights::w_gate},
+    {"mlp.up_proj.weight", &LayerWeights::w_up},
+    {"mlp.down_proj.weight", &LayerWeights::w_down},
+    {"mlp.gate_proj.bias", &LayerWeights::b_gate},
+    {"mlp.up_proj.bias", &LayerWeights::b_up},
+    {"mlp.down_proj.bias", &LayerWeights::b_down},
+};
+
+}  // namespace
+
 void ForEachWeight(const ModelWeights& w,
                    const std::function<void(const std::string&, const core::Tensor&)>& fn) {
   fn("model.embed_tokens.weight", w.embed);
   for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights& L = w.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    const std::pair<const char*, const core::Tensor*> named[] = {
-        {"input_layernorm.weight", &L.attn_norm},   {"self_attn.q_proj.weight", &L.wq},
-        {"self_attn.k_proj.weight", &L.wk},         {"self_attn.v_proj.weight", &L.wv},
-        {"self_attn.o_proj.weight", &L.wo},         {"self_attn.q_proj.bias", &L.bq},
-        {"self_attn.k_proj.bias", &L.bk},           {"self_attn.v_proj.bias", &L.bv},
-        {"self_attn.o_proj.bias", &L.bo},           {"self_attn.q_norm.weight", &L.q_norm},
-        {"self_attn.k_norm.weight", &L.k_norm},     {"post_attention_layernorm.weight", &L.ffn_norm},
-        {"mlp.gate_proj.weight", &L.w_gate},        {"mlp.up_proj.weight", &L.w_up},
-        {"mlp.down_proj.weight", &L.w_down},        {"mlp.gate_proj.bias", &L.b_gate},
-        {"mlp.up_proj.bias", &L.b_up},              {"mlp.down_proj.bias", &L.b_down},
-    };
-    for (const auto& [name, t] : named) {
-      if (!t->empty()) fn(p + name, *t);
+    for (const auto& [name, member] : kLayerTensors) {
+      const core::Tensor& t = w.layers[l].*member;
+      if (!t.empty()) fn(p + name, t);
     }
   }
   fn("model.norm.weight", w.out_norm);
@@ -215,13 +231,8 @@ core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w) {
   ARLE_ASSIGN_OR_RETURN(out.embed, copy(w.embed));
   for (const LayerWeights& L : w.layers) {
     LayerWeights o;
-    for (auto [from, to] : {std::pair{&L.attn_norm, &o.attn_norm}, {&L.wq, &o.wq}, {&L.wk, &o.wk},
-                            {&L.wv, &o.wv}, {&L.wo, &o.wo}, {&L.bq, &o.bq}, {&L.bk, &o.bk},
-                            {&L.bv, &o.bv}, {&L.bo, &o.bo}, {&L.q_norm, &o.q_norm},
-                            {&L.k_norm, &o.k_norm}, {&L.ffn_norm, &o.ffn_norm},
-                            {&L.w_gate, &o.w_gate}, {&L.w_up, &o.w_up}, {&L.w_down, &o.w_down},
-                            {&L.b_gate, &o.b_gate}, {&L.b_up, &o.b_up}, {&L.b_down, &o.b_down}}) {
-      ARLE_ASSIGN_OR_RETURN(*to, copy(*from));
+    for (const auto& [name, member] : kLayerTensors) {
+      ARLE_ASSIGN_OR_RETURN(o.*member, copy(L.*member));
     }
     out.layers.push_back(o);
   }
