@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckJson(r.template_kwargs_json, /*array=*/false);
     if (!r.tools_json.empty()) CheckJson(r.tools_json, /*array=*/true);
     ARLE_CHECK(r.logprobs || r.params.sampling.top_logprobs == 0);
-    (void)ForcedToolPrefix(r.tool_choice, r.tool_choice_name);
+    (void)ForcedToolPrefix(r.tool_choice, r.tool_choice_name, "<tool_call>");
   });
   Run(ParseCompletionRequest(body, Context()), [](const CompletionRequest& r) {
     CheckParams(r.params);

@@ -108,7 +108,8 @@ int Serve(const ServeOptions& o) {
                                       : o.served_model_name;
   server::OpenAiServiceOptions service_options;
   service_options.served_model_name = served_name;
-  service_options.parser_family = chat.is_fallback ? "plain" : models::ChatFormatFor(model.info().architecture).output_parser;
+  // A fallback template is not the model's own: its output gets no family-specific parsing.
+  if (!chat.is_fallback) service_options.chat_format = models::ChatFormatFor(model.info().architecture);
   service_options.default_stop = runtime::DefaultStopParams(model, tok);
   service_options.system_fingerprint = fmt::format("arle-{}", kVersion);
   service_options.render_chat = [&chat](std::string_view messages, std::string_view tools,

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "arle/models/registry.h"
+
 namespace arle::server {
 namespace {
 
@@ -357,14 +359,19 @@ TEST(OpenAiRequestTest, ToolsAndToolChoice) {
 }
 
 TEST(OpenAiRequestTest, ForcedToolPrefixes) {
-  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kAuto, ""), "");
-  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNone, ""), "");
-  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kRequired, ""), "<tool_call>\n");
-  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNamed, "get_weather"),
+  // Qwen3's opener comes from the family registry, not from the server.
+  const std::string open = models::ChatFormatFor("Qwen3ForCausalLM").tool_call_open;
+  ASSERT_EQ(open, "<tool_call>");
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kAuto, "", open), "");
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNone, "", open), "");
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kRequired, "", open), "<tool_call>\n");
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNamed, "get_weather", open),
             "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ");
   // The name is JSON-escaped.
-  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNamed, "a\"b"),
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kNamed, "a\"b", open),
             "<tool_call>\n{\"name\": \"a\\\"b\", \"arguments\": ");
+  // Another format's opener is used as given.
+  EXPECT_EQ(ForcedToolPrefix(ToolChoice::kRequired, "", "[TOOL_CALLS]"), "[TOOL_CALLS]\n");
 }
 
 TEST(OpenAiRequestTest, CompletionPromptForms) {

@@ -220,7 +220,7 @@ TEST_F(OpenAiServiceTest, NamedToolChoiceForcesTheCall) {
 }
 
 TEST_F(OpenAiServiceTest, ToolsNeedAToolParser) {
-  Start(/*engine_options=*/{}, /*parser_family=*/"plain");
+  Start(/*engine_options=*/{}, models::ChatFormat{});  // plain: no tool calls
   Json e = Post("/v1/chat/completions", ChatBody("weather?", {{"tools", Json::array({kWeatherTool})}}),
                 400);
   EXPECT_EQ(e["error"]["param"], "tools");

@@ -23,6 +23,7 @@
 
 #include "arle/kv/block_pool.h"
 #include "arle/models/model.h"
+#include "arle/models/registry.h"
 #include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
@@ -288,7 +289,8 @@ inline const std::string kToolCallScript =
 
 class OpenAiServiceTest : public ::testing::Test {
  protected:
-  void Start(runtime::EngineOptions engine_options = {}, std::string parser_family = "qwen3") {
+  void Start(runtime::EngineOptions engine_options = {},
+             models::ChatFormat chat_format = models::ChatFormatFor("Qwen3ForCausalLM")) {
     scripts_ = std::make_shared<Scripts>();
     render_log_ = std::make_shared<RenderLog>();
     engine_options.kv_cache_bytes = 1024 * 256;  // 1024 blocks of the fake's 256 bytes
@@ -297,7 +299,7 @@ class OpenAiServiceTest : public ::testing::Test {
     engine_ = std::move(engine).value();
     OpenAiServiceOptions options;
     options.served_model_name = served_model_name_;
-    options.parser_family = parser_family;
+    options.chat_format = std::move(chat_format);
     options.default_stop.eos_token_ids = {Id("<|im_end|>")};
     options.render_chat = MakeRenderer(render_log_);
     options.retry_after_seconds = 2;

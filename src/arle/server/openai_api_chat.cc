@@ -145,15 +145,17 @@ ApiOr<CallPlan> PrepareChat(const Shared& shared, const HttpRequest& request) {
   if (!parsed.ok()) return parsed.error();
   ChatRequest& chat = *parsed;
   if (!chat.params.user.empty()) ARLE_LOG_DEBUG("chat request from user {}", chat.params.user);
-  const std::string& family = shared.options.parser_family;
+  const models::ChatFormat& format = shared.options.chat_format;
+  const std::string& family = format.output_parser;
 
   const bool use_tools = !chat.tools_json.empty() && chat.tool_choice != ToolChoice::kNone;
-  if (use_tools && !HasToolParser(family)) {
+  if (use_tools && (!HasToolParser(family) || !format.has_tool_calls())) {
     ApiError e;
     e.type = "invalid_request_error";
     e.param = "tools";
-    e.message = fmt::format("This model's output parser ('{}') cannot parse tool calls, so tools "
-                            "would be silently ignored. Omit 'tools' or pass tool_choice 'none'.",
+    e.message = fmt::format("This model's chat format (output parser '{}') has no tool calls, so "
+                            "tools would be silently ignored. Omit 'tools' or pass tool_choice "
+                            "'none'.",
                             family);
     return e;
   }
@@ -163,7 +165,7 @@ ApiOr<CallPlan> PrepareChat(const Shared& shared, const HttpRequest& request) {
   if (!rendered.ok()) return openai_fields::FromStatus(rendered.status(), "messages");
   std::string prompt = std::move(rendered).value();
   const bool start_in_reasoning = ReasoningOpen(family, prompt);
-  std::string forced = ForcedToolPrefix(chat.tool_choice, chat.tool_choice_name);
+  std::string forced = ForcedToolPrefix(chat.tool_choice, chat.tool_choice_name, format.tool_call_open);
   // A forced call cannot start inside an open <think> block: close it first.
   if (!forced.empty() && start_in_reasoning) forced = "</think>\n\n" + forced;
   prompt += forced;

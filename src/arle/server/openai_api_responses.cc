@@ -72,13 +72,13 @@ ApiOr<CallPlan> PrepareResponses(const Shared& shared, const HttpRequest& reques
   auto rendered = shared.options.render_chat(req.messages_json, "", true, req.template_kwargs_json);
   if (!rendered.ok()) return openai_fields::FromStatus(rendered.status(), "input");
   const std::string prompt = std::move(rendered).value();
-  const bool start_in_reasoning = ReasoningOpen(shared.options.parser_family, prompt);
+  const bool start_in_reasoning = ReasoningOpen(shared.options.chat_format.output_parser, prompt);
 
   CallPlan plan;  // n = 1: the parser leaves n out of req.params
   if (auto e = PlanChatPrompt(shared, req.params, prompt, "input", "max_output_tokens", &plan)) {
     return *e;
   }
-  auto parser = MakeOutputParser(shared.options.parser_family, /*parse_tools=*/false,
+  auto parser = MakeOutputParser(shared.options.chat_format.output_parser, /*parse_tools=*/false,
                                  start_in_reasoning);
   if (!parser.ok()) return openai_fields::FromStatus(parser.status(), "");
   ResponsesSettings settings;

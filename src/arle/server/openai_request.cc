@@ -385,16 +385,17 @@ ApiOr<DetokenizeRequest> ParseDetokenizeRequest(std::string_view body, const Par
   return req;
 }
 
-std::string ForcedToolPrefix(ToolChoice choice, std::string_view name) {
+std::string ForcedToolPrefix(ToolChoice choice, std::string_view name,
+                             std::string_view tool_call_open) {
   switch (choice) {
     case ToolChoice::kAuto:
     case ToolChoice::kNone:
       return "";
     case ToolChoice::kRequired:
-      return "<tool_call>\n";
+      return fmt::format("{}\n", tool_call_open);
     case ToolChoice::kNamed:
       // The Qwen3 template writes calls as {"name": ..., "arguments": ...}; dump() escapes the name.
-      return fmt::format("<tool_call>\n{{\"name\": {}, \"arguments\": ",
+      return fmt::format("{}\n{{\"name\": {}, \"arguments\": ", tool_call_open,
                          nlohmann::json(std::string(name)).dump());
   }
   return "";

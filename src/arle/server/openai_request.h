@@ -155,8 +155,11 @@ ApiOr<TokenizeRequest> ParseTokenizeRequest(std::string_view body, const ParseCo
 ApiOr<DetokenizeRequest> ParseDetokenizeRequest(std::string_view body, const ParseContext& context);
 
 // The assistant-turn prefix forced by tool_choice (appended to the rendered prompt and fed to the
-// output parser first, never emitted as content): "" for auto/none, "<tool_call>\n" for required,
-// "<tool_call>\n{\"name\": \"N\", \"arguments\": " for a named function (N JSON-escaped).
-std::string ForcedToolPrefix(ToolChoice choice, std::string_view name);
+// output parser first, never emitted as content), for a chat format whose calls open with
+// `tool_call_open` ("<tool_call>") and carry a JSON object {"name": ..., "arguments": ...}: ""
+// for auto/none, "<tool_call>\n" for required, "<tool_call>\n{\"name\": \"N\", \"arguments\": "
+// for a named function (N JSON-escaped).
+std::string ForcedToolPrefix(ToolChoice choice, std::string_view name,
+                             std::string_view tool_call_open);
 
 }  // namespace arle::server

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "arle/core/status.h"
+#include "arle/models/registry.h"
 #include "arle/runtime/engine.h"
 #include "arle/runtime/stop.h"
 #include "arle/server/http_server.h"
@@ -29,8 +30,11 @@ using ChatRenderer = std::function<core::StatusOr<std::string>(
 struct OpenAiServiceOptions {
   std::string served_model_name;
   ChatRenderer render_chat;  // REQUIRED
-  // The output parser family for chat ("qwen3", "plain", ...; see runtime/output_parser.h).
-  std::string parser_family = "plain";
+  // The model's chat format, from the family registry (models::ChatFormatFor): its output
+  // parser splits chat output into content, reasoning and tool calls, and its tool_call_open is
+  // what tool_choice "required" or a named function forces. The default (plain, no tool calls)
+  // suits a model without a known chat format.
+  models::ChatFormat chat_format;
   // EOS ids (and anything else model-specific) every request starts from; max_context_tokens is
   // taken from the engine.
   runtime::StopParams default_stop;

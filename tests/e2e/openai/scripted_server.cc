@@ -12,6 +12,7 @@
 #include <string>
 
 #include "apps/arle/model_source.h"
+#include "arle/models/registry.h"
 #include "arle/runtime/engine.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
@@ -71,7 +72,7 @@ int Serve(const Flags& flags) {
 
   server::OpenAiServiceOptions service_options;
   service_options.served_model_name = flags.served_model_name;
-  service_options.parser_family = "qwen3";
+  service_options.chat_format = models::ChatFormatFor("Qwen3ForCausalLM");
   service_options.default_stop.eos_token_ids = {eos_id};
   if (auto endoftext = (*tok)->TokenToId("<|endoftext|>")) {
     service_options.default_stop.eos_token_ids.push_back(*endoftext);
