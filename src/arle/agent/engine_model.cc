@@ -1,13 +1,13 @@
-// Rendering through chat_prompt.h and generation through the engine's callback, handed to the
-// agent's thread by a small queue.
+// Rendering through chat_prompt.h; generation through a runtime::RequestStream read on the
+// agent's thread.
 #include "arle/agent/engine_model.h"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <optional>
+
+#include "arle/runtime/request_stream.h"
 
 namespace arle::agent {
 
@@ -43,38 +43,21 @@ core::StatusOr<Completion> EngineAgentModel::Generate(
   completion.prompt_tokens = request.prompt_tokens;
 
   // The engine thread only queues; this thread streams, so on_text may be slow (a terminal).
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<runtime::EngineOutput> queue;
-  auto id = engine_.Submit(std::move(request), [&](const runtime::EngineOutput& out) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      queue.push_back(out);
-    }
-    cv.notify_one();
-  });
-  if (!id.ok()) return id.status();
+  auto stream = runtime::RequestStream::Submit(engine_, std::move(request));
+  if (!stream.ok()) return stream.status();
   bool cancelled = false;
-  for (bool done = false; !done;) {
-    runtime::EngineOutput out;
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return !queue.empty(); });
-      out = std::move(queue.front());
-      queue.pop_front();
-    }
-    if (completion.tokens.empty() && !out.tokens.empty()) {
+  while (std::optional<runtime::EngineOutput> out = (*stream)->Next()) {
+    if (completion.tokens.empty() && !out->tokens.empty()) {
       completion.ttft_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     }
-    for (const runtime::SampledToken& t : out.tokens) completion.tokens.push_back(t.id);
-    if (!out.text.empty() && !cancelled && !on_text(out.text)) {
+    for (const runtime::SampledToken& t : out->tokens) completion.tokens.push_back(t.id);
+    if (!out->text.empty() && !cancelled && !on_text(out->text)) {
       cancelled = true;
-      engine_.Cancel(*id);  // its final event (abort) still comes and ends the loop
+      (*stream)->Cancel();  // its final event (abort) still comes and ends the loop
     }
-    if (out.finish_reason != runtime::FinishReason::kNone) {
-      completion.finish_reason = std::string(runtime::FinishReasonName(out.finish_reason));
-      completion.n_cached_prompt_tokens = out.n_cached_prompt_tokens;
-      done = true;
+    if (out->finish_reason != runtime::FinishReason::kNone) {
+      completion.finish_reason = std::string(runtime::FinishReasonName(out->finish_reason));
+      completion.n_cached_prompt_tokens = out->n_cached_prompt_tokens;
     }
   }
   if (cancelled) completion.finish_reason = "abort";
