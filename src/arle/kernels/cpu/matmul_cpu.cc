@@ -26,9 +26,10 @@ using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
 // Output columns o0 .. o0+R-1 of tokens t0 .. t0+T-1.
-// `w` points at weight row o0 (rows n_in apart).
+// `w` points at weight row o0 (rows w_stride elements apart).
 template <int R, int T, typename WT>
-HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t o0, int64_t t0) {
+HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t w_stride, int64_t o0,
+                     int64_t t0) {
   const DF df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(df));
   const int64_t n_in = a.n_in;
@@ -39,7 +40,7 @@ HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t o0, int64_t t0)
   int64_t i = 0;
   for (; i + n <= n_in; i += n) {
     VF wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = WidenLoad(df, w + r * n_in + i);
+    for (int r = 0; r < R; ++r) wv[r] = WidenLoad(df, w + r * w_stride + i);
     for (int t = 0; t < T; ++t) {
       const VF xv = hn::LoadU(df, x + t * a.x_stride + i);
       for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
@@ -49,7 +50,7 @@ HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t o0, int64_t t0)
     for (int t = 0; t < T; ++t) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
       const float* xt = x + t * a.x_stride;
-      for (int64_t j = i; j < n_in; ++j) s += xt[j] * WidenAt(w + r * n_in + j, 0);
+      for (int64_t j = i; j < n_in; ++j) s += xt[j] * WidenAt(w + r * w_stride + j, 0);
       if (a.bias != nullptr) s += ref::LoadAsF32(a.bias, a.bias_dtype, o0 + r);
       a.y[(t0 + t) * a.y_stride + o0 + r] = s;
     }
@@ -61,21 +62,23 @@ HWY_INLINE void Tile(const MatMulParams& a, const WT* w, int64_t o0, int64_t t0)
 // registers, which the compiler covers with a memory operand (measured on a 2-core EPYC: 4 x 2 is
 // 25 % slower, 4 x 4 spills and is slower still).
 template <int R, typename WT>
-HWY_INLINE void TokenBlock(const MatMulParams& a, const WT* w, int64_t o, int64_t tb, int64_t te) {
+HWY_INLINE void TokenBlock(const MatMulParams& a, const WT* w, int64_t w_stride, int64_t o,
+                           int64_t tb, int64_t te) {
   int64_t t = tb;
-  for (; t + 3 <= te; t += 3) Tile<R, 3, WT>(a, w, o, t);
-  for (; t + 2 <= te; t += 2) Tile<R, 2, WT>(a, w, o, t);
-  if (t < te) Tile<R, 1, WT>(a, w, o, t);
+  for (; t + 3 <= te; t += 3) Tile<R, 3, WT>(a, w, w_stride, o, t);
+  for (; t + 2 <= te; t += 2) Tile<R, 2, WT>(a, w, w_stride, o, t);
+  if (t < te) Tile<R, 1, WT>(a, w, w_stride, o, t);
 }
 
 // Widens `rows` rows of n_in 16-bit weights to f32 (exact, so results are unchanged).
 template <typename WT>
-HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out) {
+HWY_INLINE void WidenRows(const WT* w, int64_t rows, int64_t n_in, float* out,
+                          int64_t out_stride) {
   const DF df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(df));
   for (int64_t r = 0; r < rows; ++r) {
     const WT* src = w + r * n_in;
-    float* dst = out + r * n_in;
+    float* dst = out + r * out_stride;
     int64_t i = 0;
     for (; i + n <= n_in; i += n) hn::StoreU(WidenLoad(df, src + i), df, dst + i);
     for (; i < n_in; ++i) dst[i] = WidenAt(src + i, 0);
@@ -92,15 +95,18 @@ template <typename WT>
 void WidenedRows(const MatMulParams& a, const WT* w, int64_t o_begin, int64_t o_end, int64_t tb,
                  int64_t te) {
   thread_local std::vector<float> rows;
-  if (static_cast<int64_t>(rows.size()) < 4 * a.n_in) rows.resize(4 * a.n_in);
+  // Widened rows 64 bytes more than n_in apart: with n_in a multiple of 1024 the four rows (and
+  // the activation rows, n_in apart) would otherwise share L1 sets and 4K-alias each other.
+  const int64_t stride = a.n_in + 16;
+  if (static_cast<int64_t>(rows.size()) < 4 * stride) rows.resize(4 * stride);
   int64_t o = o_begin;
   for (; o + 4 <= o_end; o += 4) {
-    WidenRows(w + o * a.n_in, 4, a.n_in, rows.data());
-    TokenBlock<4, float>(a, rows.data(), o, tb, te);
+    WidenRows(w + o * a.n_in, 4, a.n_in, rows.data(), stride);
+    TokenBlock<4, float>(a, rows.data(), stride, o, tb, te);
   }
   for (; o < o_end; ++o) {
-    WidenRows(w + o * a.n_in, 1, a.n_in, rows.data());
-    TokenBlock<1, float>(a, rows.data(), o, tb, te);
+    WidenRows(w + o * a.n_in, 1, a.n_in, rows.data(), stride);
+    TokenBlock<1, float>(a, rows.data(), stride, o, tb, te);
   }
 }
 
@@ -117,8 +123,8 @@ void MatMulRowsT(const MatMulParams& a, int64_t o_begin, int64_t o_end) {
       continue;
     }
     int64_t o = o_begin;
-    for (; o + 4 <= o_end; o += 4) TokenBlock<4, WT>(a, w + o * n_in, o, tb, te);
-    for (; o < o_end; ++o) TokenBlock<1, WT>(a, w + o * n_in, o, tb, te);
+    for (; o + 4 <= o_end; o += 4) TokenBlock<4, WT>(a, w + o * n_in, n_in, o, tb, te);
+    for (; o < o_end; ++o) TokenBlock<1, WT>(a, w + o * n_in, n_in, o, tb, te);
   }
 }
 
