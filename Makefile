@@ -38,12 +38,9 @@ sanitize:
 # matrices) and their tests. CI runs it after `make test`. Each test binary runs once (not once per
 # test, as ctest would): a process start under TSan costs seconds. TSan makes a binary exit
 # non-zero when it reported a race. arle_models_tests takes about 30 s under TSan (2 loaded cores).
-# arle_openai_tests is left out for now: under TSan, OpenAiServiceTest.ToolCallsAuto dies with a
-# SEGV inside TSan's shadow access from the chat protocol's strand-side event processing
-# (openai_api_chat.cc OnEvent); the release and ctest runs pass. Open problem, see the issue notes.
 TSAN_TESTS := tests/kv/arle_kv_tests tests/runtime/arle_engine_tests \
-	tests/server/arle_http_server_tests tests/runtime/arle_recurrent_family_tests \
-	tests/models/arle_models_tests
+	tests/server/arle_http_server_tests tests/server/arle_openai_tests \
+	tests/runtime/arle_recurrent_family_tests tests/models/arle_models_tests
 tsan:
 	@scripts/install-deps.sh
 	@cmake --preset tsan >/dev/null
