@@ -21,4 +21,16 @@ struct EmbeddingArgs {
 };
 void Embedding(const Context& ctx, const EmbeddingArgs& args);
 
+// The lookup's backward: dtable[ids[t], :] += dout[t, :] for every t (accumulates; rows no id
+// names stay unchanged). Deterministic: the adds into one row happen in token order whatever the
+// pool size (the work is split by columns, never by tokens), and every backend gives the same
+// bits (plain f32 additions). REQUIRES (checked): dout f32 [ids.size(), n_embd] contiguous,
+// dtable f32 [n_vocab, n_embd] contiguous and not aliasing dout, 0 <= ids[t] < n_vocab. CPU only.
+struct EmbeddingBackwardArgs {
+  const core::Tensor* dout = nullptr;  // f32 [n_tok, n_embd]
+  std::span<const int32_t> ids;        // [n_tok]
+  core::Tensor* dtable = nullptr;      // f32 [n_vocab, n_embd]
+};
+void EmbeddingBackward(const Context& ctx, const EmbeddingBackwardArgs& args);
+
 }  // namespace arle::kernels

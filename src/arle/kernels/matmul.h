@@ -65,4 +65,32 @@ struct MatMulSwiGluArgs {
 // REQUIRES (checked): MatMul's, equal widths, gate.y != up.y. CPU backends only.
 void MatMulSwiGlu(const Context& ctx, const MatMulSwiGluArgs& args);
 
+// ---- Backward (training) ----
+// Both are GEMMs in f32 on every CPU backend. Determinism: each output element is one chain of
+// multiply-adds over the contracted index in ascending order, starting from 0 (accumulate false)
+// or from the element's old value (accumulate true); the work is split by output rows only, so
+// results are bit-identical for every pool size and run, and a row of dx does not depend on the
+// other rows of dy (batch invariance). CUDA: no kernel yet.
+
+// dx = dy * w: dx[t, i] (+)= sum_o dy[t, o] * w[o, i], o ascending.
+// REQUIRES (checked): the shapes below; dx aliases neither dy nor w.
+struct MatMulBackwardInputArgs {
+  const core::Tensor* dy = nullptr;  // f32 [n_tok, n_out] contiguous
+  const core::Tensor* w = nullptr;   // f32 [n_out, n_in] contiguous (the forward's weight)
+  core::Tensor* dx = nullptr;        // f32 [n_tok, n_in] contiguous; must not alias dy
+  bool accumulate = false;           // true: dx += ..., false: dx = ...
+};
+void MatMulBackwardInput(const Context& ctx, const MatMulBackwardInputArgs& args);
+
+// dw[o, i] (+)= sum_t dy[t, o] * x[t, i], t ascending; dbias[o] (+)= sum_t dy[t, o] (adds in t
+// order) when dbias is set. REQUIRES (checked): the shapes below; dw and dbias alias no input.
+struct MatMulBackwardWeightArgs {
+  const core::Tensor* dy = nullptr;  // f32 [n_tok, n_out] contiguous
+  const core::Tensor* x = nullptr;   // f32 [n_tok, n_in] contiguous (the forward's input)
+  core::Tensor* dw = nullptr;        // f32 [n_out, n_in] contiguous
+  core::Tensor* dbias = nullptr;     // null or f32 [n_out]
+  bool accumulate = true;            // gradient accumulation across micro-batches adds
+};
+void MatMulBackwardWeight(const Context& ctx, const MatMulBackwardWeightArgs& args);
+
 }  // namespace arle::kernels

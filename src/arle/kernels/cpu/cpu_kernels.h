@@ -45,3 +45,20 @@ namespace arle::kernels::cpu {
 void PagedAttentionRows(const PagedAttentionParams& args, int64_t begin, int64_t end);
 
 }  // namespace arle::kernels::cpu
+
+#include "arle/kernels/ref/backward_linear_ref.h"  // the parameter blocks
+
+namespace arle::kernels::cpu {
+
+// The linear backward kernels (contracts in ref/backward_linear_ref.h). GemmRows: each element
+// one FMA chain over k ascending (the columns past the last whole vector: multiply then add);
+// ColumnSums and EmbeddingBackwardColumns: the same bits as their ref twins.
+void GemmRows(const GemmParams<float>& p, int64_t m_begin, int64_t m_end);
+void ColumnSums(const float* a, int64_t a_row, int64_t n_rows, bool accumulate, float* sum,
+                int64_t begin, int64_t end);
+void EmbeddingBackwardColumns(const EmbeddingBackwardParams<float>& p, int64_t c_begin,
+                              int64_t c_end);
+// Rows [begin, end); exp by Highway's vector Exp (a few ulp), so within tolerance of the ref.
+void CrossEntropyRows(const CrossEntropyParams<float>& p, int64_t begin, int64_t end);
+
+}  // namespace arle::kernels::cpu
