@@ -15,6 +15,7 @@
 // After highway.h, per target:
 #include "arle/kernels/cpu/attention_group-inl.h"
 #include "arle/kernels/cpu/dot-inl.h"
+#include "hwy/aligned_allocator.h"
 #include "hwy/contrib/math/math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -191,35 +192,33 @@ void CausalAttentionItems(const CausalAttentionParams<float>& p, int64_t begin, 
   }
 }
 
-// y[d] += a * x[d] for d in [0, hd) (fma per lane; the tail by std::fma, the same rounding).
-HWY_INLINE void Axpy(float a, const float* x, int64_t hd, float* y) {
-  const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  const VF av = hn::Set(df, a);
-  int64_t d = 0;
-  for (; d + lanes <= hd; d += lanes) {
-    hn::StoreU(hn::MulAdd(av, hn::LoadU(df, x + d), hn::LoadU(df, y + d)), df, y + d);
-  }
-  for (; d < hd; ++d) y[d] = std::fma(a, x[d], y[d]);
-}
-
-// Keys per step of the backward: a multiple of every target's lane count.
-inline constexpr int64_t kBackwardKeyStep = 16;
+// Keys per block of the backward (a multiple of every target's lane count) and queries per block.
+inline constexpr int64_t kKeyBlock = 16;
+inline constexpr int64_t kQueryBlock = 4;
 
 // One (sequence, kv head) unit per item: every dq row of the group's heads and every dk/dv row of
-// the kv head are written by this unit alone, in the reference's loop order (head, query, key).
+// the kv head are written by this unit alone. Key blocks outer (their K and V rows transposed once
+// into lanes-over-keys tiles, so scores need no horizontal sums), then the group's heads, then
+// blocks of kQueryBlock queries that see the key block. Every accumulator still sums in the
+// reference's order: dq_i over keys ascending; dk_j and dv_j over (head, query) ascending, the
+// masked pairs (j > i) adding exactly zero (p = exp(-inf) = 0).
 void CausalAttentionBackwardUnits(const CausalAttentionParams<float>& p, int64_t begin,
                                   int64_t end) {
-  using attention_detail::Carry;
   const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(DF()));
+  constexpr int64_t kVecs = kKeyBlock / kLanes;  // vectors per key block
   const int64_t group = p.n_head / p.n_head_kv;
   const int64_t hd = p.head_dim;
   const int64_t kv_row = p.n_head_kv * hd;
-  auto row_offset = [kv_row](int64_t j) { return j * kv_row; };
-  HWY_ALIGN float score[kBackwardKeyStep], dp[kBackwardKeyStep];
-  HWY_ALIGN float pr[kBackwardKeyStep], ds[kBackwardKeyStep];
-  const VF scale = hn::Set(df, p.scale);
+  const int64_t full = hd - hd % kLanes;
+  auto tiles = hwy::AllocateAligned<float>(static_cast<size_t>(2 * hd * kKeyBlock));
+  float* kt = tiles.get();             // [hd][kKeyBlock]: kt[d * kKeyBlock + jj] = k_{j0+jj}[d]
+  float* vt = kt + hd * kKeyBlock;
+  auto delta_buf = hwy::AllocateAligned<float>(static_cast<size_t>(group * p.seq_len));
+  HWY_ALIGN float pr[kQueryBlock][kKeyBlock], ds[kQueryBlock][kKeyBlock];
+  HWY_ALIGN float iota[kKeyBlock];
+  for (int64_t jj = 0; jj < kKeyBlock; ++jj) iota[jj] = static_cast<float>(jj);
+  const VF scale = hn::Set(df, p.scale), neg_inf = hn::Set(df, -INFINITY);
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t s = unit / p.n_head_kv, kvh = unit % p.n_head_kv;
     const int64_t kv0 = s * p.seq_len * kv_row + kvh * hd;
@@ -227,33 +226,102 @@ void CausalAttentionBackwardUnits(const CausalAttentionParams<float>& p, int64_t
     const float* v = p.v + kv0;
     float* dk = p.dk + kv0;
     float* dv = p.dv + kv0;
+    auto qrow = [&](int64_t h, int64_t i) { return ((s * p.seq_len + i) * p.n_head + h) * hd; };
     for (int64_t j = 0; j < p.seq_len; ++j) {
-      std::fill_n(dk + row_offset(j), hd, 0.0f);
-      std::fill_n(dv + row_offset(j), hd, 0.0f);
+      std::fill_n(dk + j * kv_row, hd, 0.0f);
+      std::fill_n(dv + j * kv_row, hd, 0.0f);
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t h = kvh * group + g;
+        std::fill_n(p.dq + qrow(h, j), hd, 0.0f);
+        delta_buf[g * p.seq_len + j] = Dot(p.dout + qrow(h, j), p.out + qrow(h, j), hd);
+      }
     }
-    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      for (int64_t i = 0; i < p.seq_len; ++i) {
-        const int64_t qh = (s * p.seq_len + i) * p.n_head + h;
-        const float* q = p.q + qh * hd;
-        const float* dout = p.dout + qh * hd;
-        float* dq = p.dq + qh * hd;
-        const VF delta = hn::Set(df, Dot(dout, p.out + qh * hd, hd));
-        const VF lse = hn::Set(df, p.lse[qh]);
-        for (int64_t j0 = 0; j0 <= i; j0 += kBackwardKeyStep) {
-          const int64_t j1 = std::min(j0 + kBackwardKeyStep, i + 1);
-          attention_detail::Scores(q, k, hd, p.scale, j0, j1, row_offset, score);
-          attention_detail::Scores(dout, v, hd, 1.0f, j0, j1, row_offset, dp);
-          for (int64_t j = j1 - j0; j < kBackwardKeyStep; ++j) score[j] = dp[j] = 0.0f;
-          for (int64_t j = 0; j < kBackwardKeyStep; j += lanes) {
-            const VF pv = hn::Exp(df, hn::Sub(hn::Load(df, score + j), lse));
-            hn::Store(pv, df, pr + j);
-            hn::Store(hn::Mul(hn::Mul(pv, hn::Sub(hn::Load(df, dp + j), delta)), scale), df, ds + j);
+    for (int64_t j0 = 0; j0 < p.seq_len; j0 += kKeyBlock) {
+      const int64_t nk = std::min(kKeyBlock, p.seq_len - j0);
+      for (int64_t d = 0; d < hd; ++d) {
+        for (int64_t jj = 0; jj < kKeyBlock; ++jj) {
+          kt[d * kKeyBlock + jj] = jj < nk ? k[(j0 + jj) * kv_row + d] : 0.0f;
+          vt[d * kKeyBlock + jj] = jj < nk ? v[(j0 + jj) * kv_row + d] : 0.0f;
+        }
+      }
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t h = kvh * group + g;
+        for (int64_t i0 = j0; i0 < p.seq_len; i0 += kQueryBlock) {
+          const int64_t nq = std::min(kQueryBlock, p.seq_len - i0);
+          const float* q[kQueryBlock];
+          const float* dout[kQueryBlock];
+          for (int64_t r = 0; r < kQueryBlock; ++r) {
+            const int64_t i = i0 + std::min(r, nq - 1);  // a short block repeats its last query
+            q[r] = p.q + qrow(h, i);
+            dout[r] = p.dout + qrow(h, i);
           }
-          attention_detail::WeightedSum(ds, k, hd, j0, j1, row_offset,
-                                        j0 == 0 ? Carry::kNone : Carry::kKeep, 1.0f, dq);
-          for (int64_t j = j0; j < j1; ++j) {
-            Axpy(pr[j - j0], dout, hd, dv + row_offset(j));
-            Axpy(ds[j - j0], q, hd, dk + row_offset(j));
+          VF sc[kQueryBlock][kVecs], dp[kQueryBlock][kVecs];
+          for (int64_t r = 0; r < kQueryBlock; ++r) {
+            for (int64_t c = 0; c < kVecs; ++c) sc[r][c] = dp[r][c] = hn::Zero(df);
+          }
+          for (int64_t d = 0; d < hd; ++d) {
+            for (int64_t c = 0; c < kVecs; ++c) {
+              const VF kv = hn::Load(df, kt + d * kKeyBlock + c * kLanes);
+              const VF vv = hn::Load(df, vt + d * kKeyBlock + c * kLanes);
+              for (int64_t r = 0; r < kQueryBlock; ++r) {
+                sc[r][c] = hn::MulAdd(hn::Set(df, q[r][d]), kv, sc[r][c]);
+                dp[r][c] = hn::MulAdd(hn::Set(df, dout[r][d]), vv, dp[r][c]);
+              }
+            }
+          }
+          for (int64_t r = 0; r < kQueryBlock; ++r) {
+            const int64_t i = i0 + r;
+            const int64_t qh = (s * p.seq_len + std::min(i, i0 + nq - 1)) * p.n_head + h;
+            const VF lse = hn::Set(df, p.lse[qh]);
+            const VF delta = hn::Set(df, delta_buf[g * p.seq_len + std::min(i, i0 + nq - 1)]);
+            for (int64_t c = 0; c < kVecs; ++c) {
+              // Keys past the query (and the repeated rows of a short block) get p = 0.
+              const auto masked = hn::Gt(hn::Add(hn::Load(df, iota + c * kLanes),
+                                                 hn::Set(df, static_cast<float>(j0))),
+                                         hn::Set(df, static_cast<float>(r < nq ? i : -1)));
+              const VF score = hn::IfThenElse(masked, neg_inf, hn::Mul(sc[r][c], scale));
+              const VF pv = hn::Exp(df, hn::Sub(score, lse));
+              hn::Store(pv, df, pr[r] + c * kLanes);
+              hn::Store(hn::Mul(hn::Mul(pv, hn::Sub(dp[r][c], delta)), scale), df,
+                        ds[r] + c * kLanes);
+            }
+          }
+          // dq_i += sum over the block's keys (ascending) of ds k_j.
+          for (int64_t r = 0; r < nq; ++r) {
+            float* dq = p.dq + qrow(h, i0 + r);
+            const int64_t jn = std::min(nk, i0 + r - j0 + 1);
+            int64_t d = 0;
+            for (; d < full; d += kLanes) {
+              VF acc = hn::LoadU(df, dq + d);
+              for (int64_t jj = 0; jj < jn; ++jj) {
+                acc = hn::MulAdd(hn::Set(df, ds[r][jj]), hn::LoadU(df, k + (j0 + jj) * kv_row + d), acc);
+              }
+              hn::StoreU(acc, df, dq + d);
+            }
+            for (; d < hd; ++d) {
+              for (int64_t jj = 0; jj < jn; ++jj) dq[d] = std::fma(ds[r][jj], k[(j0 + jj) * kv_row + d], dq[d]);
+            }
+          }
+          // dk_j += ds q_i and dv_j += p dout_i over the block's queries (ascending).
+          for (int64_t jj = 0; jj < nk; ++jj) {
+            float* dkj = dk + (j0 + jj) * kv_row;
+            float* dvj = dv + (j0 + jj) * kv_row;
+            int64_t d = 0;
+            for (; d < full; d += kLanes) {
+              VF a = hn::LoadU(df, dkj + d), b = hn::LoadU(df, dvj + d);
+              for (int64_t r = 0; r < nq; ++r) {
+                a = hn::MulAdd(hn::Set(df, ds[r][jj]), hn::LoadU(df, q[r] + d), a);
+                b = hn::MulAdd(hn::Set(df, pr[r][jj]), hn::LoadU(df, dout[r] + d), b);
+              }
+              hn::StoreU(a, df, dkj + d);
+              hn::StoreU(b, df, dvj + d);
+            }
+            for (; d < hd; ++d) {
+              for (int64_t r = 0; r < nq; ++r) {
+                dkj[d] = std::fma(ds[r][jj], q[r][d], dkj[d]);
+                dvj[d] = std::fma(pr[r][jj], dout[r][d], dvj[d]);
+              }
+            }
           }
         }
       }
