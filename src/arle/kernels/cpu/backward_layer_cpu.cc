@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
-#include "arle/kernels/ref/backward_layer_ref.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "arle/kernels/cpu/backward_layer_cpu.cc"
