@@ -1,10 +1,12 @@
-// SwiGLU, residual add, row gather, copy and argmax.
+// SwiGLU and its backward, residual add, row gather, copy and argmax.
 #include "arle/kernels/elementwise.h"
 
 #include <cmath>
 #include <cstring>
 
+#include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
+#include "arle/kernels/ref/backward_layer_ref.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
@@ -25,6 +27,32 @@ void SwiGlu(const Context& ctx, const SwiGluArgs& a) {
   // compiler the same way whichever backend asked.
   ctx.pool().ParallelFor(gate.numel(), /*work_per_item=*/8, [&](int64_t begin, int64_t end) {
     ref::SwiGluRange(g, u, o, begin, end);
+  });
+}
+
+void SwiGluBackward(const Context& ctx, const SwiGluBackwardArgs& a) {
+  ARLE_CHECK(a.gate != nullptr && a.up != nullptr && a.dswiglu != nullptr && a.dgate != nullptr &&
+             a.dup != nullptr)
+      << "SwiGluBackward: null tensor";
+  const core::Tensor& gate = *a.gate;
+  for (const core::Tensor* t : {a.gate, a.up, a.dswiglu, static_cast<const core::Tensor*>(a.dgate),
+                                static_cast<const core::Tensor*>(a.dup)}) {
+    ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && t->numel() == gate.numel())
+        << "SwiGluBackward: " << t->ToString() << " vs gate " << gate.ToString();
+    CheckOnDevice(ctx, *t, "SwiGluBackward");
+  }
+  ARLE_CHECK(gate.numel() == 0 || a.dgate->data() != a.dup->data())
+      << "SwiGluBackward: dgate aliases dup";
+  if (!ctx.is_cpu()) NoKernelFor("SwiGluBackward", ctx);
+  SwiGluBackwardParams<float> p;
+  p.gate = gate.data_as<float>();
+  p.up = a.up->data_as<float>();
+  p.dswiglu = a.dswiglu->data_as<float>();
+  p.dgate = a.dgate->data_as<float>();
+  p.dup = a.dup->data_as<float>();
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  ctx.pool().ParallelFor(gate.numel(), /*work_per_item=*/16, [&](int64_t begin, int64_t end) {
+    use_ref ? ref::SwiGluBackwardRange(p, begin, end) : cpu::SwiGluBackwardRange(p, begin, end);
   });
 }
 

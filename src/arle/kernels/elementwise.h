@@ -18,6 +18,22 @@ struct SwiGluArgs {
 };
 void SwiGlu(const Context& ctx, const SwiGluArgs& args);
 
+// Backward of swiglu = silu(gate) * up: with s = sigmoid(gate) (computed from exp(-|gate|), so
+// finite for every input),
+//   dup = dswiglu * gate * s,   dgate = dswiglu * up * s * (1 + gate * (1 - s)).
+// All f32 contiguous with equal element counts. Each element is computed alone from the inputs at
+// its index, so either output may alias any input (dgate = gate or dswiglu, dup = up, ...), but
+// dgate and dup must not alias each other. Bits do not depend on the thread count. CPU backends
+// only.
+struct SwiGluBackwardArgs {
+  const core::Tensor* gate = nullptr;
+  const core::Tensor* up = nullptr;
+  const core::Tensor* dswiglu = nullptr;
+  core::Tensor* dgate = nullptr;
+  core::Tensor* dup = nullptr;
+};
+void SwiGluBackward(const Context& ctx, const SwiGluBackwardArgs& args);
+
 // out = a + b elementwise (the residual connection); f32, equal element counts.
 struct AddArgs {
   const core::Tensor* a = nullptr;

@@ -1,8 +1,11 @@
 // RmsNorm validation and dispatch, threaded over rows.
 #include "arle/kernels/rmsnorm.h"
 
+#include <algorithm>
+
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
+#include "arle/kernels/ref/backward_layer_ref.h"
 #include "arle/kernels/ref/ref_kernels.h"
 #include "arle/kernels/rmsnorm_args.h"
 
@@ -52,6 +55,60 @@ void RmsNorm(const Context& ctx, const RmsNormArgs& a) {
       CudaRmsNorm(ctx, p);
       return;
   }
+}
+
+void RmsNormBackward(const Context& ctx, const RmsNormBackwardArgs& a) {
+  ARLE_CHECK(a.x != nullptr && a.w != nullptr && a.dy != nullptr && a.dx != nullptr &&
+             a.dw != nullptr)
+      << "RmsNormBackward: null tensor";
+  const core::Tensor &x = *a.x, &w = *a.w, &dy = *a.dy;
+  core::Tensor &dx = *a.dx, &dw = *a.dw;
+  ARLE_CHECK(x.rank() >= 1 && x.dtype() == core::DType::kF32 && x.is_contiguous())
+      << "RmsNormBackward x: " << x.ToString();
+  const int64_t n = x.dim(-1);
+  for (const core::Tensor* t : {&w, static_cast<const core::Tensor*>(&dw)}) {
+    ARLE_CHECK(t->rank() == 1 && t->dim(0) == n && t->dtype() == core::DType::kF32 &&
+               t->is_contiguous())
+        << "RmsNormBackward w/dw: " << t->ToString() << " for x " << x.ToString();
+  }
+  for (const core::Tensor* t : {&dy, static_cast<const core::Tensor*>(&dx)}) {
+    ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && std::ranges::equal(t->shape(), x.shape()))
+        << "RmsNormBackward dy/dx: " << t->ToString() << " for x " << x.ToString();
+  }
+  ARLE_CHECK(dx.data() != x.data() && dw.data() != w.data()) << "RmsNormBackward: bad aliasing";
+  for (const core::Tensor* t : {&x, &w, &dy, static_cast<const core::Tensor*>(&dx),
+                                static_cast<const core::Tensor*>(&dw)}) {
+    CheckOnDevice(ctx, *t, "RmsNormBackward");
+  }
+  if (!ctx.is_cpu()) NoKernelFor("RmsNormBackward", ctx);
+  RmsNormBackwardParams<float> p;
+  p.x = x.data_as<float>();
+  p.w = w.data_as<float>();
+  p.dy = dy.data_as<float>();
+  p.dx = dx.data_as<float>();
+  p.dw = dw.data_as<float>();
+  p.accumulate_dx = a.accumulate_dx;
+  p.n = n;
+  p.n_rows = n == 0 ? 0 : x.numel() / n;
+  p.eps = a.eps;
+  if (p.n_rows == 0) return;
+  p.inv = reinterpret_cast<float*>(
+      ctx.scratch().Get(0, static_cast<size_t>(p.n_rows) * sizeof(float)));
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  core::ThreadPool& pool = ctx.pool();
+  pool.ParallelFor(p.n_rows, /*work_per_item=*/p.n, [&](int64_t begin, int64_t end) {
+    use_ref ? ref::RmsNormInvRows(p, begin, end) : cpu::RmsNormInvRows(p, begin, end);
+  });
+  // dw before dx: dx may overwrite dy. Columns in chunks of 16 (a cache line).
+  constexpr int64_t kCols = 16;
+  pool.ParallelFor((n + kCols - 1) / kCols, /*work_per_item=*/2 * kCols * p.n_rows,
+                   [&](int64_t begin, int64_t end) {
+                     const int64_t c0 = begin * kCols, c1 = std::min(n, end * kCols);
+                     use_ref ? ref::RmsNormBackwardDw(p, c0, c1) : cpu::RmsNormBackwardDw(p, c0, c1);
+                   });
+  pool.ParallelFor(p.n_rows, /*work_per_item=*/4 * p.n, [&](int64_t begin, int64_t end) {
+    use_ref ? ref::RmsNormBackwardDxRows(p, begin, end) : cpu::RmsNormBackwardDxRows(p, begin, end);
+  });
 }
 
 }  // namespace arle::kernels

@@ -1,10 +1,12 @@
-// RoPE table construction and rotation (scalar; threaded over tokens).
+// RoPE table construction, rotation (scalar) and its backward (Highway); threaded over tokens.
 #include "arle/kernels/rope.h"
 
 #include <cmath>
 #include <cstring>
 
+#include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
+#include "arle/kernels/ref/backward_layer_ref.h"
 #include "arle/kernels/ref/ref_kernels.h"
 
 namespace arle::kernels {
@@ -40,27 +42,34 @@ void RopeTable(const Context& ctx, const RopeTableArgs& a) {
   }
 }
 
+namespace {
+
+// Checks ApplyRope's (or its backward's) REQUIRES for input x, output out and the tables.
+void CheckRopeOperands(const Context& ctx, const core::Tensor& x, const core::Tensor& cos,
+                       const core::Tensor& sin, const core::Tensor& out, const char* op) {
+  ARLE_CHECK(out.dtype() == x.dtype() && out.is_contiguous() && out.rank() == 3 &&
+             out.dim(0) == x.dim(0) && out.dim(1) == x.dim(1) && out.dim(2) == x.dim(2))
+      << op << " out: " << out.ToString() << " for x " << x.ToString();
+  for (const core::Tensor* t : {&x, &cos, &sin, &out}) CheckOnDevice(ctx, *t, op);
+  if (!ctx.is_cpu()) NoKernelFor(op, ctx);
+  ARLE_CHECK(x.rank() == 3 && x.dtype() == core::DType::kF32 && x.is_contiguous() &&
+             x.dim(2) % 2 == 0)
+      << op << " x: " << x.ToString();
+  for (const core::Tensor* t : {&cos, &sin}) {
+    ARLE_CHECK(t->rank() == 2 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
+               t->dim(0) == x.dim(0) && t->dim(1) == x.dim(2) / 2)
+        << op << " table " << t->ToString() << " for x " << x.ToString();
+  }
+}
+
+}  // namespace
+
 void ApplyRope(const Context& ctx, const ApplyRopeArgs& a) {
   ARLE_CHECK(a.x != nullptr && a.cos != nullptr && a.sin != nullptr && a.out != nullptr)
       << "ApplyRope: null tensor";
   const core::Tensor &x = *a.x, &cos = *a.cos, &sin = *a.sin;
-  ARLE_CHECK(a.out->dtype() == x.dtype() && a.out->is_contiguous() && a.out->rank() == 3 &&
-             a.out->dim(0) == x.dim(0) && a.out->dim(1) == x.dim(1) && a.out->dim(2) == x.dim(2))
-      << "ApplyRope out: " << a.out->ToString() << " for x " << x.ToString();
-  for (const core::Tensor* t : {a.x, a.cos, a.sin, static_cast<const core::Tensor*>(a.out)}) {
-    CheckOnDevice(ctx, *t, "ApplyRope");
-  }
-  if (!ctx.is_cpu()) NoKernelFor("ApplyRope", ctx);
-  ARLE_CHECK(x.rank() == 3 && x.dtype() == core::DType::kF32 && x.is_contiguous() &&
-             x.dim(2) % 2 == 0)
-      << "ApplyRope x: " << x.ToString();
+  CheckRopeOperands(ctx, x, cos, sin, *a.out, "ApplyRope");
   const int64_t n_tok = x.dim(0), n_head = x.dim(1), head_dim = x.dim(2);
-  for (const core::Tensor* t :
-       {static_cast<const core::Tensor*>(&cos), static_cast<const core::Tensor*>(&sin)}) {
-    ARLE_CHECK(t->rank() == 2 && t->dtype() == core::DType::kF32 && t->is_contiguous() &&
-               t->dim(0) == n_tok && t->dim(1) == head_dim / 2)
-        << "ApplyRope table " << t->ToString() << " for x " << x.ToString();
-  }
   const float* c = cos.data_as<float>();
   const float* s = sin.data_as<float>();
   // Rotated in place in out (a copy of x first when they differ, so x survives for a backward).
@@ -69,6 +78,26 @@ void ApplyRope(const Context& ctx, const ApplyRopeArgs& a) {
   ctx.pool().ParallelFor(
       n_tok, /*work_per_item=*/x.numel() / (n_tok > 0 ? n_tok : 1) * 4,
       [&](int64_t begin, int64_t end) { ref::RopeRows(c, s, data, n_head, head_dim, begin, end); });
+}
+
+void ApplyRopeBackward(const Context& ctx, const ApplyRopeBackwardArgs& a) {
+  ARLE_CHECK(a.dy != nullptr && a.cos != nullptr && a.sin != nullptr && a.dx != nullptr)
+      << "ApplyRopeBackward: null tensor";
+  const core::Tensor& dy = *a.dy;
+  CheckRopeOperands(ctx, dy, *a.cos, *a.sin, *a.dx, "ApplyRopeBackward");
+  RopeBackwardParams<float> p;
+  p.dy = dy.data_as<float>();
+  p.cos = a.cos->data_as<float>();
+  p.sin = a.sin->data_as<float>();
+  p.dx = a.dx->data_as<float>();
+  p.n_head = dy.dim(1);
+  p.head_dim = dy.dim(2);
+  const bool use_ref = ctx.backend() == Backend::kRef;
+  ctx.pool().ParallelFor(dy.dim(0), /*work_per_item=*/4 * p.n_head * p.head_dim,
+                         [&](int64_t begin, int64_t end) {
+                           use_ref ? ref::RopeBackwardRows(p, begin, end)
+                                   : cpu::RopeBackwardRows(p, begin, end);
+                         });
 }
 
 }  // namespace arle::kernels

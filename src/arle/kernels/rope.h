@@ -33,4 +33,17 @@ struct ApplyRopeArgs {
 };
 void ApplyRope(const Context& ctx, const ApplyRopeArgs& args);
 
+// Backward of ApplyRope: the transpose of its rotation, per (token, head) and i < head_dim/2:
+//   dx[i] = dy[i] * c + dy[i + head_dim/2] * s,   dx[i + head_dim/2] = dy[i + head_dim/2] * c -
+//   dy[i] * s.
+// Same layouts as ApplyRopeArgs (dy and dx f32 [n_tok, n_head, head_dim]). Every element is
+// computed alone, so the result does not depend on the thread count. CPU backends only.
+struct ApplyRopeBackwardArgs {
+  const core::Tensor* dy = nullptr;
+  const core::Tensor* cos = nullptr;  // RopeTable's
+  const core::Tensor* sin = nullptr;
+  core::Tensor* dx = nullptr;  // dy's shape; may be dy itself (in place)
+};
+void ApplyRopeBackward(const Context& ctx, const ApplyRopeBackwardArgs& args);
+
 }  // namespace arle::kernels

@@ -151,11 +151,13 @@ HWY_INLINE void DivideBy(float sum, int64_t hd, float* out) {
 // Up to this many queries share one pass over their K/V rows.
 inline constexpr int64_t kMaxGroupQueries = 8;
 
-// One query of a group: it attends over keys [0, n_seen) and writes head_dim floats to `out`.
+// One query of a group: it attends over keys [0, n_seen) and writes head_dim floats to `out`, and
+// when `lse` is not null, log(sum_j exp(score_j)) there (the training forward saves it).
 struct GroupQuery {
   const float* q;
   int64_t n_seen;
   float* out;
+  float* lse = nullptr;
 };
 
 // Attention of `m` (<= kMaxGroupQueries) queries that read the same K/V rows (one sequence, one
@@ -205,7 +207,10 @@ HWY_INLINE void AttendGroup(const GroupQuery* queries, int64_t m, const T* k, co
       attention_detail::WeightedSum(p[i], v, hd, j0, j1, row_offset, carry, c, queries[i].out);
     }
   }
-  for (int64_t i = 0; i < m; ++i) attention_detail::DivideBy(running_sum[i], hd, queries[i].out);
+  for (int64_t i = 0; i < m; ++i) {
+    attention_detail::DivideBy(running_sum[i], hd, queries[i].out);
+    if (queries[i].lse != nullptr) *queries[i].lse = running_max[i] + std::log(running_sum[i]);
+  }
 }
 
 }  // namespace HWY_NAMESPACE

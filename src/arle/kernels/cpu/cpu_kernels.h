@@ -62,3 +62,25 @@ void EmbeddingBackwardColumns(const EmbeddingBackwardParams<float>& p, int64_t c
 void CrossEntropyRows(const CrossEntropyParams<float>& p, int64_t begin, int64_t end);
 
 }  // namespace arle::kernels::cpu
+
+#include "arle/kernels/backward_layer_args.h"
+
+namespace arle::kernels::cpu {
+
+// The layer backward kernels and training attention on the current target (contracts in
+// ref/backward_layer_ref.h; results within rounding of the reference, and independent of how the
+// dispatcher splits the range).
+void RmsNormInvRows(const RmsNormBackwardParams<float>& p, int64_t begin, int64_t end);
+void RmsNormBackwardDw(const RmsNormBackwardParams<float>& p, int64_t begin, int64_t end);
+void RmsNormBackwardDxRows(const RmsNormBackwardParams<float>& p, int64_t begin, int64_t end);
+void RopeBackwardRows(const RopeBackwardParams<float>& p, int64_t begin, int64_t end);
+void SwiGluBackwardRange(const SwiGluBackwardParams<float>& p, int64_t begin, int64_t end);
+// Forward items [begin, end) of [0, n_seq * n_head_kv * seq_len * (n_head / n_head_kv)) in
+// (sequence, kv head, query row, head of the group) order: out and lse of one (row, head) each,
+// bit for bit AttentionRows' out for that query over its sequence's rows.
+void CausalAttentionItems(const CausalAttentionParams<float>& p, int64_t begin, int64_t end);
+// Backward units [begin, end) of [0, n_seq * n_head_kv), as ref::CausalAttentionBackwardUnits.
+void CausalAttentionBackwardUnits(const CausalAttentionParams<float>& p, int64_t begin,
+                                  int64_t end);
+
+}  // namespace arle::kernels::cpu

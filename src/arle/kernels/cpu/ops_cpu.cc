@@ -16,6 +16,7 @@
 #include "hwy/highway.h"
 // After highway.h, per target:
 #include "arle/kernels/cpu/attention_group-inl.h"
+#include "arle/kernels/cpu/dot-inl.h"
 #include "arle/kernels/cpu/widen-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -25,18 +26,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
-
-// sum_i a[i] * b[i]: one vector accumulator, SumOfLanes, then a scalar tail.
-HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
-  const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  VF acc = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
-  float s = hn::GetLane(hn::SumOfLanes(df, acc));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 template <typename WT>
 void RmsNormRowsT(const RmsNormParams& a, int64_t begin, int64_t end) {
