@@ -473,7 +473,8 @@ core::StatusOr<std::string> ResolveStepDir(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return core::NotFoundError(path + ": no such checkpoint directory");
   if (core::FileExists(core::JoinPath(path, kManifestName))) {
-    return fs::canonical(path, ec).string();
+    std::string dir = fs::canonical(path, ec).string();
+    return ec ? path : dir;
   }
   const fs::path latest = fs::path(path) / kLatest;
   if (fs::is_symlink(fs::symlink_status(latest, ec))) {

@@ -71,8 +71,10 @@ struct CheckpointOptions {
 // Atomicity: everything is written into OUT/.tmp-step_NNNNNN, each file is fsync'ed, then the
 // directory; it is renamed to step_NNNNNN and OUT is fsync'ed; then a temporary symlink is renamed
 // over OUT/latest and OUT is fsync'ed again. A crash or an error at any point leaves `latest`
-// absent (first save) or pointing at a complete older step. An error removes what this call wrote
-// (best effort); leftovers of a crash (OUT/.tmp-*) are removed at the start of the next save.
+// absent (first save) or pointing at a complete older step. An error before the step directory is
+// renamed into place removes the temporary directory; one after it leaves a complete step that
+// `latest` does not name (replaced when that step is saved again). Leftovers of a crash (OUT/.tmp-*)
+// are removed at the start of the next save.
 // A step directory that already exists is replaced unless `latest` points to it (a run resumed
 // from an earlier step re-saves later steps); then FailedPrecondition.
 //
