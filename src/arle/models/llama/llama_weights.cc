@@ -195,18 +195,33 @@ constexpr std::pair<const char*, core::Tensor LayerWeights::*> kLayerTensors[] =
 
 }  // namespace
 
-void ForEachWeight(const ModelWeights& w,
-                   const std::function<void(const std::string&, const core::Tensor&)>& fn) {
+namespace {
+
+// ForEachWeight over a const or a mutable ModelWeights (W), with fn taking the tensor as T.
+template <typename W, typename Fn>
+void VisitWeights(W& w, const Fn& fn) {
   fn("model.embed_tokens.weight", w.embed);
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     for (const auto& [name, member] : kLayerTensors) {
-      const core::Tensor& t = w.layers[l].*member;
+      auto& t = w.layers[l].*member;
       if (!t.empty()) fn(p + name, t);
     }
   }
   fn("model.norm.weight", w.out_norm);
   if (w.lm_head.data() != w.embed.data()) fn("lm_head.weight", w.lm_head);
+}
+
+}  // namespace
+
+void ForEachWeight(const ModelWeights& w,
+                   const std::function<void(const std::string&, const core::Tensor&)>& fn) {
+  VisitWeights(w, fn);
+}
+
+void ForEachMutableWeight(ModelWeights& w,
+                          const std::function<void(const std::string&, core::Tensor&)>& fn) {
+  VisitWeights(w, fn);
 }
 
 core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w) {

@@ -45,6 +45,10 @@ struct ModelWeights {
 void ForEachWeight(const ModelWeights& w,
                    const std::function<void(const std::string& hf_name, const core::Tensor&)>& fn);
 
+// The same walk over writable weights (a trainer's parameters and their gradients).
+void ForEachMutableWeight(ModelWeights& w,
+                          const std::function<void(const std::string& hf_name, core::Tensor&)>& fn);
+
 // An owned, writable f32 copy of every tensor (exact for f32/f16/bf16; block formats are
 // dequantized), with a tied head still tied: the weights a trainer updates in place.
 core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w);

@@ -1,0 +1,114 @@
+// Training a Llama-family model (Llama, Qwen3) on arle's kernels: the forward over kept
+// activations (the same blocks that serve, models/llama/llama_blocks.h), the loss head in row
+// chunks, and each block's backward written by hand below its forward (llama_train.cc).
+//
+// Why hand-written block backwards and not a tape: the model is a fixed stack of two blocks, so the
+// backward is as short as the forward, mirrors it line by line (llm.c's layout), allocates nothing
+// per step, and each op's gradient is one kernel with a reference twin and a PyTorch check. A tape
+// would add a graph, dynamic buffers and an interpreter for no case this family needs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "arle/core/buffer.h"
+#include "arle/core/status.h"
+#include "arle/core/tensor.h"
+#include "arle/kernels/context.h"
+#include "arle/models/llama/llama_blocks.h"
+#include "arle/models/llama/llama_spec.h"
+#include "arle/models/llama/llama_weights.h"
+
+namespace arle::train {
+
+// One micro-batch: n_seq sequences of seq_len input tokens, back to back, and the token each
+// position must predict (kernels::kIgnoreIndex: not counted, no gradient).
+struct Batch {
+  std::span<const int32_t> inputs;   // [n_seq * seq_len]
+  std::span<const int32_t> targets;  // [n_seq * seq_len]
+  int64_t n_seq = 0;
+  int64_t seq_len = 0;
+};
+
+// The summed cross-entropy of a batch's counted positions (nats) and how many there were.
+struct LossSum {
+  double sum = 0;
+  int64_t n_tokens = 0;
+};
+
+// A LoRA adapter on some linear layers: W' = W + (alpha / r) B A, with A [r, in] and B [out, r].
+// The forward multiplies by the merged W' (rebuilt by MergeLora after every update), which is
+// the same function as PEFT's x W^T + s (x A^T) B^T; the adapter's gradients come from each
+// projection's input and output gradient, which the backward has at hand.
+struct LoraOptions {
+  int64_t rank = 0;  // 0: no LoRA (full fine-tuning)
+  double alpha = 0;
+  // Hugging Face module names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+  std::vector<std::string> targets;
+  uint64_t seed = 0;  // A's initialisation
+};
+
+// A named trainable tensor and its gradient (f32, the same shape).
+struct TrainParam {
+  std::string name;  // Hugging Face name ("model.layers.0.self_attn.q_proj.weight") or the
+                     // PEFT name of a LoRA factor (the checkpoint writer maps it)
+  core::Tensor* value = nullptr;
+  core::Tensor* grad = nullptr;
+};
+
+class LlamaTrainer {
+ public:
+  // Trains `weights` (owned f32 copies, models::llama::OwnedF32Copy) of a model with `config`.
+  // With lora.rank > 0 the base weights are frozen and only the adapters train. `ctx` must
+  // outlive the trainer. InvalidArgument for an unknown LoRA target or a rank out of range.
+  static core::StatusOr<std::unique_ptr<LlamaTrainer>> Create(
+      const models::llama::LlamaConfig& config, models::llama::ModelWeights weights,
+      const kernels::Context& ctx, const LoraOptions& lora = {});
+  ~LlamaTrainer();
+
+  // Forward and backward of one micro-batch: returns its loss sum and ADDS the gradient of
+  // grad_scale * (summed loss) to every parameter's gradient (grad_scale = 1 / counted tokens of
+  // the whole step makes the step's gradient that of the mean loss). Bit-identical for every
+  // pool size. InvalidArgument for a token outside the vocabulary or a malformed batch.
+  core::StatusOr<LossSum> ForwardBackward(const Batch& batch, double grad_scale);
+
+  // Forward only (no gradients): the loss sum of a batch (evaluation).
+  core::StatusOr<LossSum> Loss(const Batch& batch);
+
+  // The trainable tensors and their gradients, in a fixed order.
+  const std::vector<TrainParam>& params() const { return params_; }
+  void ZeroGrads();
+  // After the optimizer changed LoRA factors: rebuilds the merged weights the forward uses.
+  // A no-op without LoRA.
+  void MergeLora();
+
+  const models::llama::LlamaConfig& config() const { return config_; }
+  // The weights the forward uses (with LoRA: merged), Hugging Face names via ForEachWeight.
+  const models::llama::ModelWeights& weights() const { return weights_; }
+  // The base weights before merging (LoRA only; else weights()).
+  const models::llama::ModelWeights& base_weights() const;
+  const LoraOptions& lora() const { return lora_; }
+
+ private:
+  struct Impl;
+  LlamaTrainer(const models::llama::LlamaConfig& config, models::llama::ModelWeights weights,
+               const kernels::Context& ctx, const LoraOptions& lora);
+  core::Status CheckBatch(const Batch& batch) const;
+  // The forward through every layer and the loss head (with gradients of the head when
+  // `backward`): fills the kept activations and, when backward, d_hidden.
+  core::StatusOr<LossSum> Forward(const Batch& batch, bool backward, double grad_scale);
+  void Backward(const Batch& batch);
+
+  models::llama::LlamaConfig config_;
+  models::llama::ModelWeights weights_;  // what the forward reads (merged when LoRA)
+  models::llama::ModelWeights grads_;    // same shapes; tied head tied (full fine-tuning only)
+  const kernels::Context& ctx_;
+  LoraOptions lora_;
+  std::vector<TrainParam> params_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arle::train
