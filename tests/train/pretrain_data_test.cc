@@ -162,7 +162,8 @@ TEST(PretrainData, EvalHoldsOutTheTail) {
   EXPECT_EQ(eval.windows, (std::vector<int64_t>{7, 8, 9}));
   EXPECT_EQ(eval.inputs.front(), 28);
   EXPECT_EQ(eval.targets.back(), 40);  // the last token of the stream
-  EXPECT_FALSE(PretrainData::FromTokens(Iota(9), {.seq = 4, .eval_frac = 0.5}).ok());
+  EXPECT_TRUE(PretrainData::FromTokens(Iota(9), {.seq = 4, .eval_frac = 0.5}).ok());  // 1 train + 1 eval
+  EXPECT_FALSE(PretrainData::FromTokens(Iota(9), {.seq = 4, .eval_frac = 0.6}).ok());  // 0 + 2
   EXPECT_FALSE(PretrainData::FromTokens(Iota(9), {.seq = 4, .eval_frac = 1.0}).ok());
 }
 
