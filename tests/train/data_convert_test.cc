@@ -10,13 +10,13 @@
 
 #include "arle/core/file_util.h"
 #include "tests/common/temp_dir.h"
-#include "tests/train/test_util.h"
+#include "tests/tokenizer/test_util.h"
 
 namespace arle::train {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using testing::DataPath;
+using tokenizer::testing::DataPath;
 
 ConvertResult Convert(const std::string& file, const std::string& format) {
   auto f = ParseDatasetFormat(format);

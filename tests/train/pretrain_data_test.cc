@@ -12,13 +12,13 @@
 
 #include "arle/core/file_util.h"
 #include "tests/common/temp_dir.h"
-#include "tests/train/test_util.h"
+#include "tests/tokenizer/test_util.h"
 
 namespace arle::train {
 namespace {
 
-using testing::DataPath;
-using testing::Qwen3;
+using tokenizer::testing::DataPath;
+using tokenizer::testing::Qwen3;
 
 std::vector<int32_t> Iota(int n) {
   std::vector<int32_t> v(n);

@@ -12,15 +12,15 @@
 #include "arle/core/file_util.h"
 #include "arle/io/model_location.h"
 #include "tests/common/temp_dir.h"
-#include "tests/train/test_util.h"
+#include "tests/tokenizer/test_util.h"
 
 namespace arle::train {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using testing::DataPath;
-using testing::Qwen3;
-using testing::SourcePath;
+using tokenizer::testing::DataPath;
+using tokenizer::testing::Qwen3;
+using tokenizer::testing::SourcePath;
 
 const tokenizer::ChatSetup& Qwen3Chat() {
   static const tokenizer::ChatSetup* setup = [] {
