@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterQuantizeCommand(app, exit_code);
   arle::app::RegisterToolCommand(app, exit_code);
   arle::app::RegisterReplCommand(app, exit_code);
+  arle::app::RegisterDataCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
