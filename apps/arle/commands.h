@@ -31,6 +31,7 @@ void RegisterQuantizeCommand(CLI::App& app, int& exit_code);
 void RegisterToolCommand(CLI::App& app, int& exit_code);
 void RegisterReplCommand(CLI::App& app, int& exit_code);
 void RegisterDataCommand(CLI::App& app, int& exit_code);
+void RegisterTrainCommand(CLI::App& app, int& exit_code);
 // `arle` with no arguments: the REPL with the default model and settings.
 int RunDefaultRepl();
 

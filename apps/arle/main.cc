@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterToolCommand(app, exit_code);
   arle::app::RegisterReplCommand(app, exit_code);
   arle::app::RegisterDataCommand(app, exit_code);
+  arle::app::RegisterTrainCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
