@@ -31,12 +31,15 @@ struct TrainFlags {
   std::string save_dtype = "f32";
   bool no_shuffle = false;
   int threads = 0;
+  bool dry_run = false;
+  bool json = false;
+  int64_t dry_run_records = 3;
 };
 
 void AddCommonFlags(CLI::App* cmd, TrainFlags& f) {
   train::TrainOptions& o = f.run;
   cmd->add_option("--data", o.data, "Training data")->required();
-  cmd->add_option("--out", o.out, "Run directory (checkpoints OUT/step_N, OUT/latest)")->required();
+  cmd->add_option("--out", o.out, "Run directory (checkpoints OUT/step_N, OUT/latest)");
   cmd->add_option("--steps", o.steps, "Optimizer updates")->capture_default_str();
   cmd->add_option("--batch", o.batch, "Sequences per micro-batch")->capture_default_str();
   cmd->add_option("--seq", o.seq, "Tokens per sequence")->capture_default_str();
@@ -118,6 +121,15 @@ int RunTrain(TrainFlags& f) {
     }
     o.lora.seed = o.seed;
   }
+  if (f.dry_run) {
+    if (o.task != train::TrainOptions::Task::kSft) {
+      return ReportError(core::InvalidArgumentError("--dry-run is for `arle train sft`"));
+    }
+    auto text = train::DescribeSft(o, f.dry_run_records);
+    if (!text.ok()) return ReportError(text.status());
+    fmt::print("{}\n", *text);
+    return kExitOk;
+  }
   // Pretraining from scratch: a random model (seeded) written into OUT/init first.
   if (o.model_dir.empty() && !o.resume) {
     if (f.arch.empty()) {
@@ -198,6 +210,11 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
   s->add_option("--lora-targets", sft.lora_targets,
                 "all-linear or a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,"
                 "down_proj")
+      ->capture_default_str();
+  s->add_flag("--dry-run", sft.dry_run,
+              "Print the plan and the first records' tokens with their loss mask; train nothing");
+  s->add_flag("--json", sft.json, "With --dry-run: JSON output (the only format)");
+  s->add_option("--dry-run-records", sft.dry_run_records, "Records shown by --dry-run")
       ->capture_default_str();
   AddCommonFlags(s, sft);
   s->callback([&exit_code] { exit_code = RunTrain(sft); });

@@ -17,7 +17,9 @@ if [[ -z "$ARLE" ]]; then
   [[ "${ARLE_GOLDEN_PY_INIT:-0}" == 1 ]] || exit 2
 fi
 
-rm -rf "$OUT"
+# Only what this script writes: the model goldens (the kernel and train goldens in subfolders come
+# from their own scripts).
+rm -rf "$MODELS" "$OUT"/*.json "$OUT"/*.logits.f32
 mkdir -p "$MODELS"
 
 # init NAME ARCH DTYPE SEED CONFIG_OVERRIDES_JSON

@@ -7,10 +7,13 @@
   torch_train.py --model DIR --ids IDS.json --steps 20 --batch 2 --seq 16 [--accum 1]
                  [--lr 1e-3] [--schedule constant|linear-warmup|cosine] [--warmup 0]
                  [--min-lr 0] [--weight-decay 0.01] [--clip 1.0] [--lora-rank 0 --lora-alpha 16
-                 --lora-targets q_proj,v_proj --lora-a A.safetensors] [--labels LABELS.json]
+                 --lora-targets q_proj,v_proj --lora-seed 0]
 
-IDS.json: {"ids": [...]} the token stream (pretraining), or with --labels the batches' inputs and
-labels as arle's SFT batcher wrote them. Windows (no shuffle): the stream is cut into windows of
+IDS.json: {"ids": [...]} the token stream (pretraining), or the output of
+`arle train sft --dry-run --json` (SFT: its records' ids and loss masks; label[t] = ids[t+1] where
+token t+1 has loss 1, else ignored; micro-batch m of step k takes record (k*accum + m) mod n).
+LoRA: A is initialised exactly as arle does (core/random.h's xoshiro256** seeded with --lora-seed,
+U(-1/sqrt(in), 1/sqrt(in)) per layer, per target in q,k,v,o,gate,up,down order), B = 0. Windows (no shuffle): the stream is cut into windows of
 seq+1 tokens at offsets 0, seq, 2*seq, ...; micro-batch m of step k takes windows
 (k*accum + m)*B ... +B-1 (wrapping around the window list). The step's loss is the mean cross-entropy
 over all predicted tokens of its micro-batches. Prints one JSON object per step:
@@ -117,12 +120,54 @@ def lr_factor(step, args):
     return cosine * (1.0 - min_rate) + min_rate
 
 
+class ArleRng:
+    """arle::core::Rng: xoshiro256** seeded by SplitMix64 (core/random.h)."""
+    M = (1 << 64) - 1
+
+    def __init__(self, seed):
+        x = seed & self.M
+        self.s = []
+        for _ in range(4):
+            x = (x + 0x9e3779b97f4a7c15) & self.M
+            z = x
+            z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & self.M
+            z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & self.M
+            self.s.append(z ^ (z >> 31))
+
+    @staticmethod
+    def rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & ArleRng.M
+
+    def next_u64(self):
+        s = self.s
+        result = (self.rotl((s[1] * 5) & self.M, 7) * 9) & self.M
+        t = (s[1] << 17) & self.M
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = self.rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.next_u64() >> 11) * 2.0 ** -53
+
+
+PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 def batches(args):
     """Yields, per step, a list of (inputs [B, T], labels [B, T]) micro-batches."""
     with open(args.ids) as f:
         data = json.load(f)
-    if "batches" in data:  # SFT: arle's batcher output, one entry per micro-batch in order
-        mbs = [(torch.tensor(b["inputs"]), torch.tensor(b["labels"])) for b in data["batches"]]
+    if "records" in data:  # SFT: arle's dry run, one record per micro-batch (batch 1)
+        mbs = []
+        for r in data["records"]:
+            ids = [t["id"] for t in r["tokens"]]
+            loss = [t["loss"] for t in r["tokens"]]
+            labels = [ids[t + 1] if loss[t + 1] else IGNORE for t in range(len(ids) - 1)]
+            mbs.append((torch.tensor([ids[:-1]]), torch.tensor([labels])))
         for k in range(args.steps):
             yield [mbs[(k * args.accum + m) % len(mbs)] for m in range(args.accum)]
         return
@@ -156,7 +201,7 @@ def main():
     ap.add_argument("--lora-rank", type=int, default=0)
     ap.add_argument("--lora-alpha", type=float, default=16.0)
     ap.add_argument("--lora-targets", default="q_proj,v_proj")
-    ap.add_argument("--lora-a", help="safetensors file with arle's initial A matrices (PEFT names)")
+    ap.add_argument("--lora-seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -165,16 +210,20 @@ def main():
     if args.lora_rank > 0:
         for p in model.parameters():
             p.requires_grad_(False)
-        a_init = ref.load_safetensors(args.lora_a)
+        rng = ArleRng(args.lora_seed)
         lora_params = []
-        targets = args.lora_targets.split(",")
+        wanted = args.lora_targets.split(",")
+        targets = PROJECTIONS if "all-linear" in wanted else [p for p in PROJECTIONS if p in wanted]
         for i in range(model.cfg.n_layers):
             for mod in targets:
                 block = "self_attn" if mod in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
                 name = f"model.layers.{i}.{block}.{mod}"
-                peft = f"base_model.model.{name}"
-                a = torch.nn.Parameter(a_init[peft + ".lora_A.weight"].to(torch.float32).clone())
-                out = model.w(name + ".weight").shape[0]
+                out, fan_in = model.w(name + ".weight").shape
+                bound = 1.0 / math.sqrt(fan_in)
+                vals = [(2.0 * rng.uniform() - 1.0) * bound for _ in range(args.lora_rank * fan_in)]
+                a = torch.nn.Parameter(
+                    torch.tensor(vals, dtype=torch.float64).to(torch.float32).view(
+                        args.lora_rank, fan_in))
                 b = torch.nn.Parameter(torch.zeros(out, args.lora_rank))
                 model.lora[name] = (a, b, args.lora_alpha / args.lora_rank)
                 lora_params += [a, b]

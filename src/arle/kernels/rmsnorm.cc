@@ -2,6 +2,7 @@
 #include "arle/kernels/rmsnorm.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
@@ -58,15 +59,16 @@ void RmsNorm(const Context& ctx, const RmsNormArgs& a) {
 }
 
 void RmsNormBackward(const Context& ctx, const RmsNormBackwardArgs& a) {
-  ARLE_CHECK(a.x != nullptr && a.w != nullptr && a.dy != nullptr && a.dx != nullptr &&
-             a.dw != nullptr)
+  ARLE_CHECK(a.x != nullptr && a.w != nullptr && a.dy != nullptr && a.dx != nullptr)
       << "RmsNormBackward: null tensor";
   const core::Tensor &x = *a.x, &w = *a.w, &dy = *a.dy;
-  core::Tensor &dx = *a.dx, &dw = *a.dw;
+  core::Tensor& dx = *a.dx;
   ARLE_CHECK(x.rank() >= 1 && x.dtype() == core::DType::kF32 && x.is_contiguous())
       << "RmsNormBackward x: " << x.ToString();
   const int64_t n = x.dim(-1);
-  for (const core::Tensor* t : {&w, static_cast<const core::Tensor*>(&dw)}) {
+  std::vector<const core::Tensor*> vectors = {&w};
+  if (a.dw != nullptr) vectors.push_back(a.dw);
+  for (const core::Tensor* t : vectors) {
     ARLE_CHECK(t->rank() == 1 && t->dim(0) == n && t->dtype() == core::DType::kF32 &&
                t->is_contiguous())
         << "RmsNormBackward w/dw: " << t->ToString() << " for x " << x.ToString();
@@ -75,18 +77,19 @@ void RmsNormBackward(const Context& ctx, const RmsNormBackwardArgs& a) {
     ARLE_CHECK(t->dtype() == core::DType::kF32 && t->is_contiguous() && std::ranges::equal(t->shape(), x.shape()))
         << "RmsNormBackward dy/dx: " << t->ToString() << " for x " << x.ToString();
   }
-  ARLE_CHECK(dx.data() != x.data() && dw.data() != w.data()) << "RmsNormBackward: bad aliasing";
-  for (const core::Tensor* t : {&x, &w, &dy, static_cast<const core::Tensor*>(&dx),
-                                static_cast<const core::Tensor*>(&dw)}) {
+  ARLE_CHECK(dx.data() != x.data() && (a.dw == nullptr || a.dw->data() != w.data()))
+      << "RmsNormBackward: bad aliasing";
+  for (const core::Tensor* t : {&x, &w, &dy, static_cast<const core::Tensor*>(&dx)}) {
     CheckOnDevice(ctx, *t, "RmsNormBackward");
   }
+  if (a.dw != nullptr) CheckOnDevice(ctx, *a.dw, "RmsNormBackward");
   if (!ctx.is_cpu()) NoKernelFor("RmsNormBackward", ctx);
   RmsNormBackwardParams<float> p;
   p.x = x.data_as<float>();
   p.w = w.data_as<float>();
   p.dy = dy.data_as<float>();
   p.dx = dx.data_as<float>();
-  p.dw = dw.data_as<float>();
+  p.dw = a.dw != nullptr ? a.dw->data_as<float>() : nullptr;
   p.accumulate_dx = a.accumulate_dx;
   p.n = n;
   p.n_rows = n == 0 ? 0 : x.numel() / n;
@@ -101,7 +104,7 @@ void RmsNormBackward(const Context& ctx, const RmsNormBackwardArgs& a) {
   });
   // dw before dx: dx may overwrite dy. Columns in chunks of 16 (a cache line).
   constexpr int64_t kCols = 16;
-  pool.ParallelFor((n + kCols - 1) / kCols, /*work_per_item=*/2 * kCols * p.n_rows,
+  if (p.dw != nullptr) pool.ParallelFor((n + kCols - 1) / kCols, /*work_per_item=*/2 * kCols * p.n_rows,
                    [&](int64_t begin, int64_t end) {
                      const int64_t c0 = begin * kCols, c1 = std::min(n, end * kCols);
                      use_ref ? ref::RmsNormBackwardDw(p, c0, c1) : cpu::RmsNormBackwardDw(p, c0, c1);

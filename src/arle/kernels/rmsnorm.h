@@ -31,7 +31,8 @@ struct RmsNormBackwardArgs {
   const core::Tensor* dy = nullptr;  // f32, x's shape
   core::Tensor* dx = nullptr;        // f32, x's shape; may alias dy (not x)
   bool accumulate_dx = false;        // true: dx += ... (residual-stream grads add)
-  core::Tensor* dw = nullptr;        // f32 [n]; always accumulates (+=); must not alias the others
+  core::Tensor* dw = nullptr;        // f32 [n]; always accumulates (+=); must not alias the others;
+                                     // null: the weight is frozen, no dw is computed
 };
 // Deterministic: dx rows are independent, and each dw column is one sum over the rows in
 // ascending order (the work is split by columns), so the bits do not depend on the thread count.

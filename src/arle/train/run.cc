@@ -414,6 +414,30 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
   return last_dir;
 }
 
+core::StatusOr<std::string> DescribeSft(const TrainOptions& o, int64_t max_records) {
+  ARLE_ASSIGN_OR_RETURN(auto tok, tokenizer::LoadTokenizerForModelDir(o.model_dir));
+  io::ModelLocation location{io::ModelLocation::Kind::kHfDirectory, o.model_dir, o.model_dir};
+  ARLE_ASSIGN_OR_RETURN(tokenizer::ChatSetup setup,
+                        tokenizer::LoadChatSetup(location, *tok, /*override_file=*/""));
+  SftOptions so;
+  so.seq = o.seq;
+  ARLE_ASSIGN_OR_RETURN(SftDataset data, LoadSftData(o.data, setup, *tok, so));
+  int64_t n_tokens = 0, n_labels = 0;
+  for (const SftExample& e : data.examples) {
+    n_tokens += static_cast<int64_t>(e.ids.size());
+    n_labels += e.n_labels;
+  }
+  const int64_t per_step = o.batch * o.accum;
+  Json plan = {{"examples", data.examples.size()}, {"tokens", n_tokens}, {"labels", n_labels},
+               {"truncated", data.n_truncated},   {"dropped", data.n_dropped},
+               {"seq", o.seq},                    {"batch", o.batch},
+               {"accum", o.accum},                {"steps", o.steps},
+               {"steps_per_epoch", (static_cast<int64_t>(data.examples.size()) + per_step - 1) /
+                                       per_step}};
+  Json out = {{"plan", plan}, {"records", SftDryRunJson(data.examples, *tok, max_records)}};
+  return out.dump(1);
+}
+
 core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std::string& data,
                                          int64_t seq, int64_t batch, bool chat,
                                          const kernels::Context& ctx) {

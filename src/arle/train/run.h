@@ -78,6 +78,11 @@ struct TrainCallbacks {
 core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kernels::Context& ctx,
                                         const TrainCallbacks& callbacks = {});
 
+// `arle train sft --dry-run --json`: the plan (examples, tokens, labels, truncation, steps per
+// epoch) and, for the first `max_records` examples, every token id with its text and loss mask,
+// as JSON text. Nothing is trained or written.
+core::StatusOr<std::string> DescribeSft(const TrainOptions& options, int64_t max_records);
+
 // Mean cross-entropy of a model directory on data (a .txt/.jsonl corpus cut into windows of
 // seq + 1 tokens, or chat JSONL when `chat`), in batches of `batch` sequences.
 core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std::string& data,
