@@ -212,8 +212,9 @@ void RegisterBenchCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   RegisterBenchServeCommand(*cmd, exit_code);
   RegisterBenchMembwCommand(*cmd, exit_code);
+  RegisterBenchTrainCommand(*cmd, exit_code);
   cmd->callback([cmd, &exit_code] {
-    if (cmd->get_subcommands().empty()) exit_code = Bench(o);  // not `bench serve` / `bench membw`
+    if (cmd->get_subcommands().empty()) exit_code = Bench(o);  // not bench serve / membw / train
   });
 }
 

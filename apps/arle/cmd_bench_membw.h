@@ -27,4 +27,7 @@ core::StatusOr<std::vector<int>> ParseThreadCounts(const std::string& list);
 
 void RegisterBenchMembwCommand(CLI::App& bench, int& exit_code);
 
+// `arle bench train` (cmd_bench_train.cc).
+void RegisterBenchTrainCommand(CLI::App& bench, int& exit_code);
+
 }  // namespace arle::app
