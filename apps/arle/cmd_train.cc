@@ -248,6 +248,7 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
                r->tokens);
     exit_code = kExitOk;
   });
+  RegisterTrainToolCommands(*train, exit_code);
 }
 
 }  // namespace arle::app

@@ -68,6 +68,104 @@ constexpr Projection kProjections[] = {
     {"down_proj", "mlp", &LayerWeights::w_down},
 };
 
+// [out, in] of projection p (an index into kProjections) in a model with config c.
+std::pair<int64_t, int64_t> ProjectionShape(const LlamaConfig& c, int p) {
+  const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
+  const int64_t F = c.n_ff;
+  const std::pair<int64_t, int64_t> shapes[] = {{QD, E}, {KD, E}, {KD, E}, {E, QD},
+                                                {F, E},  {F, E},  {E, F}};
+  return shapes[p];
+}
+
+// The [rows, cols] views a buffer is carved into, in order. Each buffer's allocation and
+// EstimateMemory both read these lists, so the estimate is the allocation.
+using Layout = std::vector<std::pair<int64_t, int64_t>>;
+
+int64_t LayoutBytes(const Layout& layout) {
+  int64_t floats = 0;
+  for (const auto& [rows, cols] : layout) floats += (rows * cols + 15) / 16 * 16;  // as Carve
+  return floats * 4;
+}
+
+// Per layer [n, n_head]: the attention log-sum-exp the backward reads.
+Layout LseLayout(const LlamaConfig& c, int64_t n) {
+  return Layout(static_cast<size_t>(c.n_layer), {n, c.n_head});
+}
+
+// d_res, d_norm, d_att, d_q, d_k, d_v, d_gate, d_up, d_swiglu, lora_u, lora_g (r >= 1).
+Layout GradLayout(const LlamaConfig& c, int64_t n, int64_t r) {
+  const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
+  const int64_t F = c.n_ff;
+  return {{n, E}, {n, E}, {n, QD}, {n, QD}, {n, KD}, {n, KD},
+          {n, F}, {n, F}, {n, F},  {n, r},  {n, r}};
+}
+
+// Rows of logits held at once: kHeadChunkBytes of them, at least one, at most the batch.
+int64_t HeadChunkRows(const LlamaConfig& c, int64_t n) {
+  return std::clamp<int64_t>(kHeadChunkBytes / (c.n_vocab * 4), 1, n);
+}
+
+// logits [chunk, V], normed [chunk, E], d_normed [chunk, E].
+Layout HeadLayout(const LlamaConfig& c, int64_t chunk) {
+  return {{chunk, c.n_vocab}, {chunk, c.n_embd}, {chunk, c.n_embd}};
+}
+
+// A [r, in], B [out, r], dA, dB, merged [out, in].
+Layout LoraLayout(int64_t r, int64_t out, int64_t in) {
+  return {{r, in}, {out, r}, {r, in}, {out, r}, {out, in}};
+}
+
+// The f32 weight values of a model with config c (a tied head counted once), as
+// models::llama's loader shapes them.
+int64_t WeightFloats(const LlamaConfig& c) {
+  const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
+  const int64_t F = c.n_ff;
+  int64_t layer = 2 * E;  // input_layernorm, post_attention_layernorm
+  for (int p = 0; p < static_cast<int>(std::size(kProjections)); ++p) {
+    const auto [out, in] = ProjectionShape(c, p);
+    layer += out * in;
+  }
+  if (c.attention_bias) layer += QD + 2 * KD + E;
+  if (c.qk_norm) layer += 2 * c.head_dim;
+  if (c.mlp_bias) layer += 2 * F + E;
+  const int64_t head = c.tie_word_embeddings ? 0 : c.n_vocab * E;
+  return c.n_vocab * E + c.n_layer * layer + E + head;
+}
+
+// The projections (indices into kProjections, sorted, unique) `lora` targets.
+core::StatusOr<std::vector<int>> LoraTargets(const LlamaConfig& c, const LoraOptions& lora) {
+  if (lora.rank > 4096) return core::InvalidArgumentError("--lora-rank must be in [1, 4096]");
+  std::vector<int> targets;
+  for (const std::string& name : lora.targets) {
+    if (name == "all-linear") {
+      for (int p = 0; p < static_cast<int>(std::size(kProjections)); ++p) targets.push_back(p);
+      continue;
+    }
+    int found = -1;
+    for (int p = 0; p < static_cast<int>(std::size(kProjections)); ++p) {
+      if (name == kProjections[p].module) found = p;
+    }
+    if (found < 0) {
+      return core::InvalidArgumentError(
+          "unknown LoRA target '" + name + "'",
+          "use all-linear or q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    }
+    targets.push_back(found);
+  }
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  if (targets.empty()) return core::InvalidArgumentError("LoRA needs at least one target");
+  for (int p : targets) {
+    const auto [out, in] = ProjectionShape(c, p);
+    if (lora.rank > std::min(out, in)) {
+      return core::InvalidArgumentError("--lora-rank " + std::to_string(lora.rank) +
+                                        " is larger than a target's dimensions (" +
+                                        std::to_string(out) + " x " + std::to_string(in) + ")");
+    }
+  }
+  return targets;
+}
+
 }  // namespace
 
 // One LoRA-adapted projection: its factors, their gradients, and the frozen base weight they are
@@ -155,27 +253,7 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
 
   // LoRA: the base stays frozen; each targeted projection gets A (seeded, PEFT's default
   // kaiming-uniform bound 1/sqrt(in)) and B = 0, and the forward reads W + s B A.
-  if (lora.rank > 4096) return core::InvalidArgumentError("--lora-rank must be in [1, 4096]");
-  std::vector<int> targets;
-  for (const std::string& name : lora.targets) {
-    if (name == "all-linear") {
-      for (int p = 0; p < static_cast<int>(std::size(kProjections)); ++p) targets.push_back(p);
-      continue;
-    }
-    int found = -1;
-    for (int p = 0; p < static_cast<int>(std::size(kProjections)); ++p) {
-      if (name == kProjections[p].module) found = p;
-    }
-    if (found < 0) {
-      return core::InvalidArgumentError(
-          "unknown LoRA target '" + name + "'",
-          "use all-linear or q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
-    }
-    targets.push_back(found);
-  }
-  std::sort(targets.begin(), targets.end());
-  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-  if (targets.empty()) return core::InvalidArgumentError("LoRA needs at least one target");
+  ARLE_ASSIGN_OR_RETURN(const std::vector<int> targets, LoraTargets(config, lora));
   im.base = t->weights_;
   core::Rng rng(lora.seed);
   const int64_t r = lora.rank;
@@ -186,13 +264,9 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
       ad.projection = p;
       ad.base = im.base.layers[l].*kProjections[p].weight;
       const int64_t out = ad.base.dim(0), in = ad.base.dim(1);
-      if (r > std::min(out, in)) {
-        return core::InvalidArgumentError("--lora-rank " + std::to_string(r) +
-                                          " is larger than a target's dimensions (" +
-                                          std::to_string(out) + " x " + std::to_string(in) + ")");
-      }
-      const int64_t floats = 2 * (r * in + out * r) + out * in + 64;
-      ARLE_ASSIGN_OR_RETURN(ad.storage, core::Buffer::TryAllocate(static_cast<size_t>(floats) * 4));
+      ARLE_CHECK(std::make_pair(out, in) == ProjectionShape(config, p)) << ad.base.ToString();
+      ARLE_ASSIGN_OR_RETURN(ad.storage, core::Buffer::TryAllocate(static_cast<size_t>(
+                                            LayoutBytes(LoraLayout(r, out, in)))));
       int64_t cursor = 0;
       ad.a = Carve(ad.storage, &cursor, r, in);
       ad.b = Carve(ad.storage, &cursor, out, r);
@@ -219,6 +293,61 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
   t->MergeLora();
   t->ZeroGrads();
   return t;
+}
+
+core::StatusOr<TrainMemory> LlamaTrainer::EstimateMemory(const LlamaConfig& c, int64_t n,
+                                                         const LoraOptions& lora) {
+  if (n < 1) return core::InvalidArgumentError("the tokens per micro-batch must be >= 1");
+  if (lora.rank < 0) return core::InvalidArgumentError("--lora-rank must be >= 0");
+  TrainMemory m;
+  m.weights = WeightFloats(c) * 4;
+  if (lora.rank == 0) {
+    m.gradients = m.weights;  // OwnedF32Copy of the weights (a tied head stays tied)
+    m.trainable_params = WeightFloats(c);
+  } else {
+    ARLE_ASSIGN_OR_RETURN(const std::vector<int> targets, LoraTargets(c, lora));
+    const int64_t r = lora.rank;
+    for (int p : targets) {
+      const auto [out, in] = ProjectionShape(c, p);
+      const int64_t grads = (r * in + out * r) * 4;  // dA, dB as tensors; padding is weights'
+      m.weights += c.n_layer * (LayoutBytes(LoraLayout(r, out, in)) - grads);
+      m.gradients += c.n_layer * grads;
+      m.trainable_params += c.n_layer * (r * in + out * r);
+      m.lora_merge = std::max(m.lora_merge, out * in * 4);
+    }
+  }
+  m.optimizer = 2 * m.trainable_params * 4;  // AdamW: m and v
+  m.activations = models::llama::Activations::BufferBytes(Activations::Mode::kKeepAll, c, n);
+  m.attention_lse = LayoutBytes(LseLayout(c, n));
+  m.grad_workspace = LayoutBytes(GradLayout(c, n, std::max<int64_t>(lora.rank, 1)));
+  m.head_chunk_rows = HeadChunkRows(c, n);
+  m.loss_head = LayoutBytes(HeadLayout(c, m.head_chunk_rows)) + m.head_chunk_rows * 4;  // + losses
+  return m;
+}
+
+TrainMemory LlamaTrainer::AllocatedMemory() const {
+  const Impl& im = *impl_;
+  TrainMemory m;
+  models::llama::ForEachWeight(base_weights(), [&](const std::string&, const core::Tensor& t) {
+    m.weights += t.nbytes();
+  });
+  if (im.adapters.empty()) {
+    models::llama::ForEachWeight(grads_, [&](const std::string&, const core::Tensor& t) {
+      m.gradients += t.nbytes();
+    });
+  }
+  for (const LoraFactors& ad : im.adapters) {
+    const int64_t grads = ad.da.nbytes() + ad.db.nbytes();
+    m.weights += static_cast<int64_t>(ad.storage.size()) - grads;
+    m.gradients += grads;
+  }
+  for (const TrainParam& p : params_) m.trainable_params += p.value->numel();
+  m.activations = im.act.buffer_bytes();
+  m.attention_lse = static_cast<int64_t>(im.lse_buffer.size());
+  m.grad_workspace = static_cast<int64_t>(im.grad_buffer.size());
+  m.head_chunk_rows = im.chunk;
+  m.loss_head = static_cast<int64_t>(im.head_buffer.size() + im.losses.size() * sizeof(float));
+  return m;
 }
 
 void LlamaTrainer::ZeroGrads() {
@@ -269,18 +398,15 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
   ARLE_RETURN_IF_ERROR(im.act.Reserve(n));
   if (n != im.n_tokens) {
     const int64_t r = std::max<int64_t>(lora_.rank, 1);
-    const int64_t lse_floats = c.n_layer * ((n * c.n_head + 15) / 16 * 16);
-    ARLE_ASSIGN_OR_RETURN(im.lse_buffer,
-                          core::Buffer::TryAllocate(static_cast<size_t>(lse_floats) * 4));
+    ARLE_ASSIGN_OR_RETURN(im.lse_buffer, core::Buffer::TryAllocate(
+                                             static_cast<size_t>(LayoutBytes(LseLayout(c, n)))));
     int64_t cursor = 0;
     im.lse.clear();
     for (int64_t l = 0; l < c.n_layer; ++l) {
       im.lse.push_back(Carve(im.lse_buffer, &cursor, n, c.n_head));
     }
-    const int64_t grad_floats = 2 * n * E + n * QD * 2 + 2 * n * KD + 3 * n * F + 2 * n * r +
-                                16 * 12;
-    ARLE_ASSIGN_OR_RETURN(im.grad_buffer,
-                          core::Buffer::TryAllocate(static_cast<size_t>(grad_floats) * 4));
+    ARLE_ASSIGN_OR_RETURN(im.grad_buffer, core::Buffer::TryAllocate(static_cast<size_t>(
+                                              LayoutBytes(GradLayout(c, n, r)))));
     cursor = 0;
     im.d_res = Carve(im.grad_buffer, &cursor, n, E);
     im.d_norm = Carve(im.grad_buffer, &cursor, n, E);
@@ -293,10 +419,9 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
     im.d_swiglu = Carve(im.grad_buffer, &cursor, n, F);
     im.lora_u = Carve(im.grad_buffer, &cursor, n, r);
     im.lora_g = Carve(im.grad_buffer, &cursor, n, r);
-    im.chunk = std::clamp<int64_t>(kHeadChunkBytes / (V * 4), 1, n);
-    const int64_t head_floats = im.chunk * V + 2 * im.chunk * E + 48;
-    ARLE_ASSIGN_OR_RETURN(im.head_buffer,
-                          core::Buffer::TryAllocate(static_cast<size_t>(head_floats) * 4));
+    im.chunk = HeadChunkRows(c, n);
+    ARLE_ASSIGN_OR_RETURN(im.head_buffer, core::Buffer::TryAllocate(static_cast<size_t>(
+                                              LayoutBytes(HeadLayout(c, im.chunk)))));
     cursor = 0;
     im.logits = Carve(im.head_buffer, &cursor, im.chunk, V);
     im.normed = Carve(im.head_buffer, &cursor, im.chunk, E);

@@ -51,6 +51,27 @@ struct LoraOptions {
   uint64_t seed = 0;  // A's initialisation
 };
 
+// The bytes a training run holds for micro-batches of n_tokens tokens, by what they are for.
+// EstimateMemory computes them from a config with the same layout functions Create and the
+// forward allocate with; AllocatedMemory reads the buffers a live trainer holds.
+struct TrainMemory {
+  int64_t weights = 0;         // f32 master weights (LoRA: the frozen base, plus every target's
+                               // A, B and the merged copy the forward reads)
+  int64_t gradients = 0;       // full: one f32 tensor per weight (tied: one); LoRA: dA and dB
+  int64_t optimizer = 0;       // AdamW's m and v of the trainable tensors (RunTraining's)
+  int64_t activations = 0;     // models::llama::Activations kept per layer (kKeepAll)
+  int64_t attention_lse = 0;   // per layer [n, n_head] log-sum-exp, for attention's backward
+  int64_t grad_workspace = 0;  // the backward's gradient buffers, reused by every layer
+  int64_t loss_head = 0;       // one chunk of logits [chunk, V], its normed rows and gradient
+  int64_t lora_merge = 0;      // MergeLora's temporary: one target's [out, in] at a time
+  int64_t trainable_params = 0;  // values the optimizer updates
+  int64_t head_chunk_rows = 0;   // rows of logits held at once
+  int64_t total() const {
+    return weights + gradients + optimizer + activations + attention_lse + grad_workspace +
+           loss_head + lora_merge;
+  }
+};
+
 // A named trainable tensor and its gradient (f32, the same shape).
 struct TrainParam {
   std::string name;  // Hugging Face name ("model.layers.0.self_attn.q_proj.weight") or the
@@ -68,6 +89,16 @@ class LlamaTrainer {
       const models::llama::LlamaConfig& config, models::llama::ModelWeights weights,
       const kernels::Context& ctx, const LoraOptions& lora = {});
   ~LlamaTrainer();
+
+  // What Create and ForwardBackward on micro-batches of n_tokens (n_seq * seq_len) allocate for
+  // `config` with `lora`, plus AdamW's state: exact, from the same layout functions.
+  // InvalidArgument for what Create rejects (an unknown LoRA target, a rank out of range) and
+  // for n_tokens < 1.
+  static core::StatusOr<TrainMemory> EstimateMemory(const models::llama::LlamaConfig& config,
+                                                    int64_t n_tokens, const LoraOptions& lora);
+  // The bytes this trainer holds now (after a ForwardBackward: every field EstimateMemory
+  // fills except optimizer, which RunTraining's optimizer holds, and lora_merge, a temporary).
+  TrainMemory AllocatedMemory() const;
 
   // Forward and backward of one micro-batch: returns its loss sum and ADDS the gradient of
   // grad_scale * (summed loss) to every parameter's gradient (grad_scale = 1 / counted tokens of

@@ -33,11 +33,10 @@ class Carver {
 
 }  // namespace
 
-core::Status Activations::Reserve(int64_t n) {
-  const LlamaConfig& c = config_;
+int64_t Activations::BufferBytes(Mode mode, const LlamaConfig& c, int64_t n) {
   const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
   const int64_t F = c.n_ff, half = c.head_dim / 2;
-  const bool keep = mode_ == Mode::kKeepAll;
+  const bool keep = mode == Mode::kKeepAll;
   const int64_t n_sets = keep ? c.n_layer : 1;
   // Per set: workspace X, H, Q, K, V, ATT, G, U; kept: every field but x (the previous out):
   // 6 of width E, 4 of QD, 4 of KD (q/k_normed only with qk_norm), 3 of F.
@@ -46,9 +45,18 @@ core::Status Activations::Reserve(int64_t n) {
                                : Aligned(n * E) * 2 + Aligned(n * QD) * 2 +
                                      Aligned(n * KD) * 2 + Aligned(n * F) * 2;
   const int64_t shared = Aligned(n * E) * 3 + Aligned(n * half) * 2;  // embd, final x2, cos, sin
+  return (n_sets * per_set + shared) * 4;
+}
+
+core::Status Activations::Reserve(int64_t n) {
+  const LlamaConfig& c = config_;
+  const int64_t E = c.n_embd, QD = c.n_head * c.head_dim, KD = c.n_head_kv * c.head_dim;
+  const int64_t F = c.n_ff, half = c.head_dim / 2;
+  const bool keep = mode_ == Mode::kKeepAll;
+  const int64_t n_sets = keep ? c.n_layer : 1;
   if (n > capacity_) {
     ARLE_ASSIGN_OR_RETURN(buffer_, core::Buffer::TryAllocate(
-                                       static_cast<size_t>(n_sets * per_set + shared) * 4));
+                                       static_cast<size_t>(BufferBytes(mode_, c, n))));
     capacity_ = n;
   }
   n_ = n;

@@ -55,6 +55,10 @@ class Activations {
   // Makes room for n tokens (grown, never shrunk) and lays out the views. ResourceExhausted when
   // memory is short.
   core::Status Reserve(int64_t n_tokens);
+  // The bytes Reserve(n_tokens) allocates in `mode` (train::LlamaTrainer::EstimateMemory reads it).
+  static int64_t BufferBytes(Mode mode, const LlamaConfig& config, int64_t n_tokens);
+  // The bytes held now.
+  int64_t buffer_bytes() const { return static_cast<int64_t>(buffer_.size()); }
   int64_t n_tokens() const { return n_; }
   // Layer l's activations. REQUIRES: Reserve was called.
   LayerActivations& layer(int64_t l) { return layers_[mode_ == Mode::kWorkspace ? 0 : l]; }
