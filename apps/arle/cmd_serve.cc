@@ -15,6 +15,7 @@
 #include "apps/arle/commands.h"
 #include "arle/models/registry.h"
 #include "apps/arle/model_source.h"
+#include "apps/arle/train_control.h"
 #include "apps/arle/version.h"
 #include "arle/core/dtype.h"
 #include "arle/runtime/engine.h"
@@ -41,6 +42,7 @@ struct ServeOptions {
   int io_threads = 2;
   std::string chat_template;
   bool no_prefix_cache = false;
+  std::string train_control_url;  // proxied under /v1/train/ (train_control.h)
 };
 
 // Running requests get this long to finish after SIGINT/SIGTERM; then they are cancelled (their
@@ -82,6 +84,11 @@ int Serve(const ServeOptions& o) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Before the model load, so a bad URL fails fast; after the mask, as the proxy has a thread.
+  // Declared before `http`, so it outlives the server's handlers.
+  auto train_proxy = TrainControlProxy::Create(o.train_control_url);
+  if (!train_proxy.ok()) return ReportError(train_proxy.status());
 
   models::LoadOptions load;
   load.n_threads = o.threads;
@@ -134,6 +141,7 @@ int Serve(const ServeOptions& o) {
   http_options.n_io_threads = o.io_threads;
   server::HttpServer http(http_options);
   service->RegisterRoutes(http);
+  (*train_proxy)->RegisterRoutes(http);
   if (core::Status st = http.Start(); !st.ok()) return ReportError(st);
 
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
@@ -202,6 +210,9 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Recompute every prompt in full (for benchmarking the prefix cache)");
+  cmd->add_option("--train-control-url", o.train_control_url,
+                  "Proxy /v1/train/* to a run's `arle train --control-port` "
+                  "(e.g. http://127.0.0.1:9100)");
   cmd->callback([&exit_code] { exit_code = Serve(o); });
 }
 

@@ -12,6 +12,7 @@
 
 #include "apps/arle/commands.h"
 #include "apps/arle/embedded_assets.h"
+#include "apps/arle/train_control.h"
 #include "arle/convert/model_init.h"
 #include "arle/core/thread_pool.h"
 #include "arle/kernels/context.h"
@@ -34,6 +35,7 @@ struct TrainFlags {
   bool dry_run = false;
   bool json = false;
   int64_t dry_run_records = 3;
+  int control_port = -1;  // --control-port (train_control.h); -1 = none
 };
 
 void AddCommonFlags(CLI::App* cmd, TrainFlags& f) {
@@ -66,6 +68,10 @@ void AddCommonFlags(CLI::App* cmd, TrainFlags& f) {
   cmd->add_option("--save-dtype", f.save_dtype, "f32 | bf16 | f16 for model.safetensors")
       ->capture_default_str();
   cmd->add_option("--metrics-jsonl", o.metrics_jsonl, "Append per-step and eval metrics here");
+  cmd->add_option("--control-port", f.control_port,
+                  "Serve /v1/train/{status,events,stop,save} on 127.0.0.1:PORT while running "
+                  "(0 = any free port, printed)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_flag("--resume", o.resume, "Continue the run in --out from OUT/latest");
   cmd->add_option("-t,--threads", f.threads, "Compute threads (default: one per core)");
 }
@@ -130,6 +136,18 @@ int RunTrain(TrainFlags& f) {
     fmt::print("{}\n", *text);
     return kExitOk;
   }
+  // --control-port binds before anything is written, so a port in use fails first. A stop it
+  // receives before the run starts is kept (g_stop is not reset later).
+  g_stop.store(false);
+  std::unique_ptr<TrainControl> control;
+  if (f.control_port >= 0) {
+    auto started = TrainControl::Start(f.control_port, o.steps, o.out, &g_stop);
+    if (!started.ok()) return ReportError(started.status());
+    control = std::move(started).value();
+    fmt::print(stderr, "arle train: control on http://127.0.0.1:{}/v1/train/status\n",
+               control->port());
+    std::fflush(stderr);
+  }
   // Pretraining from scratch: a random model (seeded) written into OUT/init first.
   if (o.model_dir.empty() && !o.resume) {
     if (f.arch.empty()) {
@@ -163,11 +181,12 @@ int RunTrain(TrainFlags& f) {
                               r.loss, r.ppl, r.tokens));
   };
   cb.on_save = [&](const std::string& dir) { progress.Line("saved " + dir); };
-  g_stop.store(false);
   cb.stop = &g_stop;
+  if (control) cb = control->Wrap(std::move(cb));
   auto previous = std::signal(SIGINT, OnSigint);
   auto result = train::RunTraining(o, ctx, cb);
   std::signal(SIGINT, previous);
+  if (control) control->Finish(result.status());
   if (!result.ok()) {
     progress.Line("");
     return ReportError(result.status());

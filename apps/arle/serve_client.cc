@@ -351,6 +351,26 @@ struct ServeClient::Impl {
     return core::OkStatus();
   }
 
+  // One request (with a JSON body when `json_body` is set) and its whole answer, any status.
+  core::StatusOr<HttpResponse> Whole(http::verb verb, std::string_view path,
+                                     const std::string* json_body) {
+    const std::string target = url.base_path + std::string(path);
+    const std::string what = Where(verb == http::verb::post ? "POST" : "GET", target);
+    auto req = MakeRequest(verb, target, "*/*");
+    if (json_body != nullptr) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = *json_body;
+      req.prepare_payload();
+    }
+    Parser parser;
+    ARLE_RETURN_IF_ERROR(SendAndReadHeader(req, parser, what));
+    HttpResponse out;
+    out.status = static_cast<int>(parser->get().result_int());
+    out.content_type = std::string(parser->get()[http::field::content_type]);
+    ARLE_RETURN_IF_ERROR(ReadWholeBody(*parser, what, &out.body));
+    return out;
+  }
+
   core::Status ReadWholeBody(http::response_parser<http::buffer_body>& parser,
                              std::string_view what, std::string* body) {
     return ReadBody(parser, what, [&](std::string_view piece) {
@@ -374,16 +394,12 @@ ServeClient::~ServeClient() {
 const ServerUrl& ServeClient::url() const { return impl_->url; }
 
 core::StatusOr<HttpResponse> ServeClient::Get(std::string_view path) {
-  const std::string target = impl_->url.base_path + std::string(path);
-  const std::string what = impl_->Where("GET", target);
-  auto req = impl_->MakeRequest(http::verb::get, target, "*/*");
-  Impl::Parser parser;
-  ARLE_RETURN_IF_ERROR(impl_->SendAndReadHeader(req, parser, what));
-  HttpResponse out;
-  out.status = static_cast<int>(parser->get().result_int());
-  out.content_type = std::string(parser->get()[http::field::content_type]);
-  ARLE_RETURN_IF_ERROR(impl_->ReadWholeBody(*parser, what, &out.body));
-  return out;
+  return impl_->Whole(http::verb::get, path, nullptr);
+}
+
+core::StatusOr<HttpResponse> ServeClient::Post(std::string_view path,
+                                               const std::string& json_body) {
+  return impl_->Whole(http::verb::post, path, &json_body);
 }
 
 core::Status ServeClient::PostStream(std::string_view path, const std::string& json_body,

@@ -1,5 +1,6 @@
-// ServeClient: a small blocking HTTP/1.1 client for OpenAI-compatible servers (GET, and POST with a
-// streamed Server-Sent-Events answer), used by `arle bench serve`. Boost.Beast stays in the .cc.
+// ServeClient: a small blocking HTTP/1.1 client for OpenAI-compatible servers (GET and POST with a
+// whole or a streamed Server-Sent-Events answer), used by `arle bench serve` and the proxy of
+// `arle serve --train-control-url`. Boost.Beast stays in the .cc.
 #pragma once
 
 #include <atomic>
@@ -86,6 +87,10 @@ class ServeClient {
 
   // GET base_path + `path`. Any HTTP status is returned as a value (the caller decides).
   core::StatusOr<HttpResponse> Get(std::string_view path);
+
+  // POST base_path + `path` with a JSON body and a whole (non-streamed) answer. Any HTTP status is
+  // returned as a value.
+  core::StatusOr<HttpResponse> Post(std::string_view path, const std::string& json_body);
 
   // POST base_path + `path` with a JSON body and an SSE answer: `on_event` runs for each event as
   // soon as its bytes arrive (so the caller can time them). A non-200 answer, or a 200 answer
