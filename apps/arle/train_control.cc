@@ -101,7 +101,9 @@ core::StatusOr<std::unique_ptr<TrainControl>> TrainControl::Start(int port, int6
                     w->Send(202, kJson, kAccepted);
                   });
   if (core::Status st = c->http_->Start(); !st.ok()) {
-    return st.WithContext("--control-port");
+    // The server's hint names --port; this flag is another.
+    return st.WithContext("--control-port")
+        .WithHint("is another run or server using it? pick another --control-port (0 = any free)");
   }
   return c;
 }

@@ -61,8 +61,9 @@ void TrainMonitor::PushLocked(std::string_view type, const std::string& fields_j
   const int64_t seq = next_seq_++;
   std::string json = Dump(Json{{"seq", seq}, {"type", type}, {"time", UnixSeconds()}});
   if (!fields_json.empty()) {
-    json.pop_back();  // '}'
-    json += ',' + fields_json + '}';
+    json.back() = ',';  // the closing '}'
+    json.append(fields_json);
+    json.push_back('}');
   }
   events_.push_back({seq, std::move(json)});
   if (events_.size() > capacity_) events_.pop_front();
