@@ -1,5 +1,6 @@
 // Linear backward micro-benchmarks: MatMulBackwardInput (dx = dy w), MatMulBackwardWeight
-// (dw = dy^T x) and, for scale, the forward MatMul with f32 weights, at training shapes (a
+// (dw = dy^T x) and, for scale, the forward MatMul with f32 weights in both orders (the serving
+// dot products and the trainer's kGemm), at training shapes (a
 // 2048-token batch through stories15M-sized projections and its 32000-word LM head), 1 or 2
 // threads. GFLOP/s counts 2 * n_tok * n_out * n_in per call.
 // Run: build/<dir>/bench/kernels/arle_bench_kernels --benchmark_filter=Backward
@@ -19,7 +20,7 @@
 namespace arle::kernels {
 namespace {
 
-enum Op : int64_t { kForward, kBackwardInput, kBackwardWeight };
+enum Op : int64_t { kForward, kForwardGemm, kBackwardInput, kBackwardWeight };
 
 // args: n_tok, n_out, n_in, threads, op
 void BM_Linear(benchmark::State& state) {
@@ -41,11 +42,13 @@ void BM_Linear(benchmark::State& state) {
   core::Tensor dy = dyb.AsTensor(core::DType::kF32, {n_tok, n_out});  // also the forward's y
   core::Tensor dx = dxb.AsTensor(core::DType::kF32, {n_tok, n_in});
   core::Tensor dw = dwb.AsTensor(core::DType::kF32, {n_out, n_in});
-  const Context ctx = Context::Cpu(Backend::kCpu, pool);
+  Context ctx = Context::Cpu(Backend::kCpu, pool);
+  if (op == kForwardGemm) ctx.set_float_matmul(FloatMatMul::kGemm);
   const MatMulOutput out{&w, nullptr, &dy};
   for (auto _ : state) {
     switch (op) {
       case kForward:
+      case kForwardGemm:
         MatMul(ctx, {.x = &x, .outputs = {&out, 1}});
         break;
       case kBackwardInput:
@@ -59,7 +62,8 @@ void BM_Linear(benchmark::State& state) {
   }
   state.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * n_tok * n_out * n_in * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-  static const char* const kNames[] = {"forward", "backward_input", "backward_weight"};
+  static const char* const kNames[] = {"forward", "forward_gemm", "backward_input",
+                                       "backward_weight"};
   state.SetLabel(std::string(kNames[op]) + " " + ChosenCpuTarget() +
                  " threads=" + std::to_string(pool.size()));
 }
@@ -68,7 +72,7 @@ void Shapes(benchmark::internal::Benchmark* b) {
   const int64_t shapes[][3] = {{2048, 768, 256}, {2048, 256, 768}, {2048, 32000, 288}};
   for (const auto& s : shapes) {
     for (const int64_t threads : {1, 2}) {
-      for (const int64_t op : {kForward, kBackwardInput, kBackwardWeight}) {
+      for (const int64_t op : {kForward, kForwardGemm, kBackwardInput, kBackwardWeight}) {
         b->Args({s[0], s[1], s[2], threads, op});
       }
     }

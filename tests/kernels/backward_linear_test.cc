@@ -2,14 +2,14 @@
 // Highway vs the scalar reference on every SIMD target, float64 finite differences of the
 // reference twins, bit-identical results for pools of 1, 2 and 3 threads, and PyTorch goldens
 // (tests/reference/torch_backward_linear.py).
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "arle/kernels/cross_entropy.h"
 #include "arle/kernels/embedding.h"
@@ -72,14 +72,14 @@ LinearGrads RunLinear(core::ThreadPool& pool, Backend backend, const Linear& s,
   core::Tensor tdb(g.db.data(), core::DType::kF32, {s.n_out});
   MatMulBackwardInput(Ctx(pool, backend),
                       {.dy = &tdy, .w = &tw, .dx = &tdx, .accumulate = accumulate});
-  MatMulBackwardWeight(Ctx(pool, backend), {.dy = &tdy, .x = &tx, .dw = &tdw, .dbias = &tdb,
-                                            .accumulate = accumulate});
+  MatMulBackwardWeight(Ctx(pool, backend),
+                       {.dy = &tdy, .x = &tx, .dw = &tdw, .dbias = &tdb, .accumulate = accumulate});
   return g;
 }
 
 // Shapes around the SIMD widths (4, 8, 16 lanes; tiles of 6 rows x 2-4 vectors), past one k block
 // (128 to 1024 on the targets here) and past one 96-row block.
-const Linear kShapes[] = {{1, 1, 1},   {7, 13, 19},   {5, 17, 33},  {13, 40, 70}, {20, 9, 130},
+const Linear kShapes[] = {{1, 1, 1},    {7, 13, 19},   {5, 17, 33},    {13, 40, 70}, {20, 9, 130},
                           {97, 31, 45}, {9, 1100, 37}, {1100, 11, 23}, {6, 16, 64}};
 
 TEST(MatMulBackwardTest, CpuMatchesReferenceOnEveryTarget) {
@@ -116,8 +116,8 @@ TEST(MatMulBackwardTest, CpuMatchesReferenceOnEveryTarget) {
         for (int64_t o = 0; o < s.n_out; ++o) {
           for (int64_t i = 0; i < s.n_in; ++i) {
             const int64_t at = o * s.n_in + i;
-            const Exact e = ExactDot(&dy[o], s.n_out, &x[i], s.n_in, s.n_tok,
-                                     accumulate ? init.dw[at] : 0.0);
+            const Exact e =
+                ExactDot(&dy[o], s.n_out, &x[i], s.n_in, s.n_tok, accumulate ? init.dw[at] : 0.0);
             ASSERT_LE(std::fabs(r.dw[at] - e.value), e.bound) << "dw o=" << o << " i=" << i;
             ASSERT_LE(std::fabs(c.dw[at] - r.dw[at]), 2 * e.bound) << "dw o=" << o << " i=" << i;
           }
@@ -208,12 +208,28 @@ TEST(MatMulBackwardTest, ReferenceMatchesFiniteDifferencesInFloat64) {
     return (up - down) / (2 * h);
   };
   std::vector<double> dx(n_tok * n_in), dw(n_out * n_in), db(n_out);
-  ref::GemmRows<double>({.a = g.data(), .a_row = n_out, .a_col = 1, .b = w.data(), .c = dx.data(),
-                         .m = n_tok, .n = n_in, .k = n_out},
-                        0, n_tok);
-  ref::GemmRows<double>({.a = g.data(), .a_row = 1, .a_col = n_out, .b = x.data(), .c = dw.data(),
-                         .m = n_out, .n = n_in, .k = n_tok},
-                        0, n_out);
+  ref::GemmBlock<double>({.a = g.data(),
+                          .a_row = n_out,
+                          .a_col = 1,
+                          .b = w.data(),
+                          .b_row = n_in,
+                          .b_col = 1,
+                          .c = dx.data(),
+                          .m = n_tok,
+                          .n = n_in,
+                          .k = n_out},
+                         0, n_tok, 0, n_in);
+  ref::GemmBlock<double>({.a = g.data(),
+                          .a_row = 1,
+                          .a_col = n_out,
+                          .b = x.data(),
+                          .b_row = n_in,
+                          .b_col = 1,
+                          .c = dw.data(),
+                          .m = n_out,
+                          .n = n_in,
+                          .k = n_tok},
+                         0, n_out, 0, n_in);
   ref::ColumnSums<double>(g.data(), n_out, n_tok, false, db.data(), 0, n_out);
   for (size_t j = 0; j < x.size(); ++j) EXPECT_NEAR(dx[j], fd(x[j]), 1e-9) << "dx " << j;
   for (size_t j = 0; j < w.size(); ++j) EXPECT_NEAR(dw[j], fd(w[j]), 1e-9) << "dw " << j;
@@ -284,10 +300,12 @@ TEST(EmbeddingBackwardTest, ReferenceMatchesFiniteDifferencesInFloat64) {
     return f;
   };
   std::vector<double> dtable(n_vocab * n_embd, 0.0);
-  ref::EmbeddingBackwardColumns<double>(
-      {.dout = dout.data(), .ids = ids.data(), .dtable = dtable.data(), .n_tok = n_tok,
-       .n_embd = n_embd},
-      0, n_embd);
+  ref::EmbeddingBackwardColumns<double>({.dout = dout.data(),
+                                         .ids = ids.data(),
+                                         .dtable = dtable.data(),
+                                         .n_tok = n_tok,
+                                         .n_embd = n_embd},
+                                        0, n_embd);
   for (size_t j = 0; j < table.size(); ++j) {
     const double h = 1e-3, v0 = table[j];
     table[j] = v0 + h;
@@ -346,8 +364,7 @@ CeResult RunCe(core::ThreadPool& pool, Backend backend, std::vector<float> logit
 }
 
 void ExpectCeWithinBounds(const CeResult& got, const std::vector<float>& logits,
-                          const std::vector<int32_t>& targets, int64_t n_vocab,
-                          double grad_scale) {
+                          const std::vector<int32_t>& targets, int64_t n_vocab, double grad_scale) {
   for (size_t row = 0; row < targets.size(); ++row) {
     const CeRow e = ExactCeRow(&logits[row * n_vocab], n_vocab, targets[row], grad_scale);
     ASSERT_LE(std::fabs(got.losses[row] - e.loss), e.loss_bound) << "loss row " << row;
@@ -418,9 +435,12 @@ TEST(CrossEntropyTest, ReferenceMatchesFiniteDifferencesInFloat64) {
   for (double& v : logits) v = 2 * rng.Normal();
   auto run = [&](std::vector<double> l, std::vector<double>* grad) {
     std::vector<double> losses(n_rows);
-    ref::CrossEntropyRows<double>({.logits = l.data(), .targets = targets.data(),
-                                   .losses = losses.data(), .n_rows = n_rows,
-                                   .n_vocab = n_vocab, .grad_scale = grad_scale},
+    ref::CrossEntropyRows<double>({.logits = l.data(),
+                                   .targets = targets.data(),
+                                   .losses = losses.data(),
+                                   .n_rows = n_rows,
+                                   .n_vocab = n_vocab,
+                                   .grad_scale = grad_scale},
                                   0, n_rows);
     if (grad != nullptr) *grad = l;
     double f = 0;
@@ -486,8 +506,8 @@ TEST(BackwardLinearGoldenTest, EmbeddingMatchesPyTorch) {
   const std::vector<double> expect = g["dtable"];
   core::ThreadPool pool(2);
   for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
-    const std::vector<float> got = RunEmbedding(
-        pool, backend, std::vector<float>(n_vocab * n_embd, 0.0f), dout, ids, n_embd);
+    const std::vector<float> got =
+        RunEmbedding(pool, backend, std::vector<float>(n_vocab * n_embd, 0.0f), dout, ids, n_embd);
     for (int64_t v = 0; v < n_vocab; ++v) {
       for (int64_t j = 0; j < n_embd; ++j) {
         double abs_sum = 0;

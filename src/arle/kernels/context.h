@@ -35,6 +35,19 @@ core::StatusOr<Backend> BackendFromEnvironment();
 // Whether this build has the CUDA backend compiled in (the `cuda` preset with nvcc found).
 bool CudaCompiled();
 
+// How MatMul multiplies f32 weights on the CPU backends (other weight dtypes, and CUDA, are
+// unaffected). Both orders are batch-invariant (a row of y never depends on the other rows of x)
+// and the same for every pool size; they differ from each other in the last bits.
+enum class FloatMatMul {
+  // Each y[t, o] one SIMD dot product over n_in (its lanes summed at the end): the serving
+  // kernels, fastest for decode's few tokens, and the order the engine's log-probs come from.
+  kDot,
+  // The register-tiled GEMM of the backward kernels (matmul.h): each y[t, o] one chain of
+  // multiply-adds over n_in ascending, the weight read through packed panels. Several times
+  // faster with hundreds of tokens per call (training's forward).
+  kGemm,
+};
+
 // Reusable memory for an op's temporaries (e.g. the 8-bit activations of a block-format matmul),
 // kept between ops so a step allocates nothing once it has run once. Each of kSlots slots holds
 // one region, grown (never shrunk) on demand. Not thread-safe: see Context.
@@ -72,12 +85,16 @@ class Context {
   // The cudaStream_t ops are launched on (null: the default stream). Null on CPU contexts.
   void* cuda_stream() const { return cuda_stream_; }
   Scratch& scratch() const { return *scratch_; }
+  FloatMatMul float_matmul() const { return float_matmul_; }
+  // kDot unless set (see FloatMatMul); the trainer sets kGemm on its own context.
+  void set_float_matmul(FloatMatMul order) { float_matmul_ = order; }
 
  private:
   Context(Backend backend, core::ThreadPool* pool, void* stream);
   Backend backend_ = Backend::kCpu;
   core::ThreadPool* pool_ = nullptr;
   void* cuda_stream_ = nullptr;
+  FloatMatMul float_matmul_ = FloatMatMul::kDot;
   std::unique_ptr<Scratch> scratch_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
+#include "arle/kernels/gemm.h"
 #include "arle/kernels/quant.h"
 #include "arle/kernels/quant_dot.h"
 #include "arle/kernels/ref/ref_kernels.h"
@@ -177,6 +178,35 @@ void CheckMatMulDevices(const Context& ctx, const core::Tensor& x, const MatMulO
   }
 }
 
+// Whether ctx multiplies this product with the GEMM (FloatMatMul::kGemm, f32 weights, CPU).
+bool ByGemm(const Context& ctx, const MatMulParams& a) {
+  return ctx.is_cpu() && ctx.float_matmul() == FloatMatMul::kGemm && a.w_dtype == core::DType::kF32;
+}
+
+// y = x * w^T (+ bias) as the GEMM c = A * B with A = x and B = w transposed (its micro-panels
+// packed from w's rows), then the bias added to each block of rows by the worker that computed it.
+void GemmMatMul(const Context& ctx, const MatMulParams& a) {
+  GemmParams<float> p;
+  p.a = a.x;
+  p.a_row = a.x_stride;
+  p.a_col = 1;
+  p.b = static_cast<const float*>(a.w);
+  p.b_row = 1;
+  p.b_col = a.n_in;
+  p.c = a.y;
+  p.m = a.n_tok;
+  p.n = a.n_out;
+  p.k = a.n_in;
+  ARLE_CHECK(a.y_stride == a.n_out) << "MatMul: y rows must be contiguous";
+  ParallelGemm(ctx, p, [&](int64_t t_begin, int64_t t_end, int64_t o_begin, int64_t o_end) {
+    if (a.bias == nullptr) return;
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      float* y = a.y + t * a.y_stride;
+      for (int64_t o = o_begin; o < o_end; ++o) y[o] += ref::LoadAsF32(a.bias, a.bias_dtype, o);
+    }
+  });
+}
+
 }  // namespace
 
 void MatMul(const Context& ctx, const MatMulArgs& a) {
@@ -185,20 +215,25 @@ void MatMul(const Context& ctx, const MatMulArgs& a) {
   RmsNormParams norm_args;
   if (a.norm != nullptr) norm_args = CheckedNormArgs(x, *a.norm);
   const core::Tensor& input = a.norm != nullptr ? *a.norm->normed : x;
-  std::vector<MatMulParams> args;
-  std::vector<int64_t> first_block;  // index of each output's first column block
-  int64_t n_blocks = 0;
+  std::vector<MatMulParams> args;   // the products of the column loop below
+  std::vector<MatMulParams> gemms;  // the products the GEMM computes (FloatMatMul::kGemm)
   for (const MatMulOutput& out : a.outputs) {
-    args.push_back(CheckedArgs(input, out));
+    MatMulParams p = CheckedArgs(input, out);
     CheckMatMulDevices(ctx, x, out, a.norm);
-    first_block.push_back(n_blocks);
-    n_blocks += (args.back().n_out + kColumnBlock - 1) / kColumnBlock;
+    (ByGemm(ctx, p) ? gemms : args).push_back(p);
   }
   if (input.dim(0) == 0) return;
   const RmsNormParams* norm = a.norm != nullptr ? &norm_args : nullptr;
   if (ctx.backend() == Backend::kCuda) return CudaMatMulAll(ctx, norm, args);
   const bool use_ref = ctx.backend() == Backend::kRef;
   PrepareInput(ctx, norm, input, args);
+  for (const MatMulParams& p : gemms) GemmMatMul(ctx, p);
+  std::vector<int64_t> first_block;  // index of each output's first column block
+  int64_t n_blocks = 0;
+  for (const MatMulParams& p : args) {
+    first_block.push_back(n_blocks);
+    n_blocks += (p.n_out + kColumnBlock - 1) / kColumnBlock;
+  }
   if (n_blocks == 0) return;
   ForEachColumnChunk(n_blocks, kColumnBlock * input.dim(0) * input.dim(1), ctx.pool(),
                      [&](int64_t b_begin, int64_t b_end) {
@@ -230,6 +265,18 @@ void MatMulSwiGlu(const Context& ctx, const MatMulSwiGluArgs& a) {
   const bool use_ref = ctx.backend() == Backend::kRef;
   PrepareInput(ctx, a.norm != nullptr ? &norm_args : nullptr, input, args);
   if (n_out == 0) return;
+  if (ByGemm(ctx, args[0]) && ByGemm(ctx, args[1])) {
+    // The GEMM order: both products, then SwiGlu's own code over the rows.
+    GemmMatMul(ctx, args[0]);
+    GemmMatMul(ctx, args[1]);
+    ctx.pool().ParallelFor(n_tok, 4 * n_out, [&](int64_t t_begin, int64_t t_end) {
+      for (int64_t t = t_begin; t < t_end; ++t) {
+        float* g = args[0].y + t * args[0].y_stride;
+        ref::SwiGluRange(g, args[1].y + t * args[1].y_stride, g, 0, n_out);
+      }
+    });
+    return;
+  }
   const int64_t n_blocks = (n_out + kColumnBlock - 1) / kColumnBlock;
   ForEachColumnChunk(n_blocks, 2 * kColumnBlock * n_tok * input.dim(1), ctx.pool(),
                      [&](int64_t b_begin, int64_t b_end) {

@@ -47,7 +47,10 @@ struct MatMulArgs {
 
 // Each y is bit-identical to its own single-output MatMul. Determinism: y[t, o] is a single dot
 // product whose reduction order depends only on n_in and the SIMD target, so it is bit-identical
-// whatever n_tok, the other rows of x, or the pool size (batch invariance).
+// whatever n_tok, the other rows of x, or the pool size (batch invariance). With f32 weights and
+// ctx.float_matmul() == kGemm (context.h) it is instead one multiply-add chain over n_in
+// ascending (the backward kernels' GEMM below, bias added after): batch-invariant too, but not
+// the same bits as the dot order.
 // REQUIRES (checked): the shapes and dtypes above, per output; no y may alias x. CUDA: float
 // weights only.
 void MatMul(const Context& ctx, const MatMulArgs& args);
@@ -61,7 +64,8 @@ struct MatMulSwiGluArgs {
 };
 
 // Each column block of both products is computed by one worker, which applies SwiGLU to it while
-// it is in cache. Bit-identical to MatMul(gate), MatMul(up), SwiGlu(gate.y, up.y, gate.y).
+// it is in cache (in the kGemm order: both products, then SwiGLU). Bit-identical to
+// MatMul(gate), MatMul(up), SwiGlu(gate.y, up.y, gate.y) on the same context.
 // REQUIRES (checked): MatMul's, equal widths, gate.y != up.y. CPU backends only.
 void MatMulSwiGlu(const Context& ctx, const MatMulSwiGluArgs& args);
 

@@ -1,9 +1,10 @@
 // MatMulBackwardInput / MatMulBackwardWeight validation and dispatch: both are one GEMM
-// (ref/backward_linear_ref.h's GemmParams) threaded over blocks of output rows.
+// (ref/backward_linear_ref.h's GemmParams, threaded by gemm.h's ParallelGemm).
 #include <algorithm>
 
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/dispatch.h"
+#include "arle/kernels/gemm.h"
 #include "arle/kernels/matmul.h"
 #include "arle/kernels/ref/backward_linear_ref.h"
 
@@ -12,31 +13,6 @@ namespace {
 
 bool IsF32Matrix(const core::Tensor* t) {
   return t != nullptr && t->rank() == 2 && t->dtype() == core::DType::kF32 && t->is_contiguous();
-}
-
-// c's rows in blocks claimed from a shared counter. The blocks only balance the load (about four
-// per worker, a multiple of the SIMD tile's six rows, at most 96 so that B panels are reused
-// from cache): an element's bits do not depend on the block it falls in. `after` runs on each
-// block once its rows are done (the bias sums).
-template <typename After>
-void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
-  if (p.m == 0) return;
-  const bool use_ref = ctx.backend() == Backend::kRef;
-  core::ThreadPool& pool = ctx.pool();
-  const int64_t per_worker = (p.m + 4 * pool.size() - 1) / (4 * pool.size());
-  const int64_t rows = std::clamp<int64_t>((per_worker + 5) / 6 * 6, 6, 96);
-  const int64_t n_blocks = (p.m + rows - 1) / rows;
-  pool.ParallelForChunks(n_blocks, rows * std::max<int64_t>(1, p.n) * std::max<int64_t>(1, p.k),
-                         /*chunk=*/1, [&](int64_t b_begin, int64_t b_end) {
-                           const int64_t m_begin = b_begin * rows;
-                           const int64_t m_end = std::min(p.m, b_end * rows);
-                           if (use_ref) {
-                             ref::GemmRows(p, m_begin, m_end);
-                           } else {
-                             cpu::GemmRows(p, m_begin, m_end);
-                           }
-                           after(m_begin, m_end);
-                         });
 }
 
 }  // namespace
@@ -57,12 +33,14 @@ void MatMulBackwardInput(const Context& ctx, const MatMulBackwardInputArgs& a) {
   p.a_row = dy.dim(1);
   p.a_col = 1;
   p.b = w.data_as<float>();
+  p.b_row = w.dim(1);
+  p.b_col = 1;
   p.c = dx.data_as<float>();
   p.m = dx.dim(0);
   p.n = dx.dim(1);
   p.k = dy.dim(1);
   p.accumulate = a.accumulate;
-  ParallelGemm(ctx, p, [](int64_t, int64_t) {});
+  ParallelGemm(ctx, p, [](int64_t, int64_t, int64_t, int64_t) {});
 }
 
 void MatMulBackwardWeight(const Context& ctx, const MatMulBackwardWeightArgs& a) {
@@ -81,8 +59,8 @@ void MatMulBackwardWeight(const Context& ctx, const MatMulBackwardWeightArgs& a)
     ARLE_CHECK(db.rank() == 1 && db.dtype() == core::DType::kF32 && db.is_contiguous() &&
                db.dim(0) == dy.dim(1))
         << "MatMulBackwardWeight dbias: " << db.ToString() << " for dy " << dy.ToString();
-    ARLE_CHECK(db.empty() || (db.data() != dy.data() && db.data() != x.data() &&
-                              db.data() != dw.data()))
+    ARLE_CHECK(db.empty() ||
+               (db.data() != dy.data() && db.data() != x.data() && db.data() != dw.data()))
         << "MatMulBackwardWeight: dbias aliases another tensor";
     CheckOnDevice(ctx, db, "MatMulBackwardWeight");
     dbias = db.data_as<float>();
@@ -93,15 +71,17 @@ void MatMulBackwardWeight(const Context& ctx, const MatMulBackwardWeightArgs& a)
   p.a_row = 1;
   p.a_col = dy.dim(1);
   p.b = x.data_as<float>();
+  p.b_row = x.dim(1);
+  p.b_col = 1;
   p.c = dw.data_as<float>();
   p.m = dw.dim(0);
   p.n = dw.dim(1);
   p.k = dy.dim(0);
   p.accumulate = a.accumulate;
   const bool use_ref = ctx.backend() == Backend::kRef;
-  // The bias sums of a block of dw rows, by the worker that computed them.
-  ParallelGemm(ctx, p, [&](int64_t o_begin, int64_t o_end) {
-    if (dbias == nullptr) return;
+  // The bias sums of a block of dw rows, by the worker that computed its first columns.
+  ParallelGemm(ctx, p, [&](int64_t o_begin, int64_t o_end, int64_t n_begin, int64_t) {
+    if (dbias == nullptr || n_begin != 0) return;
     if (use_ref) {
       ref::ColumnSums(p.a, p.a_col, p.k, a.accumulate, dbias, o_begin, o_end);
     } else {

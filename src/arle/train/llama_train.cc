@@ -31,10 +31,11 @@ using models::llama::ModelWeights;
 namespace {
 
 // The loss head's logits are computed this many bytes at a time (rows of n_vocab floats), so a
-// [tokens x vocab] matrix is never held: 64 MiB is 110 rows of Qwen3's 151,936-token vocabulary.
-constexpr int64_t kHeadChunkBytes = int64_t{64} << 20;
+// [tokens x vocab] matrix is never held: 256 MiB is 441 rows of Qwen3's 151,936-token
+// vocabulary. Not less: the head's weight is read, and its gradient read and written, once per
+// chunk (3 x 156 MB for Qwen3), which at 64 MiB (110 rows) took a fifth of a training step.
+constexpr int64_t kHeadChunkBytes = int64_t{256} << 20;
 
-const core::Tensor* OrNull(const core::Tensor& t) { return t.empty() ? nullptr : &t; }
 core::Tensor* OrNull(core::Tensor& t) { return t.empty() ? nullptr : &t; }
 
 // An f32 [rows, cols] view of `floats` floats at `*cursor` of `buffer`, advancing the cursor.
@@ -62,9 +63,9 @@ struct Projection {
   core::Tensor LayerWeights::*weight;
 };
 constexpr Projection kProjections[] = {
-    {"q_proj", "self_attn", &LayerWeights::wq},    {"k_proj", "self_attn", &LayerWeights::wk},
-    {"v_proj", "self_attn", &LayerWeights::wv},    {"o_proj", "self_attn", &LayerWeights::wo},
-    {"gate_proj", "mlp", &LayerWeights::w_gate},   {"up_proj", "mlp", &LayerWeights::w_up},
+    {"q_proj", "self_attn", &LayerWeights::wq},  {"k_proj", "self_attn", &LayerWeights::wk},
+    {"v_proj", "self_attn", &LayerWeights::wv},  {"o_proj", "self_attn", &LayerWeights::wo},
+    {"gate_proj", "mlp", &LayerWeights::w_gate}, {"up_proj", "mlp", &LayerWeights::w_up},
     {"down_proj", "mlp", &LayerWeights::w_down},
 };
 
@@ -189,12 +190,12 @@ struct LlamaTrainer::Impl {
   std::vector<core::Tensor> lse;  // per layer [n, n_head]
   // Gradient workspace, reused by every layer (the backward walks one layer at a time).
   core::Buffer grad_buffer;
-  core::Tensor d_res;                  // [n, E] the residual stream's gradient
-  core::Tensor d_norm;                 // [n, E] gradient of attn_norm / ffn_norm
-  core::Tensor d_att;                  // [n, QD]
-  core::Tensor d_q, d_k, d_v;          // [n, QD], [n, KD] x2
-  core::Tensor d_gate, d_up, d_swiglu; // [n, F]
-  core::Tensor lora_u, lora_g;         // [n, r] LoRA temporaries
+  core::Tensor d_res;                   // [n, E] the residual stream's gradient
+  core::Tensor d_norm;                  // [n, E] gradient of attn_norm / ffn_norm
+  core::Tensor d_att;                   // [n, QD]
+  core::Tensor d_q, d_k, d_v;           // [n, QD], [n, KD] x2
+  core::Tensor d_gate, d_up, d_swiglu;  // [n, F]
+  core::Tensor lora_u, lora_g;          // [n, r] LoRA temporaries
   // The loss head's chunk.
   core::Buffer head_buffer;
   core::Tensor logits;    // [chunk, V]
@@ -211,8 +212,15 @@ struct LlamaTrainer::Impl {
 
 LlamaTrainer::LlamaTrainer(const LlamaConfig& config, ModelWeights weights,
                            const kernels::Context& ctx, const LoraOptions& lora)
-    : config_(config), weights_(std::move(weights)), ctx_(ctx), lora_(lora),
-      impl_(std::make_unique<Impl>(config)) {}
+    : config_(config),
+      weights_(std::move(weights)),
+      ctx_(kernels::Context::Cpu(ctx.backend(), ctx.pool())),
+      lora_(lora),
+      impl_(std::make_unique<Impl>(config)) {
+  // Hundreds of tokens per product: the GEMM order is several times faster than the serving
+  // dot products (kernels/context.h), and as deterministic.
+  ctx_.set_float_matmul(kernels::FloatMatMul::kGemm);
+}
 
 LlamaTrainer::~LlamaTrainer() = default;
 
@@ -227,6 +235,10 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
   if (!weights.writable) {
     return core::InvalidArgumentError("the trainer needs owned f32 weights (OwnedF32Copy)");
   }
+  if (!ctx.is_cpu()) {
+    return core::UnimplementedError("training runs on the CPU backends (ref, cpu) only",
+                                    "use --kernels cpu");
+  }
   std::unique_ptr<LlamaTrainer> t(new LlamaTrainer(config, std::move(weights), ctx, lora));
   Impl& im = *t->impl_;
   ARLE_ASSIGN_OR_RETURN(im.rope, models::llama::ComputeRopeFrequencies(config));
@@ -238,8 +250,9 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
     ARLE_ASSIGN_OR_RETURN(t->grads_, models::llama::OwnedF32Copy(t->weights_));
     std::vector<std::pair<std::string, core::Tensor*>> values, grads;
     auto collect = [](ModelWeights& w, std::vector<std::pair<std::string, core::Tensor*>>* out) {
-      models::llama::ForEachMutableWeight(
-          w, [&](const std::string& name, core::Tensor& tensor) { out->push_back({name, &tensor}); });
+      models::llama::ForEachMutableWeight(w, [&](const std::string& name, core::Tensor& tensor) {
+        out->push_back({name, &tensor});
+      });
     };
     collect(t->weights_, &values);
     collect(t->grads_, &grads);
@@ -265,8 +278,9 @@ core::StatusOr<std::unique_ptr<LlamaTrainer>> LlamaTrainer::Create(const LlamaCo
       ad.base = im.base.layers[l].*kProjections[p].weight;
       const int64_t out = ad.base.dim(0), in = ad.base.dim(1);
       ARLE_CHECK(std::make_pair(out, in) == ProjectionShape(config, p)) << ad.base.ToString();
-      ARLE_ASSIGN_OR_RETURN(ad.storage, core::Buffer::TryAllocate(static_cast<size_t>(
-                                            LayoutBytes(LoraLayout(r, out, in)))));
+      ARLE_ASSIGN_OR_RETURN(
+          ad.storage,
+          core::Buffer::TryAllocate(static_cast<size_t>(LayoutBytes(LoraLayout(r, out, in)))));
       int64_t cursor = 0;
       ad.a = Carve(ad.storage, &cursor, r, in);
       ad.b = Carve(ad.storage, &cursor, out, r);
@@ -328,13 +342,11 @@ core::StatusOr<TrainMemory> LlamaTrainer::EstimateMemory(const LlamaConfig& c, i
 TrainMemory LlamaTrainer::AllocatedMemory() const {
   const Impl& im = *impl_;
   TrainMemory m;
-  models::llama::ForEachWeight(base_weights(), [&](const std::string&, const core::Tensor& t) {
-    m.weights += t.nbytes();
-  });
+  models::llama::ForEachWeight(
+      base_weights(), [&](const std::string&, const core::Tensor& t) { m.weights += t.nbytes(); });
   if (im.adapters.empty()) {
-    models::llama::ForEachWeight(grads_, [&](const std::string&, const core::Tensor& t) {
-      m.gradients += t.nbytes();
-    });
+    models::llama::ForEachWeight(
+        grads_, [&](const std::string&, const core::Tensor& t) { m.gradients += t.nbytes(); });
   }
   for (const LoraFactors& ad : im.adapters) {
     const int64_t grads = ad.da.nbytes() + ad.db.nbytes();
@@ -405,8 +417,9 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
     for (int64_t l = 0; l < c.n_layer; ++l) {
       im.lse.push_back(Carve(im.lse_buffer, &cursor, n, c.n_head));
     }
-    ARLE_ASSIGN_OR_RETURN(im.grad_buffer, core::Buffer::TryAllocate(static_cast<size_t>(
-                                              LayoutBytes(GradLayout(c, n, r)))));
+    ARLE_ASSIGN_OR_RETURN(
+        im.grad_buffer,
+        core::Buffer::TryAllocate(static_cast<size_t>(LayoutBytes(GradLayout(c, n, r)))));
     cursor = 0;
     im.d_res = Carve(im.grad_buffer, &cursor, n, E);
     im.d_norm = Carve(im.grad_buffer, &cursor, n, E);
@@ -420,8 +433,9 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
     im.lora_u = Carve(im.grad_buffer, &cursor, n, r);
     im.lora_g = Carve(im.grad_buffer, &cursor, n, r);
     im.chunk = HeadChunkRows(c, n);
-    ARLE_ASSIGN_OR_RETURN(im.head_buffer, core::Buffer::TryAllocate(static_cast<size_t>(
-                                              LayoutBytes(HeadLayout(c, im.chunk)))));
+    ARLE_ASSIGN_OR_RETURN(
+        im.head_buffer,
+        core::Buffer::TryAllocate(static_cast<size_t>(LayoutBytes(HeadLayout(c, im.chunk)))));
     cursor = 0;
     im.logits = Carve(im.head_buffer, &cursor, im.chunk, V);
     im.normed = Carve(im.head_buffer, &cursor, im.chunk, E);
@@ -433,15 +447,22 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
   for (int64_t i = 0; i < n; ++i) im.positions[i] = static_cast<int32_t>(i % batch.seq_len);
 
   kernels::Embedding(ctx_, {.table = &weights_.embed, .ids = batch.inputs, .out = &im.act.embd()});
-  kernels::RopeTable(ctx_, {.positions = im.positions, .inv_freq = im.rope.inv_freq,
+  kernels::RopeTable(ctx_, {.positions = im.positions,
+                            .inv_freq = im.rope.inv_freq,
                             .attention_scaling = im.rope.attention_scaling,
-                            .cos = &im.act.rope_cos(), .sin = &im.act.rope_sin()});
+                            .cos = &im.act.rope_cos(),
+                            .sin = &im.act.rope_sin()});
   models::TensorDump no_dump("");
   auto attend = [&](int64_t l, const core::Tensor& q3, const core::Tensor& k3,
                     const core::Tensor& v3, core::Tensor& att3) {
-    kernels::CausalAttention(ctx_, {.q = &q3, .k = &k3, .v = &v3, .n_seq = batch.n_seq,
-                                    .seq_len = batch.seq_len, .scale = im.attn_scale,
-                                    .out = &att3, .lse = &im.lse[l]});
+    kernels::CausalAttention(ctx_, {.q = &q3,
+                                    .k = &k3,
+                                    .v = &v3,
+                                    .n_seq = batch.n_seq,
+                                    .seq_len = batch.seq_len,
+                                    .scale = im.attn_scale,
+                                    .out = &att3,
+                                    .lse = &im.lse[l]});
   };
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerActivations& a = im.act.layer(l);
@@ -466,7 +487,8 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
     const kernels::MatMulOutput head{&weights_.lm_head, nullptr, &logits};
     kernels::MatMul(ctx_, {.x = &h, .outputs = {&head, 1}, .norm = &out_norm});
     const std::span<const int32_t> targets = batch.targets.subspan(r0, rows);
-    kernels::CrossEntropy(ctx_, {.logits = &logits, .targets = targets,
+    kernels::CrossEntropy(ctx_, {.logits = &logits,
+                                 .targets = targets,
                                  .grad_scale = static_cast<float>(grad_scale),
                                  .losses = std::span<float>(im.losses.data(), rows)});
     for (int64_t i = 0; i < rows; ++i) {
@@ -482,8 +504,12 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
       kernels::MatMulBackwardWeight(ctx_, {.dy = &logits, .x = &normed, .dw = &grads_.lm_head});
     }
     core::Tensor d_h = im.d_res.Slice(r0, r0 + rows);
-    kernels::RmsNormBackward(ctx_, {.x = &h, .w = &weights_.out_norm, .eps = eps, .dy = &d_normed,
-                                    .dx = &d_h, .accumulate_dx = false,
+    kernels::RmsNormBackward(ctx_, {.x = &h,
+                                    .w = &weights_.out_norm,
+                                    .eps = eps,
+                                    .dy = &d_normed,
+                                    .dx = &d_h,
+                                    .accumulate_dx = false,
                                     .dw = train_head ? &grads_.out_norm : nullptr});
   }
   return total;
@@ -505,10 +531,9 @@ struct BlockGrads {
 
 // y = x * w^T: dx (+)= dy * w, and dw += dy^T * x when the weight trains.
 void LinearBackward(const BlockGrads& b, const core::Tensor& x, const core::Tensor& w,
-                    core::Tensor* dw, core::Tensor* dbias, const core::Tensor& dy,
-                    core::Tensor& dx, bool accumulate_dx) {
-  kernels::MatMulBackwardInput(b.ctx, {.dy = &dy, .w = &w, .dx = &dx,
-                                       .accumulate = accumulate_dx});
+                    core::Tensor* dw, core::Tensor* dbias, const core::Tensor& dy, core::Tensor& dx,
+                    bool accumulate_dx) {
+  kernels::MatMulBackwardInput(b.ctx, {.dy = &dy, .w = &w, .dx = &dx, .accumulate = accumulate_dx});
   if (dw != nullptr) {
     kernels::MatMulBackwardWeight(b.ctx, {.dy = &dy, .x = &x, .dw = dw, .dbias = dbias});
   }
@@ -551,8 +576,11 @@ void LlamaTrainer::Backward(const Batch& batch) {
     LinearBackward(b, a.swiglu, w.w_down, g ? &g->w_down : nullptr, g ? OrNull(g->b_down) : nullptr,
                    im.d_res, im.d_swiglu, /*accumulate_dx=*/false);
     lora_grads(l, 6, a.swiglu, im.d_res);
-    kernels::SwiGluBackward(ctx_, {.gate = &a.gate, .up = &a.up, .dswiglu = &im.d_swiglu,
-                                   .dgate = &im.d_gate, .dup = &im.d_up});
+    kernels::SwiGluBackward(ctx_, {.gate = &a.gate,
+                                   .up = &a.up,
+                                   .dswiglu = &im.d_swiglu,
+                                   .dgate = &im.d_gate,
+                                   .dup = &im.d_up});
     LinearBackward(b, a.ffn_norm, w.w_gate, g ? &g->w_gate : nullptr,
                    g ? OrNull(g->b_gate) : nullptr, im.d_gate, im.d_norm, false);
     LinearBackward(b, a.ffn_norm, w.w_up, g ? &g->w_up : nullptr, g ? OrNull(g->b_up) : nullptr,
@@ -560,8 +588,12 @@ void LlamaTrainer::Backward(const Batch& batch) {
     lora_grads(l, 4, a.ffn_norm, im.d_gate);
     lora_grads(l, 5, a.ffn_norm, im.d_up);
     // ffn_norm = RmsNorm(ffn_inp): its gradient joins the residual's.
-    kernels::RmsNormBackward(ctx_, {.x = &a.ffn_inp, .w = &w.ffn_norm, .eps = eps,
-                                    .dy = &im.d_norm, .dx = &im.d_res, .accumulate_dx = true,
+    kernels::RmsNormBackward(ctx_, {.x = &a.ffn_inp,
+                                    .w = &w.ffn_norm,
+                                    .eps = eps,
+                                    .dy = &im.d_norm,
+                                    .dx = &im.d_res,
+                                    .accumulate_dx = true,
                                     .dw = g ? &g->ffn_norm : nullptr});
 
     // Attention block backward: ffn_inp = x + o_proj(attend(rope(qk_norm(q, k)), v)).
@@ -576,43 +608,60 @@ void LlamaTrainer::Backward(const Batch& batch) {
     core::Tensor d_q3 = im.d_q.Reshape({n, c.n_head, hd});
     core::Tensor d_k3 = im.d_k.Reshape({n, c.n_head_kv, hd});
     core::Tensor d_v3 = im.d_v.Reshape({n, c.n_head_kv, hd});
-    kernels::CausalAttentionBackward(ctx_, {.q = &q3, .k = &k3, .v = &v3, .out = &att3,
-                                            .lse = &im.lse[l], .dout = &d_att3,
-                                            .n_seq = batch.n_seq, .seq_len = batch.seq_len,
-                                            .scale = im.attn_scale, .dq = &d_q3, .dk = &d_k3,
+    kernels::CausalAttentionBackward(ctx_, {.q = &q3,
+                                            .k = &k3,
+                                            .v = &v3,
+                                            .out = &att3,
+                                            .lse = &im.lse[l],
+                                            .dout = &d_att3,
+                                            .n_seq = batch.n_seq,
+                                            .seq_len = batch.seq_len,
+                                            .scale = im.attn_scale,
+                                            .dq = &d_q3,
+                                            .dk = &d_k3,
                                             .dv = &d_v3});
-    kernels::ApplyRopeBackward(ctx_, {.dy = &d_q3, .cos = &im.act.rope_cos(),
-                                      .sin = &im.act.rope_sin(), .dx = &d_q3});
-    kernels::ApplyRopeBackward(ctx_, {.dy = &d_k3, .cos = &im.act.rope_cos(),
-                                      .sin = &im.act.rope_sin(), .dx = &d_k3});
+    kernels::ApplyRopeBackward(
+        ctx_, {.dy = &d_q3, .cos = &im.act.rope_cos(), .sin = &im.act.rope_sin(), .dx = &d_q3});
+    kernels::ApplyRopeBackward(
+        ctx_, {.dy = &d_k3, .cos = &im.act.rope_cos(), .sin = &im.act.rope_sin(), .dx = &d_k3});
     if (c.qk_norm) {
       const core::Tensor q_heads = a.q.Reshape({n * c.n_head, hd});
       const core::Tensor k_heads = a.k.Reshape({n * c.n_head_kv, hd});
       core::Tensor dq_heads = im.d_q.Reshape({n * c.n_head, hd});
       core::Tensor dk_heads = im.d_k.Reshape({n * c.n_head_kv, hd});
-      kernels::RmsNormBackward(ctx_, {.x = &q_heads, .w = &w.q_norm, .eps = eps,
-                                      .dy = &dq_heads, .dx = &dq_heads,
+      kernels::RmsNormBackward(ctx_, {.x = &q_heads,
+                                      .w = &w.q_norm,
+                                      .eps = eps,
+                                      .dy = &dq_heads,
+                                      .dx = &dq_heads,
                                       .dw = g ? &g->q_norm : nullptr});
-      kernels::RmsNormBackward(ctx_, {.x = &k_heads, .w = &w.k_norm, .eps = eps,
-                                      .dy = &dk_heads, .dx = &dk_heads,
+      kernels::RmsNormBackward(ctx_, {.x = &k_heads,
+                                      .w = &w.k_norm,
+                                      .eps = eps,
+                                      .dy = &dk_heads,
+                                      .dx = &dk_heads,
                                       .dw = g ? &g->k_norm : nullptr});
     }
-    LinearBackward(b, a.attn_norm, w.wq, g ? &g->wq : nullptr, g ? OrNull(g->bq) : nullptr,
-                   im.d_q, im.d_norm, false);
-    LinearBackward(b, a.attn_norm, w.wk, g ? &g->wk : nullptr, g ? OrNull(g->bk) : nullptr,
-                   im.d_k, im.d_norm, true);
-    LinearBackward(b, a.attn_norm, w.wv, g ? &g->wv : nullptr, g ? OrNull(g->bv) : nullptr,
-                   im.d_v, im.d_norm, true);
+    LinearBackward(b, a.attn_norm, w.wq, g ? &g->wq : nullptr, g ? OrNull(g->bq) : nullptr, im.d_q,
+                   im.d_norm, false);
+    LinearBackward(b, a.attn_norm, w.wk, g ? &g->wk : nullptr, g ? OrNull(g->bk) : nullptr, im.d_k,
+                   im.d_norm, true);
+    LinearBackward(b, a.attn_norm, w.wv, g ? &g->wv : nullptr, g ? OrNull(g->bv) : nullptr, im.d_v,
+                   im.d_norm, true);
     lora_grads(l, 0, a.attn_norm, im.d_q);
     lora_grads(l, 1, a.attn_norm, im.d_k);
     lora_grads(l, 2, a.attn_norm, im.d_v);
-    kernels::RmsNormBackward(ctx_, {.x = &a.x, .w = &w.attn_norm, .eps = eps, .dy = &im.d_norm,
-                                    .dx = &im.d_res, .accumulate_dx = true,
+    kernels::RmsNormBackward(ctx_, {.x = &a.x,
+                                    .w = &w.attn_norm,
+                                    .eps = eps,
+                                    .dy = &im.d_norm,
+                                    .dx = &im.d_res,
+                                    .accumulate_dx = true,
                                     .dw = g ? &g->attn_norm : nullptr});
   }
   if (full) {
-    kernels::EmbeddingBackward(ctx_, {.dout = &im.d_res, .ids = batch.inputs,
-                                      .dtable = &grads_.embed});
+    kernels::EmbeddingBackward(ctx_,
+                               {.dout = &im.d_res, .ids = batch.inputs, .dtable = &grads_.embed});
   }
 }
 

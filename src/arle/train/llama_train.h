@@ -55,15 +55,15 @@ struct LoraOptions {
 // EstimateMemory computes them from a config with the same layout functions Create and the
 // forward allocate with; AllocatedMemory reads the buffers a live trainer holds.
 struct TrainMemory {
-  int64_t weights = 0;         // f32 master weights (LoRA: the frozen base, plus every target's
-                               // A, B and the merged copy the forward reads)
-  int64_t gradients = 0;       // full: one f32 tensor per weight (tied: one); LoRA: dA and dB
-  int64_t optimizer = 0;       // AdamW's m and v of the trainable tensors (RunTraining's)
-  int64_t activations = 0;     // models::llama::Activations kept per layer (kKeepAll)
-  int64_t attention_lse = 0;   // per layer [n, n_head] log-sum-exp, for attention's backward
-  int64_t grad_workspace = 0;  // the backward's gradient buffers, reused by every layer
-  int64_t loss_head = 0;       // one chunk of logits [chunk, V], its normed rows and gradient
-  int64_t lora_merge = 0;      // MergeLora's temporary: one target's [out, in] at a time
+  int64_t weights = 0;           // f32 master weights (LoRA: the frozen base, plus every target's
+                                 // A, B and the merged copy the forward reads)
+  int64_t gradients = 0;         // full: one f32 tensor per weight (tied: one); LoRA: dA and dB
+  int64_t optimizer = 0;         // AdamW's m and v of the trainable tensors (RunTraining's)
+  int64_t activations = 0;       // models::llama::Activations kept per layer (kKeepAll)
+  int64_t attention_lse = 0;     // per layer [n, n_head] log-sum-exp, for attention's backward
+  int64_t grad_workspace = 0;    // the backward's gradient buffers, reused by every layer
+  int64_t loss_head = 0;         // one chunk of logits [chunk, V], its normed rows and gradient
+  int64_t lora_merge = 0;        // MergeLora's temporary: one target's [out, in] at a time
   int64_t trainable_params = 0;  // values the optimizer updates
   int64_t head_chunk_rows = 0;   // rows of logits held at once
   int64_t total() const {
@@ -83,8 +83,11 @@ struct TrainParam {
 class LlamaTrainer {
  public:
   // Trains `weights` (owned f32 copies, models::llama::OwnedF32Copy) of a model with `config`.
-  // With lora.rank > 0 the base weights are frozen and only the adapters train. `ctx` must
-  // outlive the trainer. InvalidArgument for an unknown LoRA target or a rank out of range.
+  // With lora.rank > 0 the base weights are frozen and only the adapters train. ctx's pool must
+  // outlive the trainer, whose ops run on that backend and pool in the FloatMatMul::kGemm order
+  // (kernels/context.h: the f32 forward products are GEMMs, as the backward's are).
+  // InvalidArgument for an unknown LoRA target or a rank out of range; Unimplemented for a
+  // CUDA context.
   static core::StatusOr<std::unique_ptr<LlamaTrainer>> Create(
       const models::llama::LlamaConfig& config, models::llama::ModelWeights weights,
       const kernels::Context& ctx, const LoraOptions& lora = {});
@@ -136,7 +139,7 @@ class LlamaTrainer {
   models::llama::LlamaConfig config_;
   models::llama::ModelWeights weights_;  // what the forward reads (merged when LoRA)
   models::llama::ModelWeights grads_;    // same shapes; tied head tied (full fine-tuning only)
-  const kernels::Context& ctx_;
+  kernels::Context ctx_;  // the caller's backend and pool, in the FloatMatMul::kGemm order
   LoraOptions lora_;
   std::vector<TrainParam> params_;
   std::unique_ptr<Impl> impl_;

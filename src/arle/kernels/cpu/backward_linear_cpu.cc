@@ -35,14 +35,22 @@ constexpr int kNV = 4;
 #else
 constexpr int kNV = 2;
 #endif
-// Rows of c per block: the packed A block (kMcRows x kc floats) stays in L2 while the b panels
-// stream past it.
-constexpr int64_t kMcRows = 96;
+// Bytes of the packed A block (rows x kc floats), which stays in L2 while B's micro-panels stream
+// past it: rows as many as fit (a multiple of the tile's, at most the caller's 384-row blocks),
+// so B is read once per that many rows of c.
+constexpr int64_t kPackedABytes = 256 << 10;
 
-// c[0..MR) x [0..NV vectors) (+)= packed A (kc x MR, k-major) * b (kc rows, ldb apart).
+// A's view for a tile: element (r, k) at a[r * row + k * col] (packed k-major: row 1, col mr;
+// A's own rows when they are contiguous in k: row a_row, col 1).
+struct ATile {
+  const float* a;
+  int64_t row, col;
+};
+
+// c[0..MR) x [0..NV vectors) (+)= A (MR x kc) * b (kc rows, ldb apart).
 template <int MR, int NV>
-HWY_INLINE void Tile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT b, int64_t ldb,
-                     float* HWY_RESTRICT c, int64_t ldc, int64_t kc, bool zero) {
+HWY_INLINE void Tile(ATile at, const float* HWY_RESTRICT b, int64_t ldb, float* HWY_RESTRICT c,
+                     int64_t ldc, int64_t kc, bool zero) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   VF acc[MR][NV];
@@ -51,12 +59,14 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT b, 
       acc[r][v] = zero ? hn::Zero(df) : hn::LoadU(df, c + r * ldc + v * lanes);
     }
   }
+  const float* HWY_RESTRICT a[MR];
+  for (int r = 0; r < MR; ++r) a[r] = at.a + r * at.row;
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * ldb;
     VF bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(df, bk + v * lanes);
     for (int r = 0; r < MR; ++r) {
-      const VF av = hn::Set(df, ap[k * MR + r]);
+      const VF av = hn::Set(df, a[r][k * at.col]);
       for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }
@@ -66,74 +76,119 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT b, 
 }
 
 template <int MR>
-HWY_INLINE void TileNv(int nv, const float* ap, const float* b, int64_t ldb, float* c,
-                       int64_t ldc, int64_t kc, bool zero) {
+HWY_INLINE void TileNv(int nv, ATile at, const float* b, int64_t ldb, float* c, int64_t ldc,
+                       int64_t kc, bool zero) {
   if constexpr (kNV >= 4) {
-    if (nv == 4) return Tile<MR, 4>(ap, b, ldb, c, ldc, kc, zero);
-    if (nv == 3) return Tile<MR, 3>(ap, b, ldb, c, ldc, kc, zero);
+    if (nv == 4) return Tile<MR, 4>(at, b, ldb, c, ldc, kc, zero);
+    if (nv == 3) return Tile<MR, 3>(at, b, ldb, c, ldc, kc, zero);
   }
-  if (nv == 2) return Tile<MR, 2>(ap, b, ldb, c, ldc, kc, zero);
-  Tile<MR, 1>(ap, b, ldb, c, ldc, kc, zero);
+  if (nv == 2) return Tile<MR, 2>(at, b, ldb, c, ldc, kc, zero);
+  Tile<MR, 1>(at, b, ldb, c, ldc, kc, zero);
 }
 
 // A tile of mr (1..kMR) rows and nv (1..kNV) vectors.
-HWY_INLINE void AnyTile(int64_t mr, int nv, const float* ap, const float* b, int64_t ldb,
-                        float* c, int64_t ldc, int64_t kc, bool zero) {
+HWY_INLINE void AnyTile(int64_t mr, int nv, ATile at, const float* b, int64_t ldb, float* c,
+                        int64_t ldc, int64_t kc, bool zero) {
   switch (mr) {
-    case 6: return TileNv<6>(nv, ap, b, ldb, c, ldc, kc, zero);
-    case 5: return TileNv<5>(nv, ap, b, ldb, c, ldc, kc, zero);
-    case 4: return TileNv<4>(nv, ap, b, ldb, c, ldc, kc, zero);
-    case 3: return TileNv<3>(nv, ap, b, ldb, c, ldc, kc, zero);
-    case 2: return TileNv<2>(nv, ap, b, ldb, c, ldc, kc, zero);
-    default: return TileNv<1>(nv, ap, b, ldb, c, ldc, kc, zero);
+    case 6:
+      return TileNv<6>(nv, at, b, ldb, c, ldc, kc, zero);
+    case 5:
+      return TileNv<5>(nv, at, b, ldb, c, ldc, kc, zero);
+    case 4:
+      return TileNv<4>(nv, at, b, ldb, c, ldc, kc, zero);
+    case 3:
+      return TileNv<3>(nv, at, b, ldb, c, ldc, kc, zero);
+    case 2:
+      return TileNv<2>(nv, at, b, ldb, c, ldc, kc, zero);
+    default:
+      return TileNv<1>(nv, at, b, ldb, c, ldc, kc, zero);
   }
 }
 
-void GemmRows(const GemmParams<float>& p, int64_t m_begin, int64_t m_end) {
+// B's rows [k0, k0 + kc) x columns [n0, n0 + width) into dst, row-major with rows `width` apart:
+// the micro-panel the tiles read when B is not row-major in memory (MatMul's w transposed, read
+// here one weight row at a time).
+void PackB(const GemmParams<float>& p, int64_t k0, int64_t kc, int64_t n0, int64_t width,
+           float* HWY_RESTRICT dst) {
+  for (int64_t j = 0; j < width; ++j) {
+    const float* src = p.b + k0 * p.b_row + (n0 + j) * p.b_col;
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + j] = src[k * p.b_row];
+  }
+}
+
+void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
+               int64_t n_end) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   if (p.k == 0) {
-    if (!p.accumulate) std::fill(p.c + m_begin * p.n, p.c + m_end * p.n, 0.0f);
+    if (p.accumulate) return;
+    for (int64_t m = m_begin; m < m_end; ++m) {
+      std::fill(p.c + m * p.n + n_begin, p.c + m * p.n + n_end, 0.0f);
+    }
     return;
   }
   // k per block: a b micro-panel (kc x kNV vectors) of about 32 KiB stays in L1 across the tiles.
   const int64_t kc_max = std::max<int64_t>(16, 8192 / (kNV * lanes));
-  const int64_t n_vec = p.n / lanes * lanes;
+  // Whole vectors up to the last of the matrix (not of the block: a column's code must not
+  // depend on the split), then the scalar tail.
+  const int64_t n_vec = std::min(n_end, p.n / lanes * lanes);
+  const bool pack_b = p.b_col != 1;
+  const bool pack_a = p.a_col != 1;
+  const int64_t mc_rows =
+      std::clamp<int64_t>(kPackedABytes / (4 * kc_max) / kMR * kMR, kMR, kGemmBlockRows);
   thread_local std::vector<float> packed;
-  if (static_cast<int64_t>(packed.size()) < kMcRows * kc_max) packed.resize(kMcRows * kc_max);
-  for (int64_t m0 = m_begin; m0 < m_end; m0 += kMcRows) {
-    const int64_t m1 = std::min(m_end, m0 + kMcRows);
+  thread_local std::vector<float> packed_b;
+  if (static_cast<int64_t>(packed.size()) < mc_rows * kc_max) packed.resize(mc_rows * kc_max);
+  if (pack_b && static_cast<int64_t>(packed_b.size()) < kc_max * kNV * lanes) {
+    packed_b.resize(kc_max * kNV * lanes);
+  }
+  for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
+    const int64_t m1 = std::min(m_end, m0 + mc_rows);
     for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
       const int64_t kc = std::min(p.k - k0, kc_max);
       const bool zero = !p.accumulate && k0 == 0;
-      // A's rows [m0, m1) x [k0, k0 + kc), tile by tile, k-major within a tile: the broadcasts
-      // then read one stream whether A is dy (rows) or dy transposed (columns).
-      for (int64_t m = m0; m < m1; m += kMR) {
-        const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-        float* dst = packed.data() + (m - m0) * kc;
-        for (int64_t k = 0; k < kc; ++k) {
-          const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
-          for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
+      // A's rows [m0, m1) x [k0, k0 + kc): read in place when they are contiguous in k (x, dy),
+      // else packed tile by tile, k-major within a tile, so the broadcasts read one stream
+      // (dy transposed).
+      if (pack_a) {
+        for (int64_t m = m0; m < m1; m += kMR) {
+          const int64_t mr = std::min<int64_t>(kMR, m1 - m);
+          float* dst = packed.data() + (m - m0) * kc;
+          for (int64_t k = 0; k < kc; ++k) {
+            const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
+            for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
+          }
         }
       }
-      const float* b = p.b + k0 * p.n;
-      for (int64_t n0 = 0; n0 < n_vec;) {
+      auto a_tile = [&](int64_t m) -> ATile {
+        if (!pack_a) return {p.a + m * p.a_row + k0, p.a_row, 1};
+        return {packed.data() + (m - m0) * kc, 1, std::min<int64_t>(kMR, m1 - m)};
+      };
+      for (int64_t n0 = n_begin; n0 < n_vec;) {
         const int nv = static_cast<int>(std::min<int64_t>(kNV, (n_vec - n0) / lanes));
+        const float* b = p.b + k0 * p.b_row + n0;
+        int64_t ldb = p.b_row;
+        if (pack_b) {
+          PackB(p, k0, kc, n0, nv * lanes, packed_b.data());
+          b = packed_b.data();
+          ldb = nv * lanes;
+        }
         for (int64_t m = m0; m < m1; m += kMR) {
-          AnyTile(std::min<int64_t>(kMR, m1 - m), nv, packed.data() + (m - m0) * kc, b + n0, p.n,
-                  p.c + m * p.n + n0, p.n, kc, zero);
+          AnyTile(std::min<int64_t>(kMR, m1 - m), nv, a_tile(m), b, ldb, p.c + m * p.n + n0, p.n,
+                  kc, zero);
         }
         n0 += nv * lanes;
       }
       // Columns past the last whole vector: scalar multiply-adds, k ascending.
       for (int64_t m = m0; m < m1; m += kMR) {
         const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-        const float* ap = packed.data() + (m - m0) * kc;
+        const ATile at = a_tile(m);
         for (int64_t r = 0; r < mr; ++r) {
           float* c = p.c + (m + r) * p.n;
-          for (int64_t j = n_vec; j < p.n; ++j) {
+          for (int64_t j = std::max(n_begin, n_vec); j < n_end; ++j) {
+            const float* b = p.b + k0 * p.b_row + j * p.b_col;
             float acc = zero ? 0.0f : c[j];
-            for (int64_t k = 0; k < kc; ++k) acc += ap[k * mr + r] * b[k * p.n + j];
+            for (int64_t k = 0; k < kc; ++k) acc += at.a[r * at.row + k * at.col] * b[k * p.b_row];
             c[j] = acc;
           }
         }
@@ -229,13 +284,14 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace arle::kernels::cpu {
 
-HWY_EXPORT(GemmRows);
+HWY_EXPORT(GemmBlock);
 HWY_EXPORT(ColumnSums);
 HWY_EXPORT(EmbeddingBackwardColumns);
 HWY_EXPORT(CrossEntropyRows);
 
-void GemmRows(const GemmParams<float>& p, int64_t m_begin, int64_t m_end) {
-  HWY_DYNAMIC_DISPATCH(GemmRows)(p, m_begin, m_end);
+void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
+               int64_t n_end) {
+  HWY_DYNAMIC_DISPATCH(GemmBlock)(p, m_begin, m_end, n_begin, n_end);
 }
 
 void ColumnSums(const float* a, int64_t a_row, int64_t n_rows, bool accumulate, float* sum,

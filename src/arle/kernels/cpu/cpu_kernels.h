@@ -50,10 +50,11 @@ void PagedAttentionRows(const PagedAttentionParams& args, int64_t begin, int64_t
 
 namespace arle::kernels::cpu {
 
-// The linear backward kernels (contracts in ref/backward_linear_ref.h). GemmRows: each element
+// The linear backward kernels (contracts in ref/backward_linear_ref.h). GemmBlock: each element
 // one FMA chain over k ascending (the columns past the last whole vector: multiply then add);
 // ColumnSums and EmbeddingBackwardColumns: the same bits as their ref twins.
-void GemmRows(const GemmParams<float>& p, int64_t m_begin, int64_t m_end);
+void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
+               int64_t n_end);
 void ColumnSums(const float* a, int64_t a_row, int64_t n_rows, bool accumulate, float* sum,
                 int64_t begin, int64_t end);
 void EmbeddingBackwardColumns(const EmbeddingBackwardParams<float>& p, int64_t c_begin,

@@ -12,20 +12,23 @@
 namespace arle::kernels::ref {
 
 template <typename T>
-void GemmRows(const GemmParams<T>& p, int64_t m_begin, int64_t m_end) {
+void GemmBlock(const GemmParams<T>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
+               int64_t n_end) {
   for (int64_t m = m_begin; m < m_end; ++m) {
     T* c = p.c + m * p.n;
-    for (int64_t j = 0; j < p.n; ++j) {
+    for (int64_t j = n_begin; j < n_end; ++j) {
       T acc = p.accumulate ? c[j] : T(0);
-      for (int64_t k = 0; k < p.k; ++k) acc += p.a[m * p.a_row + k * p.a_col] * p.b[k * p.n + j];
+      for (int64_t k = 0; k < p.k; ++k) {
+        acc += p.a[m * p.a_row + k * p.a_col] * p.b[k * p.b_row + j * p.b_col];
+      }
       c[j] = acc;
     }
   }
 }
 
 template <typename T>
-void ColumnSums(const T* a, int64_t a_row, int64_t n_rows, bool accumulate, T* sum,
-                int64_t begin, int64_t end) {
+void ColumnSums(const T* a, int64_t a_row, int64_t n_rows, bool accumulate, T* sum, int64_t begin,
+                int64_t end) {
   for (int64_t j = begin; j < end; ++j) {
     T acc = accumulate ? sum[j] : T(0);
     for (int64_t t = 0; t < n_rows; ++t) acc += a[t * a_row + j];
@@ -34,8 +37,7 @@ void ColumnSums(const T* a, int64_t a_row, int64_t n_rows, bool accumulate, T* s
 }
 
 template <typename T>
-void EmbeddingBackwardColumns(const EmbeddingBackwardParams<T>& p, int64_t c_begin,
-                              int64_t c_end) {
+void EmbeddingBackwardColumns(const EmbeddingBackwardParams<T>& p, int64_t c_begin, int64_t c_end) {
   for (int64_t t = 0; t < p.n_tok; ++t) {
     const T* src = p.dout + t * p.n_embd;
     T* dst = p.dtable + static_cast<int64_t>(p.ids[t]) * p.n_embd;
@@ -64,11 +66,10 @@ void CrossEntropyRows(const CrossEntropyParams<T>& p, int64_t begin, int64_t end
   }
 }
 
-#define ARLE_INSTANTIATE(T)                                                                    \
-  template void GemmRows<T>(const GemmParams<T>&, int64_t, int64_t);                           \
-  template void ColumnSums<T>(const T*, int64_t, int64_t, bool, T*, int64_t, int64_t);         \
-  template void EmbeddingBackwardColumns<T>(const EmbeddingBackwardParams<T>&, int64_t,        \
-                                            int64_t);                                          \
+#define ARLE_INSTANTIATE(T)                                                                       \
+  template void GemmBlock<T>(const GemmParams<T>&, int64_t, int64_t, int64_t, int64_t);           \
+  template void ColumnSums<T>(const T*, int64_t, int64_t, bool, T*, int64_t, int64_t);            \
+  template void EmbeddingBackwardColumns<T>(const EmbeddingBackwardParams<T>&, int64_t, int64_t); \
   template void CrossEntropyRows<T>(const CrossEntropyParams<T>&, int64_t, int64_t);
 ARLE_INSTANTIATE(float)
 ARLE_INSTANTIATE(double)
