@@ -177,8 +177,9 @@ int RunTrain(TrainFlags& f) {
   train::TrainCallbacks cb;
   cb.on_step = [&](const train::StepReport& r) { progress.Step(r); };
   cb.on_eval = [&](const train::EvalReport& r) {
-    progress.Line(fmt::format("eval @ step {}: loss {:.4f}  ppl {:.3f}  ({} tokens)", r.step,
-                              r.loss, r.ppl, r.tokens));
+    progress.Line(fmt::format("eval @ step {}: loss {:.4f}  ppl {:.3f}  {:.4f} bits/byte  ({} "
+                              "tokens, {} bytes)",
+                              r.step, r.loss, r.ppl, r.bits_per_byte, r.tokens, r.bytes));
   };
   cb.on_save = [&](const std::string& dir) { progress.Line("saved " + dir); };
   cb.stop = &g_stop;
@@ -263,8 +264,15 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
       exit_code = ReportError(r.status());
       return;
     }
-    fmt::print("{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}}}\n", r->loss, r->ppl,
-               r->tokens);
+    if (eval_chat) {
+      fmt::print("{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}}}\n", r->loss, r->ppl,
+                 r->tokens);
+    } else {
+      fmt::print(
+          "{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}, \"bytes\": {}, "
+          "\"bits_per_byte\": {:.6f}}}\n",
+          r->loss, r->ppl, r->tokens, r->bytes, r->bits_per_byte);
+    }
     exit_code = kExitOk;
   });
   RegisterTrainToolCommands(*train, exit_code);

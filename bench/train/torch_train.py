@@ -19,6 +19,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../
 import torch_train  # noqa: E402  (TorchModel: the Qwen3/Llama forward of the equality test)
 
 
+def loaded_blas():
+    """The BLAS library this process actually mapped (Debian links torch against the generic
+    libblas.so.3, which the alternatives system points at OpenBLAS or the reference BLAS)."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line.split()[-1]}
+    return sorted(os.path.realpath(p) for p in paths if p.startswith("/"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -53,7 +61,7 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({
         "params": n_params, "batch": args.batch, "seq": args.seq, "threads": args.threads,
-        "torch": torch.__version__, "blas": torch.__config__.show().count("openblas") > 0,
+        "torch": torch.__version__, "blas": loaded_blas(),
         "tokens_per_s": args.batch * args.seq * args.steps / secs,
         "step_s": secs / args.steps,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}))

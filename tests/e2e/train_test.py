@@ -13,7 +13,9 @@
 """
 import argparse
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -63,6 +65,35 @@ def compare(name, got, golden_path):
     worst = max((abs(got[s] - want[s]) / abs(want[s]) for s in want if s in got), default=1.0)
     check(worst <= 1e-5, f"{name}: every step's loss within 1e-5 of PyTorch's",
           f"worst relative difference {worst:.2e}")
+
+
+def piece_bytes(piece):
+    """UTF-8 bytes a tok512 (SentencePiece-style) piece decodes to; special tokens decode to none."""
+    if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+        return 1
+    if piece in ("<s>", "</s>", "<unk>"):
+        return 0
+    return len(piece.replace("\u2581", " ").encode())
+
+
+def check_eval_bytes(arle, model, corpus, seq, e):
+    """`arle train eval`'s byte count against the file: the windows' targets cover the token
+    stream (BOS, the text, EOS) from its second token through token n_windows * seq, so their
+    bytes are the file's minus those of the uncovered tail, counted from the pieces."""
+    r = run([arle, "tokenize", "-m", model, "--file", corpus, "--json"])
+    pieces = json.loads(r.stdout)["tokens"] + ["</s>"]
+    text_bytes = len(open(corpus, "rb").read())
+    # The pieces decode to the file (the prefix space the tokenizer adds is not the file's).
+    decoded = sum(piece_bytes(p) for p in pieces) - pieces[1].startswith("\u2581")
+    check(decoded == text_bytes, "the tokenizer's pieces decode to the corpus' bytes",
+          f"{decoded} vs {text_bytes}")
+    n_windows = (len(pieces) - 1) // seq
+    expected = text_bytes - sum(piece_bytes(p) for p in pieces[n_windows * seq + 1:])
+    check(e["bytes"] == expected, "eval's bytes are the text its targets cover",
+          f"{e['bytes']} vs {expected}")
+    bpb = e["loss"] * e["tokens"] / (math.log(2) * e["bytes"])
+    check(abs(e["bits_per_byte"] - bpb) <= 1e-5 * bpb, "bits per byte = summed nats / (ln 2 bytes)",
+          f"{e['bits_per_byte']} vs {bpb}")
 
 
 def main():
@@ -162,8 +193,10 @@ def main():
         check(ok, "arle train eval reads the checkpoint", outcome(r))
         if ok:
             e = json.loads(r.stdout)
-            check(set(e) == {"loss", "ppl", "tokens"} and e["tokens"] > 0 and 0 < e["loss"] < 7,
-                  "eval prints {loss, ppl, tokens}", r.stdout)
+            check(set(e) == {"loss", "ppl", "tokens", "bytes", "bits_per_byte"} and
+                  e["tokens"] > 0 and 0 < e["loss"] < 7,
+                  "eval prints {loss, ppl, tokens, bytes, bits_per_byte}", r.stdout)
+            check_eval_bytes(arle, latest, corpus, 32, e)
 
         # Bad input: exit 2 and a message, never a crash.
         for what, extra in (("missing data file", ["--data", os.path.join(tmp, "nope.txt")]),

@@ -59,6 +59,36 @@ core::Status CheckOptions(const TrainOptions& o) {
   return ValidateSchedule(s);
 }
 
+// The UTF-8 bytes the targets of a corpus batch decode to (n_seq rows of seq tokens; targets are
+// the inputs shifted by one): each row is decoded in order from its first input, and the bytes
+// every target adds are summed (special tokens, such as the EOS between documents, add none).
+// The denominator of bits per byte.
+int64_t TargetBytes(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& inputs,
+                    const std::vector<int32_t>& targets, int64_t n_seq, int64_t seq) {
+  int64_t total = 0;
+  std::string bytes;
+  for (int64_t r = 0; r < n_seq; ++r) {
+    tokenizer::Tokenizer::DecodeState state;
+    bytes.clear();
+    tok.DecodeAppend(inputs[r * seq], /*skip_special=*/true, &state, &bytes);
+    const size_t context = bytes.size();
+    for (int64_t i = 0; i < seq; ++i) {
+      tok.DecodeAppend(targets[r * seq + i], /*skip_special=*/true, &state, &bytes);
+    }
+    total += static_cast<int64_t>(bytes.size() - context);
+  }
+  return total;
+}
+
+// Fills the report's means from summed nats over `tokens` tokens decoding to `bytes` bytes.
+void FillEvalReport(double nats, int64_t tokens, int64_t bytes, EvalReport* r) {
+  r->tokens = tokens;
+  r->loss = tokens > 0 ? nats / static_cast<double>(tokens) : 0.0;
+  r->ppl = std::exp(r->loss);
+  r->bytes = bytes;
+  r->bits_per_byte = bytes > 0 ? nats / (std::log(2.0) * static_cast<double>(bytes)) : 0.0;
+}
+
 // The trainer's micro-batches: pretraining windows or SFT examples, in a resumable order.
 class BatchSource {
  public:
@@ -334,23 +364,23 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
     const int64_t n = source->n_eval_batches();
     if (n == 0) return core::OkStatus();
     LossSum total;
+    int64_t bytes = 0;
     std::vector<int32_t> inputs, targets;
     for (int64_t i = 0; i < n; ++i) {
       int64_t n_seq = 0;
       source->EvalBatch(i, &inputs, &targets, &n_seq);
-      ARLE_ASSIGN_OR_RETURN(LossSum l,
-                            trainer->Loss({inputs, targets, n_seq, o.seq}));
+      ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, n_seq, o.seq}));
       total.sum += l.sum;
       total.n_tokens += l.n_tokens;
+      bytes += TargetBytes(*loaded.tokenizer, inputs, targets, n_seq, o.seq);
     }
     EvalReport r;
     r.step = at_step;
-    r.tokens = total.n_tokens;
-    r.loss = total.n_tokens > 0 ? total.sum / static_cast<double>(total.n_tokens) : 0.0;
-    r.ppl = std::exp(r.loss);
+    FillEvalReport(total.sum, total.n_tokens, bytes, &r);
     ARLE_RETURN_IF_ERROR(AppendMetrics(
-        o.metrics_jsonl, Json{{"step", r.step}, {"eval_loss", r.loss}, {"eval_ppl", r.ppl},
-                              {"eval_tokens", r.tokens}}));
+        o.metrics_jsonl,
+        Json{{"step", r.step}, {"eval_loss", r.loss}, {"eval_ppl", r.ppl},
+             {"eval_tokens", r.tokens}, {"eval_bytes", r.bytes}, {"eval_bpb", r.bits_per_byte}}));
     if (cb.on_eval) cb.on_eval(r);
     return core::OkStatus();
   };
@@ -446,6 +476,7 @@ core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std
   ARLE_ASSIGN_OR_RETURN(std::unique_ptr<LlamaTrainer> trainer,
                         LlamaTrainer::Create(loaded.config, std::move(loaded.weights), ctx));
   LossSum total;
+  int64_t bytes = 0;  // corpus only (chat examples are not cut from one text)
   std::vector<int32_t> inputs, targets;
   if (chat) {
     TrainOptions o;
@@ -483,12 +514,11 @@ core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std
       ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, rows, seq}));
       total.sum += l.sum;
       total.n_tokens += l.n_tokens;
+      bytes += TargetBytes(*loaded.tokenizer, inputs, targets, rows, seq);
     }
   }
   EvalReport r;
-  r.tokens = total.n_tokens;
-  r.loss = total.n_tokens > 0 ? total.sum / static_cast<double>(total.n_tokens) : 0.0;
-  r.ppl = std::exp(r.loss);
+  FillEvalReport(total.sum, total.n_tokens, bytes, &r);
   return r;
 }
 

@@ -59,6 +59,10 @@ struct EvalReport {
   double loss = 0;  // mean cross-entropy over the evaluation tokens
   double ppl = 0;
   int64_t tokens = 0;
+  // Corpus evaluation (not chat): the UTF-8 bytes the predicted tokens decode to, and the loss
+  // in bits per byte (summed nats / (ln 2 * bytes)), comparable across tokenizers. 0 otherwise.
+  int64_t bytes = 0;
+  double bits_per_byte = 0;
 };
 
 struct TrainCallbacks {
