@@ -5,6 +5,8 @@
   directories from `arle model init`) and 20 steps of LoRA SFT on a tiny Qwen3 with its chat
   template give the per-step losses that tests/reference/torch_train.py computed with PyTorch
   (goldens in tests/data/goldens/train/, made by make_train_goldens.sh), within 1e-5 relative.
+- The gradient of every parameter of both models for one micro-batch equals PyTorch's in float64
+  (tests/reference/torch_grads.py) within a tolerance derived from the sizes.
 - The same run at 1 and 2 threads gives bit-identical losses.
 - `--resume` after stopping (kill -9 during a step, and during a save) continues with exactly the
   losses of the uninterrupted run; `latest` is never a partial checkpoint.
@@ -12,12 +14,14 @@
 - Bad flags and unreadable data exit 2 with a message.
 """
 import argparse
+import array
 import json
 import math
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -30,6 +34,7 @@ def check(cond, what, detail=None):
     print(("ok   " if cond else "FAIL ") + what + (f" ({detail})" if detail and not cond else ""))
     if not cond:
         FAILURES.append(what)
+    return cond
 
 
 def outcome(r):
@@ -96,6 +101,72 @@ def check_eval_bytes(arle, model, corpus, seq, e):
           f"{e['bits_per_byte']} vs {bpb}")
 
 
+def read_safetensors(path):
+    """{name: (shape, [float, ...])} of an F32 safetensors file (standard library only)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise ValueError(f"{path}: {name} is {info['dtype']}, not F32")
+        begin, end = info["data_offsets"]
+        values = array.array("f")
+        values.frombytes(data[8 + n + begin:8 + n + end])
+        if sys.byteorder != "little":
+            values.byteswap()
+        out[name] = (info["shape"], values)
+    return out
+
+
+def check_gradients(arle, name, model, corpus, golden, out_dir):
+    """Every parameter's gradient for one micro-batch (2 windows of 32 tokens) against PyTorch's
+    in float64 (tests/reference/torch_grads.py). arle's gradient is recovered from one SGD step
+    of lr L (no momentum, decay or clipping): g = (w0 - w1) / L in float64, whose error is
+    u (|g| + |w1| / L); L = 1e4 makes that u |g| at the scale of the weights.
+
+    The tolerance comes from the sizes: each gradient element is reached through D rounded f32
+    operations in sequence (about 12 per layer and 6 in the head), each a sum of at most K terms
+    (K the longest reduction: tokens, vocabulary, FFN or hidden width), so it is within
+    D * gamma_K of the tensor's largest gradient (Higham's bound for each sum, added along the
+    path). A wrong gradient is off by its own size, thousands of times more."""
+    lr = 1e4
+    r = run([arle, "train", "pretrain", "--model", model, "--data", corpus, "--out", out_dir,
+             "--steps", "1", "--batch", "2", "--seq", "32", "--no-shuffle", "--optimizer", "sgd",
+             "--lr", str(lr), "--momentum", "0", "--weight-decay", "0", "--clip", "0",
+             "-t", "2"])
+    if not check(r.returncode == 0, f"{name}: one SGD step runs", outcome(r)):
+        return
+    w0 = read_safetensors(os.path.join(model, "model.safetensors"))
+    w1 = read_safetensors(os.path.join(out_dir, "latest", "model.safetensors"))
+    ref = read_safetensors(golden)
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    u = 2.0 ** -24
+    k = max(64, cfg["vocab_size"], cfg["intermediate_size"], cfg["hidden_size"])
+    depth = 12 * cfg["num_hidden_layers"] + 6
+    tol = depth * k * u / (1 - k * u)
+    check(set(ref) == set(w0) == set(w1), f"{name}: the same tensors trained as PyTorch's",
+          sorted(set(ref) ^ set(w1)))
+    worst = (0.0, "")
+    for t, (shape, g_ref) in ref.items():
+        if t not in w0 or t not in w1:
+            continue
+        a, b = w0[t][1], w1[t][1]
+        scale = max(abs(x) for x in g_ref)
+        err = max(abs((x - y) / lr - g) - u * (abs(g) + abs(y) / lr)
+                  for x, y, g in zip(a, b, g_ref))
+        rel = err / scale if scale > 0 else err
+        worst = max(worst, (rel, t))
+        if not check(scale > 0 and rel <= tol, f"{name}: gradient of {t} {shape} = PyTorch's",
+                     f"max error {err:.3g}, largest gradient {scale:.3g}, tolerance {tol:.3g}"):
+            return
+    print(f"   {name}: largest gradient error {worst[0]:.2e} of the tensor's scale ({worst[1]}), "
+          f"tolerance {tol:.2e}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--arle", required=True)
@@ -133,6 +204,10 @@ def main():
             check(r.returncode == 0, f"{name} runs", outcome(r))
             if r.returncode == 0:
                 compare(name, losses(m), os.path.join(goldens, name + ".jsonl"))
+        for name, model in (("llama", llama), ("qwen3", qwen3)):
+            check_gradients(arle, name, model, corpus,
+                            os.path.join(goldens, f"grads_{name}.safetensors"),
+                            os.path.join(tmp, "grads_" + name))
         r, m = train("sft", qwen3_chat, chat, os.path.join(tmp, "sft"), SFT)
         check(r.returncode == 0, "LoRA SFT runs", outcome(r))
         if r.returncode == 0:

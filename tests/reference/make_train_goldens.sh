@@ -37,6 +37,14 @@ PRETRAIN=(--steps 20 --batch 2 --seq 32 --accum 2 --lr 3e-3 --schedule cosine --
 "$PY" "$TRAIN" --model "$TMP/qwen3" --ids "$TMP/ids.json" "${PRETRAIN[@]}" \
   >"$OUT/pretrain_qwen3.jsonl"
 
+# Float64 gradients of every parameter for the first micro-batch of those runs (2 windows of 32
+# tokens): e2e_train recovers arle's from one SGD step and compares.
+GRADS="$ROOT/tests/reference/torch_grads.py"
+"$PY" "$GRADS" --model "$TMP/llama" --ids "$TMP/ids.json" --batch 2 --seq 32 \
+  --out "$OUT/grads_llama.safetensors" >/dev/null
+"$PY" "$GRADS" --model "$TMP/qwen3" --ids "$TMP/ids.json" --batch 2 --seq 32 \
+  --out "$OUT/grads_qwen3.safetensors" >/dev/null
+
 # LoRA SFT on chat records (Qwen3 template and tokenizer): arle's dry run gives the records'
 # ids and loss masks; A is seeded as arle seeds it (--seed 3).
 "$ARLE" train sft --model "$TMP/qwen3_chat" --data "$CHAT" --seq 128 --dry-run --json \
@@ -44,4 +52,4 @@ PRETRAIN=(--steps 20 --batch 2 --seq 32 --accum 2 --lr 3e-3 --schedule cosine --
 "$PY" "$TRAIN" --model "$TMP/qwen3_chat" --ids "$TMP/sft.json" --steps 20 --batch 1 --seq 128 \
   --lr 1e-2 --schedule constant --weight-decay 0.01 --clip 1.0 --lora-rank 4 --lora-alpha 8 \
   --lora-targets q_proj,v_proj,down_proj --lora-seed 3 >"$OUT/sft_lora_qwen3.jsonl"
-echo "wrote $OUT/{pretrain_llama,pretrain_qwen3,sft_lora_qwen3}.jsonl"
+echo "wrote $OUT/{pretrain_llama,pretrain_qwen3,sft_lora_qwen3}.jsonl and grads_{llama,qwen3}.safetensors"

@@ -35,20 +35,21 @@ IGNORE = -100
 
 
 class TorchModel(torch.nn.Module):
-    """Hugging Face Qwen3/Llama forward over a [B, T] batch, float32 parameters."""
+    """Hugging Face Qwen3/Llama forward over a [B, T] batch, parameters in `dtype` (float32 for
+    the training reference, float64 for the gradient goldens)."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, dtype=torch.float32):
         super().__init__()
         with open(os.path.join(model_dir, "config.json")) as f:
             self.cfg = ref.Config(json.load(f))
         tensors = ref.load_model_tensors(model_dir)
         self.names = []
         for name, t in tensors.items():
-            p = torch.nn.Parameter(t.to(torch.float32).clone())
+            p = torch.nn.Parameter(t.to(dtype).clone())
             self.register_parameter(name.replace(".", "__"), p)
             self.names.append(name)
         inv_freq, self.attn_scaling = ref.rope_inv_freq(self.cfg)
-        self.inv_freq = inv_freq.to(torch.float32)
+        self.inv_freq = inv_freq.to(dtype)
         self.lora = {}  # module name -> (A, B, scale)
 
     def w(self, name):
@@ -70,7 +71,7 @@ class TorchModel(torch.nn.Module):
         c = self.cfg
         bsz, t = ids.shape
         x = self.w("model.embed_tokens.weight")[ids]
-        pos = torch.arange(t, dtype=torch.float32)
+        pos = torch.arange(t, dtype=self.inv_freq.dtype)
         freqs = pos[:, None] * self.inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         cos = emb.cos() * self.attn_scaling
