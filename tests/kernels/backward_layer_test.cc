@@ -219,7 +219,9 @@ TEST(RmsNormBackwardTest, ReferenceMatchesFiniteDifferencesInF64) {
 
 TEST(RmsNormBackwardTest, BothBackendsMatchTorchGoldens) {
   core::ThreadPool pool(2);
-  for (const auto& c : Golden("rmsnorm")["cases"]) {
+  // Held by name: a range-for over a member of a temporary would read freed memory.
+  const nlohmann::json golden = Golden("rmsnorm");
+  for (const auto& c : golden["cases"]) {
     const auto x = JsonF32(c["x"]), w = JsonF32(c["w"]), dy = JsonF32(c["dy"]);
     const float eps = c["eps"].get<float>();
     std::vector<double> bdx, bdw;
@@ -247,7 +249,9 @@ std::vector<float> RunRopeBackward(const Context& ctx, const std::vector<float>&
 // order), and the Highway kernel does exactly the reference's operations (same bits).
 TEST(RopeBackwardTest, CpuEqualsReferenceOnEveryTargetAndMatchesGoldens) {
   core::ThreadPool pool1(1), pool3(3);
-  for (const auto& c : Golden("rope")["cases"]) {
+  // Held by name: a range-for over a member of a temporary would read freed memory.
+  const nlohmann::json golden = Golden("rope");
+  for (const auto& c : golden["cases"]) {
     const int64_t n_tok = c["n_tok"], n_head = c["n_head"], hd = c["head_dim"], half = hd / 2;
     const auto dy = JsonF32(c["dy"]), cos = JsonF32(c["cos"]), sin = JsonF32(c["sin"]);
     std::vector<double> bound(dy.size());
@@ -505,7 +509,9 @@ void ExpectAttnWithin(const AttnOut& got, const AttnOut& want, const AttnBounds&
 
 TEST(CausalAttentionTest, BothBackendsMatchTorchGoldens) {
   core::ThreadPool pool(2);
-  for (const auto& c : Golden("attention")["cases"]) {
+  // Held by name: a range-for over a member of a temporary would read freed memory.
+  const nlohmann::json golden = Golden("attention");
+  for (const auto& c : golden["cases"]) {
     const AttnShape s{c["n_seq"], c["seq_len"], c["n_head"], c["n_head_kv"], c["head_dim"]};
     SCOPED_TRACE(::testing::Message() << "seq_len " << s.seq_len << " hd " << s.hd);
     const AttnIn in{JsonF32(c["q"]), JsonF32(c["k"]), JsonF32(c["v"]), JsonF32(c["dout"])};
