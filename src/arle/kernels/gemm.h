@@ -13,7 +13,7 @@ namespace arle::kernels {
 
 // c in blocks claimed from a shared counter: at most kGemmBlockRows rows, split further into
 // column ranges (starting at multiples of kGemmColumnAlign) until there are about four blocks
-// per worker. The blocks only balance the load: an element's bits do not depend on the block it
+// per worker (rows first when A is packed per block). The blocks only balance the load: an element's bits do not depend on the block it
 // falls in. Tall blocks matter: each block streams all of B once per packed A block (and packs
 // B's micro-panels once, when B is a transposed view), so a small m split by rows would read a
 // large B (an LM head) once per worker instead of once. `after(m_begin, m_end, n_begin, n_end)`
@@ -24,7 +24,13 @@ void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
   const bool use_ref = ctx.backend() == Backend::kRef;
   core::ThreadPool& pool = ctx.pool();
   const int64_t want_blocks = 4 * pool.size();
-  const int64_t rows = std::min<int64_t>(p.m, kGemmBlockRows);
+  // A packed per block (a transposed view: dy in the weight gradient) would be packed again
+  // for every column range, so such products split rows first (multiples of the tile's six).
+  int64_t rows = std::min<int64_t>(p.m, kGemmBlockRows);
+  if (p.a_col != 1) {
+    const int64_t per_block = (p.m + want_blocks - 1) / want_blocks;
+    rows = std::clamp<int64_t>((per_block + 5) / 6 * 6, 6, kGemmBlockRows);
+  }
   const int64_t row_blocks = (p.m + rows - 1) / rows;
   const int64_t col_splits = std::max<int64_t>(1, (want_blocks + row_blocks - 1) / row_blocks);
   const int64_t per_split = (p.n + col_splits - 1) / col_splits;
