@@ -5,6 +5,7 @@
 // bits depend only on the SIMD target, never on blocking, rows or threads.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "arle/core/check.h"
@@ -154,6 +155,12 @@ void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64
         for (int64_t m = m0; m < m1; m += kMR) {
           const int64_t mr = std::min<int64_t>(kMR, m1 - m);
           float* dst = packed.data() + (m - m0) * kc;
+          if (p.a_row == 1) {  // dy transposed: a tile's rows are adjacent in each of A's columns
+            for (int64_t k = 0; k < kc; ++k) {
+              std::memcpy(dst + k * mr, p.a + m + (k0 + k) * p.a_col, mr * sizeof(float));
+            }
+            continue;
+          }
           for (int64_t k = 0; k < kc; ++k) {
             const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
             for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
