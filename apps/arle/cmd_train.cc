@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <string>
 
 #include "apps/arle/commands.h"
 #include "apps/arle/embedded_assets.h"
@@ -264,15 +265,12 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
       exit_code = ReportError(r.status());
       return;
     }
-    if (eval_chat) {
-      fmt::print("{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}}}\n", r->loss, r->ppl,
-                 r->tokens);
-    } else {
-      fmt::print(
-          "{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}, \"bytes\": {}, "
-          "\"bits_per_byte\": {:.6f}}}\n",
-          r->loss, r->ppl, r->tokens, r->bytes, r->bits_per_byte);
-    }
+    // Bits per byte only for a corpus (chat examples are not cut from one text).
+    const std::string per_byte =
+        eval_chat ? "" : fmt::format(", \"bytes\": {}, \"bits_per_byte\": {:.6f}", r->bytes,
+                                     r->bits_per_byte);
+    fmt::print("{{\"loss\": {:.6f}, \"ppl\": {:.6f}, \"tokens\": {}{}}}\n", r->loss, r->ppl,
+               r->tokens, per_byte);
     exit_code = kExitOk;
   });
   RegisterTrainToolCommands(*train, exit_code);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,10 +51,18 @@ std::vector<double> ToF64(const std::vector<float>& v) { return {v.begin(), v.en
 std::vector<float> ToF32(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 std::vector<float> JsonF32(const nlohmann::json& j) { return ToF32(j.get<std::vector<double>>()); }
 
-nlohmann::json Golden(const std::string& name) {
-  std::ifstream f(std::string(ARLE_TEST_DATA_DIR) + "/goldens/backward_layer/" + name + ".json");
-  EXPECT_TRUE(f.good()) << name;
-  return nlohmann::json::parse(f);
+// The parsed golden file, read once and kept for the process (so a range-for over a member of
+// it never outlives the object).
+const nlohmann::json& Golden(const std::string& name) {
+  static std::map<std::string, nlohmann::json> cache;
+  auto it = cache.find(name);
+  if (it == cache.end()) {
+    std::ifstream f(std::string(ARLE_TEST_DATA_DIR) + "/goldens/backward_layer/" + name +
+                    ".json");
+    EXPECT_TRUE(f.good()) << name;
+    it = cache.emplace(name, nlohmann::json::parse(f)).first;
+  }
+  return it->second;
 }
 
 // |got[i] - want[i]| <= bound[i] for every i.
@@ -219,9 +228,7 @@ TEST(RmsNormBackwardTest, ReferenceMatchesFiniteDifferencesInF64) {
 
 TEST(RmsNormBackwardTest, BothBackendsMatchTorchGoldens) {
   core::ThreadPool pool(2);
-  // Held by name: a range-for over a member of a temporary would read freed memory.
-  const nlohmann::json golden = Golden("rmsnorm");
-  for (const auto& c : golden["cases"]) {
+  for (const auto& c : Golden("rmsnorm")["cases"]) {
     const auto x = JsonF32(c["x"]), w = JsonF32(c["w"]), dy = JsonF32(c["dy"]);
     const float eps = c["eps"].get<float>();
     std::vector<double> bdx, bdw;
@@ -249,9 +256,7 @@ std::vector<float> RunRopeBackward(const Context& ctx, const std::vector<float>&
 // order), and the Highway kernel does exactly the reference's operations (same bits).
 TEST(RopeBackwardTest, CpuEqualsReferenceOnEveryTargetAndMatchesGoldens) {
   core::ThreadPool pool1(1), pool3(3);
-  // Held by name: a range-for over a member of a temporary would read freed memory.
-  const nlohmann::json golden = Golden("rope");
-  for (const auto& c : golden["cases"]) {
+  for (const auto& c : Golden("rope")["cases"]) {
     const int64_t n_tok = c["n_tok"], n_head = c["n_head"], hd = c["head_dim"], half = hd / 2;
     const auto dy = JsonF32(c["dy"]), cos = JsonF32(c["cos"]), sin = JsonF32(c["sin"]);
     std::vector<double> bound(dy.size());
@@ -509,9 +514,7 @@ void ExpectAttnWithin(const AttnOut& got, const AttnOut& want, const AttnBounds&
 
 TEST(CausalAttentionTest, BothBackendsMatchTorchGoldens) {
   core::ThreadPool pool(2);
-  // Held by name: a range-for over a member of a temporary would read freed memory.
-  const nlohmann::json golden = Golden("attention");
-  for (const auto& c : golden["cases"]) {
+  for (const auto& c : Golden("attention")["cases"]) {
     const AttnShape s{c["n_seq"], c["seq_len"], c["n_head"], c["n_head_kv"], c["head_dim"]};
     SCOPED_TRACE(::testing::Message() << "seq_len " << s.seq_len << " hd " << s.hd);
     const AttnIn in{JsonF32(c["q"]), JsonF32(c["k"]), JsonF32(c["v"]), JsonF32(c["dout"])};

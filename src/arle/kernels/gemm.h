@@ -13,11 +13,12 @@ namespace arle::kernels {
 
 // c in blocks claimed from a shared counter: at most kGemmBlockRows rows, split further into
 // column ranges (starting at multiples of kGemmColumnAlign) until there are about four blocks
-// per worker (rows first when A is packed per block). The blocks only balance the load: an element's bits do not depend on the block it
-// falls in. Tall blocks matter: each block streams all of B once per packed A block (and packs
-// B's micro-panels once, when B is a transposed view), so a small m split by rows would read a
-// large B (an LM head) once per worker instead of once. `after(m_begin, m_end, n_begin, n_end)`
-// runs on each block when it is done. REQUIRES: a CPU context.
+// per worker (rows first when A is packed per block). The blocks only balance the load: an
+// element's bits do not depend on the block it falls in. Tall blocks matter: each block streams all
+// of B once per packed A block (and packs B's micro-panels once, when B is a transposed view), so a
+// small m split by rows would read a large B (an LM head) once per worker instead of once.
+// `after(m_begin, m_end, n_begin, n_end)` runs on each block when it is done. REQUIRES: a CPU
+// context.
 template <typename After>
 void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
   if (p.m == 0 || p.n == 0) return;
@@ -36,9 +37,8 @@ void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
   const int64_t per_split = (p.n + col_splits - 1) / col_splits;
   const int64_t cols = std::max<int64_t>(
       kGemmColumnAlign, (per_split + kGemmColumnAlign - 1) / kGemmColumnAlign * kGemmColumnAlign);
-  const int64_t m_blocks = (p.m + rows - 1) / rows;
   const int64_t n_blocks = (p.n + cols - 1) / cols;
-  pool.ParallelForChunks(m_blocks * n_blocks, rows * cols * std::max<int64_t>(1, p.k),
+  pool.ParallelForChunks(row_blocks * n_blocks, rows * cols * std::max<int64_t>(1, p.k),
                          /*chunk=*/1, [&](int64_t b_begin, int64_t b_end) {
                            for (int64_t b = b_begin; b < b_end; ++b) {
                              const int64_t m_begin = b / n_blocks * rows;

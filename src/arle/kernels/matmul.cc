@@ -197,7 +197,6 @@ void GemmMatMul(const Context& ctx, const MatMulParams& a) {
   p.m = a.n_tok;
   p.n = a.n_out;
   p.k = a.n_in;
-  ARLE_CHECK(a.y_stride == a.n_out) << "MatMul: y rows must be contiguous";
   ParallelGemm(ctx, p, [&](int64_t t_begin, int64_t t_end, int64_t o_begin, int64_t o_end) {
     if (a.bias == nullptr) return;
     for (int64_t t = t_begin; t < t_end; ++t) {

@@ -360,6 +360,7 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
     return dir;
   };
 
+  int64_t eval_bytes = -1;  // the evaluation text's bytes: the same windows every time
   auto evaluate = [&](int64_t at_step) -> core::Status {
     const int64_t n = source->n_eval_batches();
     if (n == 0) return core::OkStatus();
@@ -372,11 +373,12 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
       ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, n_seq, o.seq}));
       total.sum += l.sum;
       total.n_tokens += l.n_tokens;
-      bytes += TargetBytes(*loaded.tokenizer, inputs, targets, n_seq, o.seq);
+      if (eval_bytes < 0) bytes += TargetBytes(*loaded.tokenizer, inputs, targets, n_seq, o.seq);
     }
+    if (eval_bytes < 0) eval_bytes = bytes;
     EvalReport r;
     r.step = at_step;
-    FillEvalReport(total.sum, total.n_tokens, bytes, &r);
+    FillEvalReport(total.sum, total.n_tokens, eval_bytes, &r);
     ARLE_RETURN_IF_ERROR(AppendMetrics(
         o.metrics_jsonl,
         Json{{"step", r.step}, {"eval_loss", r.loss}, {"eval_ppl", r.ppl},

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "arle/core/buffer.h"
 #include "arle/core/check.h"
 #include "arle/kernels/cpu/cpu_kernels.h"
 #include "arle/kernels/cross_entropy.h"
@@ -137,12 +138,16 @@ void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64
   const bool pack_a = p.a_col != 1;
   const int64_t mc_rows =
       std::clamp<int64_t>(kPackedABytes / (4 * kc_max) / kMR * kMR, kMR, kGemmBlockRows);
-  thread_local std::vector<float> packed;
-  thread_local std::vector<float> packed_b;
-  if (static_cast<int64_t>(packed.size()) < mc_rows * kc_max) packed.resize(mc_rows * kc_max);
-  if (pack_b && static_cast<int64_t>(packed_b.size()) < kc_max * kNV * lanes) {
-    packed_b.resize(kc_max * kNV * lanes);
-  }
+  // Cache-line-aligned panels (core::Buffer, as the widened rows of matmul_cpu.cc): a
+  // std::vector's alignment follows the thread's malloc arena.
+  thread_local core::Buffer packed_a_buffer, packed_b_buffer;
+  auto grow = [](core::Buffer& b, int64_t floats) {
+    if (static_cast<int64_t>(b.size()) < floats * 4)
+      b = core::Buffer(static_cast<size_t>(floats * 4));
+    return b.as<float>();
+  };
+  float* const packed = grow(packed_a_buffer, mc_rows * kc_max);
+  float* const packed_b = pack_b ? grow(packed_b_buffer, kc_max * kNV * lanes) : nullptr;
   for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
     const int64_t m1 = std::min(m_end, m0 + mc_rows);
     for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
@@ -154,7 +159,7 @@ void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64
       if (pack_a) {
         for (int64_t m = m0; m < m1; m += kMR) {
           const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-          float* dst = packed.data() + (m - m0) * kc;
+          float* dst = packed + (m - m0) * kc;
           if (p.a_row == 1) {  // dy transposed: a tile's rows are adjacent in each of A's columns
             for (int64_t k = 0; k < kc; ++k) {
               std::memcpy(dst + k * mr, p.a + m + (k0 + k) * p.a_col, mr * sizeof(float));
@@ -169,15 +174,15 @@ void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64
       }
       auto a_tile = [&](int64_t m) -> ATile {
         if (!pack_a) return {p.a + m * p.a_row + k0, p.a_row, 1};
-        return {packed.data() + (m - m0) * kc, 1, std::min<int64_t>(kMR, m1 - m)};
+        return {packed + (m - m0) * kc, 1, std::min<int64_t>(kMR, m1 - m)};
       };
       for (int64_t n0 = n_begin; n0 < n_vec;) {
         const int nv = static_cast<int>(std::min<int64_t>(kNV, (n_vec - n0) / lanes));
         const float* b = p.b + k0 * p.b_row + n0;
         int64_t ldb = p.b_row;
         if (pack_b) {
-          PackB(p, k0, kc, n0, nv * lanes, packed_b.data());
-          b = packed_b.data();
+          PackB(p, k0, kc, n0, nv * lanes, packed_b);
+          b = packed_b;
           ldb = nv * lanes;
         }
         for (int64_t m = m0; m < m1; m += kMR) {
