@@ -77,10 +77,10 @@ LinearGrads RunLinear(core::ThreadPool& pool, Backend backend, const Linear& s,
   return g;
 }
 
-// Shapes around the SIMD widths (4, 8, 16 lanes; tiles of 6 rows x 2-4 vectors), past one k block
-// (128 to 1024 on the targets here) and past one 96-row block.
+// Shapes around the SIMD widths (4, 8, 16 lanes; tiles of 6 rows x 2-4 vectors), past one k slice
+// (128 to 1024 on the targets here), past one 192-column block and one 384-row block.
 const Linear kShapes[] = {{1, 1, 1},    {7, 13, 19},   {5, 17, 33},    {13, 40, 70}, {20, 9, 130},
-                          {97, 31, 45}, {9, 1100, 37}, {1100, 11, 23}, {6, 16, 64}};
+                          {97, 31, 45}, {9, 1100, 37}, {1100, 11, 23}, {6, 16, 64},  {40, 50, 500}};
 
 TEST(MatMulBackwardTest, CpuMatchesReferenceOnEveryTarget) {
   core::ThreadPool pool(2);

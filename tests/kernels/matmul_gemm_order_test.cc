@@ -39,10 +39,11 @@ Context GemmCtx(core::ThreadPool& pool, Backend backend) {
 struct Shape {
   int64_t n_tok, n_out, n_in;
 };
-// Around the SIMD widths and tiles (6 rows x 2-4 vectors), past one k block (128 floats on
-// AVX-512) and past one 384-row block; a column tail on every target.
+// Around the SIMD widths and tiles (6 rows x 2-4 vectors), past one k slice (128 floats on
+// AVX-512) and one 192-column block of the CPU kernel, past one 384-row block, with w's
+// transposed squares (8 or 16 floats a side) and their remainders; a column tail on every target.
 const Shape kShapes[] = {{1, 1, 1},    {7, 13, 19},  {5, 17, 33},   {13, 40, 70}, {20, 9, 130},
-                         {97, 31, 45}, {9, 300, 37}, {800, 11, 23}, {6, 64, 257}};
+                         {97, 31, 45}, {9, 300, 37}, {800, 11, 23}, {6, 64, 257}, {30, 450, 400}};
 
 std::vector<float> Product(const Context& ctx, const Shape& s, std::vector<float>& x,
                            std::vector<float>& w, std::vector<float>* bias) {

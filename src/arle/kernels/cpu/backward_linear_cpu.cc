@@ -1,5 +1,5 @@
-// Highway linear backward kernels: one register-tiled GEMM (MatMulBackwardInput and
-// MatMulBackwardWeight are both c (+)= A * b with b row-major), the bias column sums, the
+// Highway linear backward kernels: one register-tiled GEMM (MatMulBackwardInput,
+// MatMulBackwardWeight and MatMul's kGemm order are all c (+)= A * B), the bias column sums, the
 // embedding scatter-add and the cross-entropy rows. Every c element is one FMA chain over k in
 // ascending order; blocking over k stores the running sum in c and reloads it (exact), so the
 // bits depend only on the SIMD target, never on blocking, rows or threads.
@@ -37,10 +37,15 @@ constexpr int kNV = 4;
 #else
 constexpr int kNV = 2;
 #endif
-// Bytes of the packed A block (rows x kc floats), which stays in L2 while B's micro-panels stream
-// past it: rows as many as fit (a multiple of the tile's, at most the caller's 384-row blocks),
-// so B is read once per that many rows of c.
+// The blocking. Per slice of k (kc rows of B), a micro-panel of B (kc x kNV vectors, about 32 KiB)
+// stays in L1 while the tiles of a row block stream A past it from L2. The row block's A (rows x
+// kc floats, in place or packed) is about kPackedABytes (rows a multiple of the tile's, at most
+// the caller's 384-row blocks), so B is read once per that many rows of c. When A is read in
+// place, c's columns go in blocks of kNC outside the k slices, so the c block (rows x kNC) stays
+// in L2 between slices instead of streaming from memory once per slice.
 constexpr int64_t kPackedABytes = 256 << 10;
+constexpr int64_t kPanelWidth = kNV * static_cast<int64_t>(hn::MaxLanes(DF()));
+constexpr int64_t kNC = 192;
 
 // A's view for a tile: element (r, k) at a[r * row + k * col] (packed k-major: row 1, col mr;
 // A's own rows when they are contiguous in k: row a_row, col 1).
@@ -107,19 +112,128 @@ HWY_INLINE void AnyTile(int64_t mr, int nv, ATile at, const float* b, int64_t ld
   }
 }
 
-// B's rows [k0, k0 + kc) x columns [n0, n0 + width) into dst, row-major with rows `width` apart:
-// the micro-panel the tiles read when B is not row-major in memory (MatMul's w transposed, read
-// here one weight row at a time).
-void PackB(const GemmParams<float>& p, int64_t k0, int64_t kc, int64_t n0, int64_t width,
-           float* HWY_RESTRICT dst) {
-  for (int64_t j = 0; j < width; ++j) {
-    const float* src = p.b + k0 * p.b_row + (n0 + j) * p.b_col;
-    for (int64_t k = 0; k < kc; ++k) dst[k * width + j] = src[k * p.b_row];
+// dst[i * dst_row + j] = src[j * src_row + i] for i, j < kTransposeSide: a square of floats
+// transposed in registers (the interleave cascade of 4 x 4 blocks, then of 128-bit lanes), or
+// element by element where no such cascade is written.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int64_t kTransposeSide = 16;
+HWY_INLINE void TransposeSquare(const float* HWY_RESTRICT src, int64_t src_row,
+                                float* HWY_RESTRICT dst, int64_t dst_row) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_row);
+  for (int i = 0; i < 16; i += 2) {  // per 128-bit lane: (a0 b0 a1 b1), (a2 b2 a3 b3)
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // rows 4g..4g+3: lane L of r[g + e] holds column 4L + e
+    const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+  // Column 4L + e gathers lane L of r[e], r[4 + e], r[8 + e] and r[12 + e].
+  for (int e = 0; e < 4; ++e) {
+    const __m512 even_lo = _mm512_shuffle_f32x4(r[e], r[4 + e], 0x88);
+    const __m512 odd_lo = _mm512_shuffle_f32x4(r[e], r[4 + e], 0xdd);
+    const __m512 even_hi = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0x88);
+    const __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0xdd);
+    _mm512_storeu_ps(dst + e * dst_row, _mm512_shuffle_f32x4(even_lo, even_hi, 0x88));
+    _mm512_storeu_ps(dst + (4 + e) * dst_row, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88));
+    _mm512_storeu_ps(dst + (8 + e) * dst_row, _mm512_shuffle_f32x4(even_lo, even_hi, 0xdd));
+    _mm512_storeu_ps(dst + (12 + e) * dst_row, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xdd));
+  }
+}
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+constexpr int64_t kTransposeSide = 8;
+HWY_INLINE void TransposeSquare(const float* HWY_RESTRICT src, int64_t src_row,
+                                float* HWY_RESTRICT dst, int64_t dst_row) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_row);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 8; g += 4) {  // lane L of r[g + e] holds column 4L + e of rows g..g+3
+    r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+    r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xee);
+    r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+    r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xee);
+  }
+  for (int e = 0; e < 4; ++e) {
+    _mm256_storeu_ps(dst + e * dst_row, _mm256_permute2f128_ps(r[e], r[4 + e], 0x20));
+    _mm256_storeu_ps(dst + (4 + e) * dst_row, _mm256_permute2f128_ps(r[e], r[4 + e], 0x31));
+  }
+}
+#else
+constexpr int64_t kTransposeSide = 1;
+HWY_INLINE void TransposeSquare(const float* HWY_RESTRICT src, int64_t, float* HWY_RESTRICT dst,
+                                int64_t) {
+  dst[0] = src[0];
+}
+#endif
+
+// Columns [n_begin, n_end) of B, all k, into micro-panels (contract in cpu_kernels.h): row
+// segments copied when B is row-major, squares transposed in registers when it is a transposed
+// view (MatMul's w), element by element otherwise.
+void PackGemmB(const GemmParams<float>& p, int64_t n_begin, int64_t n_end,
+               float* HWY_RESTRICT dst) {
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(DF()));
+  const int64_t n_vec = std::min(n_end, p.n / lanes * lanes);
+  for (int64_t j0 = n_begin; j0 < n_vec; j0 += kPanelWidth) {
+    const int64_t w = std::min(kPanelWidth, n_vec - j0);
+    float* panel = dst + j0 * p.k;
+    if (p.b_col == 1) {
+      for (int64_t k = 0; k < p.k; ++k) {
+        std::memcpy(panel + k * w, p.b + k * p.b_row + j0, w * sizeof(float));
+      }
+      continue;
+    }
+    int64_t k_done = 0;
+    if (kTransposeSide > 1 && p.b_row == 1 && w % kTransposeSide == 0) {
+      k_done = p.k / kTransposeSide * kTransposeSide;
+      for (int64_t j = 0; j < w; j += kTransposeSide) {
+        const float* src = p.b + (j0 + j) * p.b_col;
+        for (int64_t k = 0; k < k_done; k += kTransposeSide) {
+          TransposeSquare(src + k, p.b_col, panel + k * w + j, w);
+        }
+      }
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      const float* src = p.b + (j0 + j) * p.b_col;
+      for (int64_t k = k_done; k < p.k; ++k) panel[k * w + j] = src[k * p.b_row];
+    }
   }
 }
 
-void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
-               int64_t n_end) {
+int64_t GemmPanelWidth() { return kPanelWidth; }
+
+// A tile's rows [m, m + mr) x [k0, k0 + kc) of A, k-major (mr floats per k), from A's columns
+// (a_row == 1: dy transposed, a tile's rows adjacent in each column) or element by element.
+void PackATile(const GemmParams<float>& p, int64_t m, int64_t mr, int64_t k0, int64_t kc,
+               float* HWY_RESTRICT dst) {
+  if (p.a_row == 1) {
+    const float* src = p.a + m + k0 * p.a_col;
+    if (mr == kMR) {  // a fixed size: a vector move or two instead of a library call per k
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(dst + k * kMR, src + k * p.a_col, kMR * sizeof(float));
+      }
+      return;
+    }
+    for (int64_t k = 0; k < kc; ++k) {
+      std::memcpy(dst + k * mr, src + k * p.a_col, mr * sizeof(float));
+    }
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
+    for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
+  }
+}
+
+void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begin, int64_t m_end,
+               int64_t n_begin, int64_t n_end) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   if (p.k == 0) {
@@ -129,82 +243,73 @@ void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64
     }
     return;
   }
-  // k per block: a b micro-panel (kc x kNV vectors) of about 32 KiB stays in L1 across the tiles.
-  const int64_t kc_max = std::max<int64_t>(16, 8192 / (kNV * lanes));
+  // k per slice: a b micro-panel (kc x kNV vectors) of about 32 KiB stays in L1 across the tiles.
+  const int64_t kc_max = std::max<int64_t>(16, 8192 / kPanelWidth);
   // Whole vectors up to the last of the matrix (not of the block: a column's code must not
   // depend on the split), then the scalar tail.
-  const int64_t n_vec = std::min(n_end, p.n / lanes * lanes);
-  const bool pack_b = p.b_col != 1;
+  const int64_t n_all_vec = p.n / lanes * lanes;
+  const int64_t n_vec = std::min(n_end, n_all_vec);
   const bool pack_a = p.a_col != 1;
   const int64_t mc_rows =
       std::clamp<int64_t>(kPackedABytes / (4 * kc_max) / kMR * kMR, kMR, kGemmBlockRows);
-  // Cache-line-aligned panels (core::Buffer, as the widened rows of matmul_cpu.cc): a
-  // std::vector's alignment follows the thread's malloc arena.
-  thread_local core::Buffer packed_a_buffer, packed_b_buffer;
-  auto grow = [](core::Buffer& b, int64_t floats) {
-    if (static_cast<int64_t>(b.size()) < floats * 4)
-      b = core::Buffer(static_cast<size_t>(floats * 4));
-    return b.as<float>();
-  };
-  float* const packed = grow(packed_a_buffer, mc_rows * kc_max);
-  float* const packed_b = pack_b ? grow(packed_b_buffer, kc_max * kNV * lanes) : nullptr;
-  for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
-    const int64_t m1 = std::min(m_end, m0 + mc_rows);
-    for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
-      const int64_t kc = std::min(p.k - k0, kc_max);
-      const bool zero = !p.accumulate && k0 == 0;
-      // A's rows [m0, m1) x [k0, k0 + kc): read in place when they are contiguous in k (x, dy),
-      // else packed tile by tile, k-major within a tile, so the broadcasts read one stream
-      // (dy transposed).
-      if (pack_a) {
-        for (int64_t m = m0; m < m1; m += kMR) {
-          const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-          float* dst = packed + (m - m0) * kc;
-          if (p.a_row == 1) {  // dy transposed: a tile's rows are adjacent in each of A's columns
-            for (int64_t k = 0; k < kc; ++k) {
-              std::memcpy(dst + k * mr, p.a + m + (k0 + k) * p.a_col, mr * sizeof(float));
-            }
-            continue;
-          }
-          for (int64_t k = 0; k < kc; ++k) {
-            const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
-            for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
-          }
-        }
-      }
-      auto a_tile = [&](int64_t m) -> ATile {
-        if (!pack_a) return {p.a + m * p.a_row + k0, p.a_row, 1};
-        return {packed + (m - m0) * kc, 1, std::min<int64_t>(kMR, m1 - m)};
-      };
-      for (int64_t n0 = n_begin; n0 < n_vec;) {
-        const int nv = static_cast<int>(std::min<int64_t>(kNV, (n_vec - n0) / lanes));
-        const float* b = p.b + k0 * p.b_row + n0;
-        int64_t ldb = p.b_row;
-        if (pack_b) {
-          PackB(p, k0, kc, n0, nv * lanes, packed_b);
-          b = packed_b;
-          ldb = nv * lanes;
-        }
-        for (int64_t m = m0; m < m1; m += kMR) {
-          AnyTile(std::min<int64_t>(kMR, m1 - m), nv, a_tile(m), b, ldb, p.c + m * p.n + n0, p.n,
-                  kc, zero);
-        }
-        n0 += nv * lanes;
-      }
-      // Columns past the last whole vector: scalar multiply-adds, k ascending.
+  // Cache-line aligned (core::Buffer, as the widened rows of matmul_cpu.cc): a std::vector's
+  // alignment follows the thread's malloc arena.
+  thread_local core::Buffer packed_a_buffer;
+  if (pack_a && static_cast<int64_t>(packed_a_buffer.size()) < mc_rows * kc_max * 4) {
+    packed_a_buffer = core::Buffer(static_cast<size_t>(mc_rows * kc_max * 4));
+  }
+  float* const packed_a = packed_a_buffer.as<float>();
+  // The tiles of rows [m0, m1) x panels [n0, n1) for the slice [k0, k0 + kc).
+  auto slice = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k0, int64_t kc) {
+    const bool zero = !p.accumulate && k0 == 0;
+    for (int64_t j = n0; j < n1; j += kPanelWidth) {
+      const int nv = static_cast<int>(std::min(kPanelWidth, n1 - j) / lanes);
+      // B in place (row-major) or PackGemmB's panel of columns [j, j + w): j starts a panel, as
+      // n_begin is a multiple of kGemmColumnAlign and so of every target's panel width.
+      const int64_t w = std::min(kPanelWidth, n_all_vec - j);
+      const float* b = packed_b != nullptr ? packed_b + j * p.k + k0 * w : p.b + k0 * p.b_row + j;
+      const int64_t ldb = packed_b != nullptr ? w : p.b_row;
       for (int64_t m = m0; m < m1; m += kMR) {
         const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-        const ATile at = a_tile(m);
-        for (int64_t r = 0; r < mr; ++r) {
-          float* c = p.c + (m + r) * p.n;
-          for (int64_t j = std::max(n_begin, n_vec); j < n_end; ++j) {
-            const float* b = p.b + k0 * p.b_row + j * p.b_col;
-            float acc = zero ? 0.0f : c[j];
-            for (int64_t k = 0; k < kc; ++k) acc += at.a[r * at.row + k * at.col] * b[k * p.b_row];
-            c[j] = acc;
-          }
-        }
+        const ATile at = pack_a ? ATile{packed_a + (m - m0) * kc, 1, mr}
+                                : ATile{p.a + m * p.a_row + k0, p.a_row, 1};
+        AnyTile(mr, nv, at, b, ldb, p.c + m * p.n + j, p.n, kc, zero);
       }
+    }
+  };
+  for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
+    const int64_t m1 = std::min(m_end, m0 + mc_rows);
+    if (n_begin >= n_vec) break;
+    if (pack_a) {
+      // A packed per slice (the weight gradient's dy transposed): every column of the block per
+      // slice, so A is packed once.
+      for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
+        const int64_t kc = std::min(p.k - k0, kc_max);
+        for (int64_t m = m0; m < m1; m += kMR) {
+          PackATile(p, m, std::min<int64_t>(kMR, m1 - m), k0, kc, packed_a + (m - m0) * kc);
+        }
+        slice(m0, m1, n_begin, n_vec, k0, kc);
+      }
+      continue;
+    }
+    // A read in place: column blocks outermost, so c's block (mc_rows x kNC) stays in L2 across
+    // the slices while A's rows are read again per column block.
+    for (int64_t nb = n_begin; nb < n_vec; nb += kNC) {
+      const int64_t nb_end = std::min(n_vec, nb + kNC);
+      for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
+        slice(m0, m1, nb, nb_end, k0, std::min(p.k - k0, kc_max));
+      }
+    }
+  }
+  // Columns past the last whole vector: scalar multiply-adds, k ascending.
+  for (int64_t m = m_begin; m < m_end; ++m) {
+    float* c = p.c + m * p.n;
+    const float* a = p.a + m * p.a_row;
+    for (int64_t j = std::max(n_begin, n_vec); j < n_end; ++j) {
+      const float* b = p.b + j * p.b_col;
+      float acc = p.accumulate ? c[j] : 0.0f;
+      for (int64_t k = 0; k < p.k; ++k) acc += a[k * p.a_col] * b[k * p.b_row];
+      c[j] = acc;
     }
   }
 }
@@ -296,14 +401,30 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace arle::kernels::cpu {
 
+HWY_EXPORT(PackGemmB);
+HWY_EXPORT(GemmPanelWidth);
 HWY_EXPORT(GemmBlock);
 HWY_EXPORT(ColumnSums);
 HWY_EXPORT(EmbeddingBackwardColumns);
 HWY_EXPORT(CrossEntropyRows);
 
-void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
-               int64_t n_end) {
-  HWY_DYNAMIC_DISPATCH(GemmBlock)(p, m_begin, m_end, n_begin, n_end);
+void PackGemmB(const GemmParams<float>& p, int64_t n_begin, int64_t n_end, float* dst) {
+  HWY_DYNAMIC_DISPATCH(PackGemmB)(p, n_begin, n_end, dst);
+}
+
+int64_t GemmPanelWidth() { return HWY_DYNAMIC_DISPATCH(GemmPanelWidth)(); }
+
+float* GemmPackedBBuffer(int64_t floats) {
+  thread_local core::Buffer buffer;
+  if (static_cast<int64_t>(buffer.size()) < floats * 4) {
+    buffer = core::Buffer(static_cast<size_t>(floats * 4));
+  }
+  return buffer.as<float>();
+}
+
+void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begin, int64_t m_end,
+               int64_t n_begin, int64_t n_end) {
+  HWY_DYNAMIC_DISPATCH(GemmBlock)(p, packed_b, m_begin, m_end, n_begin, n_end);
 }
 
 void ColumnSums(const float* a, int64_t a_row, int64_t n_rows, bool accumulate, float* sum,

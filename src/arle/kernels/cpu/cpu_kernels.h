@@ -53,8 +53,20 @@ namespace arle::kernels::cpu {
 // The linear backward kernels (contracts in ref/backward_linear_ref.h). GemmBlock: each element
 // one FMA chain over k ascending (the columns past the last whole vector: multiply then add);
 // ColumnSums and EmbeddingBackwardColumns: the same bits as their ref twins.
-void GemmBlock(const GemmParams<float>& p, int64_t m_begin, int64_t m_end, int64_t n_begin,
-               int64_t n_end);
+// B is read in place when packed_b is null (it must then be row-major, p.b_col == 1), else from
+// PackGemmB's panels of the whole of B (the scalar tail reads p.b).
+void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begin, int64_t m_end,
+               int64_t n_begin, int64_t n_end);
+// B's columns [n_begin, n_end) that GemmBlock computes with vectors (those below the last whole
+// vector of p.n), all k, into micro-panels of GemmPanelWidth() columns (the last may be
+// narrower): the panel of columns [j, j + w) at dst + j * p.k, row-major with rows w apart.
+// n_begin is a multiple of GemmPanelWidth(); dst holds p.k * p.n floats.
+void PackGemmB(const GemmParams<float>& p, int64_t n_begin, int64_t n_end, float* dst);
+int64_t GemmPanelWidth();
+// The calling thread's buffer of at least `floats` floats for PackGemmB, cache-line aligned,
+// grown as needed and kept (its pages are not faulted in again per product). Valid until the
+// thread's next call.
+float* GemmPackedBBuffer(int64_t floats);
 void ColumnSums(const float* a, int64_t a_row, int64_t n_rows, bool accumulate, float* sum,
                 int64_t begin, int64_t end);
 void EmbeddingBackwardColumns(const EmbeddingBackwardParams<float>& p, int64_t c_begin,
