@@ -1,8 +1,9 @@
 // Linear backward micro-benchmarks: MatMulBackwardInput (dx = dy w), MatMulBackwardWeight
 // (dw = dy^T x) and, for scale, the forward MatMul with f32 weights in both orders (the serving
 // dot products and the trainer's kGemm), at training shapes (a
-// 2048-token batch through stories15M-sized projections and its 32000-word LM head), 1 or 2
-// threads. GFLOP/s counts 2 * n_tok * n_out * n_in per call.
+// 2048-token batch through stories15M-sized projections and its 32000-word LM head, and one
+// 441-row chunk of the trainer's loss head over Qwen3's 151,936-word vocabulary), 1 or 2 threads.
+// GFLOP/s counts 2 * n_tok * n_out * n_in per call.
 // Run: build/<dir>/bench/kernels/arle_bench_kernels --benchmark_filter=Backward
 #include <benchmark/benchmark.h>
 
@@ -69,7 +70,8 @@ void BM_Linear(benchmark::State& state) {
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
-  const int64_t shapes[][3] = {{2048, 768, 256}, {2048, 256, 768}, {2048, 32000, 288}};
+  const int64_t shapes[][3] = {
+      {2048, 768, 256}, {2048, 256, 768}, {2048, 32000, 288}, {441, 151936, 256}};
   for (const auto& s : shapes) {
     for (const int64_t threads : {1, 2}) {
       for (const int64_t op : {kForward, kForwardGemm, kBackwardInput, kBackwardWeight}) {

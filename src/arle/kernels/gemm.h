@@ -21,6 +21,8 @@ namespace arle::kernels {
 // context.
 // The rows of c from which a row-major B is packed rather than read in place (see below).
 inline constexpr int64_t kPackRowMajorBRows = 1024;
+// The k from which A's and B's rows stream from memory rather than cache (see below).
+inline constexpr int64_t kGemmLongK = 8192;
 
 template <typename After>
 void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
@@ -43,11 +45,15 @@ void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
     });
     packed_b = dst;
   }
-  const int64_t want_blocks = 4 * pool.size();
+  // A long k (the loss head's input gradient, k = the vocabulary) streams A's and B's rows from
+  // memory once per column and row block respectively: fewer blocks there, and rows first when
+  // c has more rows than columns (B, k x n, is then the smaller to read again).
+  const bool long_k = p.k >= kGemmLongK;
+  const int64_t want_blocks = (long_k ? 2 : 4) * pool.size();
   // A packed per block (a transposed view: dy in the weight gradient) would be packed again
   // for every column range, so such products split rows first (multiples of the tile's six).
   int64_t rows = std::min<int64_t>(p.m, kGemmBlockRows);
-  if (p.a_col != 1) {
+  if (p.a_col != 1 || (long_k && p.m >= p.n)) {
     const int64_t per_block = (p.m + want_blocks - 1) / want_blocks;
     rows = std::clamp<int64_t>((per_block + 5) / 6 * 6, 6, kGemmBlockRows);
   }

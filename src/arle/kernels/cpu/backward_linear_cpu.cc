@@ -46,6 +46,9 @@ constexpr int kNV = 2;
 constexpr int64_t kPackedABytes = 256 << 10;
 constexpr int64_t kPanelWidth = kNV * static_cast<int64_t>(hn::MaxLanes(DF()));
 constexpr int64_t kNC = 192;
+// The most bytes of a row block's A (all of k) that are read in place once per column block
+// rather than once: with c's block, within a 1.25-2 MiB L2 (384 rows of a 288-long k is 442 KiB).
+constexpr int64_t kL2ResidentABytes = 768 << 10;
 
 // A's view for a tile: element (r, k) at a[r * row + k * col] (packed k-major: row 1, col mr;
 // A's own rows when they are contiguous in k: row a_row, col 1).
@@ -280,20 +283,21 @@ void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begi
   for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
     const int64_t m1 = std::min(m_end, m0 + mc_rows);
     if (n_begin >= n_vec) break;
-    if (pack_a) {
-      // A packed per slice (the weight gradient's dy transposed): every column of the block per
-      // slice, so A is packed once.
+    // A's rows of the block in place, small enough to stay in L2 (a short k: the forward's x):
+    // column blocks outermost, so c's block (rows x kNC) also stays in L2 across the slices.
+    // Otherwise (a long k, whose A streams from memory, or A packed) the slices are outermost, so
+    // A is read or packed once and the block's c, all its columns, is revisited per slice.
+    const bool columns_outer = !pack_a && (m1 - m0) * p.k * 4 <= kL2ResidentABytes;
+    if (!columns_outer) {
       for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
         const int64_t kc = std::min(p.k - k0, kc_max);
-        for (int64_t m = m0; m < m1; m += kMR) {
+        for (int64_t m = m0; pack_a && m < m1; m += kMR) {
           PackATile(p, m, std::min<int64_t>(kMR, m1 - m), k0, kc, packed_a + (m - m0) * kc);
         }
         slice(m0, m1, n_begin, n_vec, k0, kc);
       }
       continue;
     }
-    // A read in place: column blocks outermost, so c's block (mc_rows x kNC) stays in L2 across
-    // the slices while A's rows are read again per column block.
     for (int64_t nb = n_begin; nb < n_vec; nb += kNC) {
       const int64_t nb_end = std::min(n_vec, nb + kNC);
       for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
