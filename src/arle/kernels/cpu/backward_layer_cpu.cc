@@ -195,6 +195,53 @@ void CausalAttentionItems(const CausalAttentionParams<float>& p, int64_t begin, 
 inline constexpr int64_t kKeyBlock = 16;
 inline constexpr int64_t kQueryBlock = 4;
 
+// dst[d] (+)= sum over t ascending in [0, n) of coef[t * coef_stride] * rows[t * row_stride + d]
+// for d in [0, full), full a multiple of the lane count: one multiply-add chain per element, as
+// the reference, with up to four vectors' chains interleaved so their latencies overlap (one
+// vector at a time leaves the FMA units waiting on the previous add).
+HWY_INLINE void AccumulateRows(float* HWY_RESTRICT dst, const float* HWY_RESTRICT rows,
+                               int64_t row_stride, const float* HWY_RESTRICT coef,
+                               int64_t coef_stride, int64_t n, int64_t full) {
+  const DF df;
+  constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(DF()));
+  int64_t d = 0;
+  for (; d + 4 * kL <= full; d += 4 * kL) {
+    VF a0 = hn::LoadU(df, dst + d), a1 = hn::LoadU(df, dst + d + kL);
+    VF a2 = hn::LoadU(df, dst + d + 2 * kL), a3 = hn::LoadU(df, dst + d + 3 * kL);
+    for (int64_t t = 0; t < n; ++t) {
+      const VF c = hn::Set(df, coef[t * coef_stride]);
+      const float* row = rows + t * row_stride + d;
+      a0 = hn::MulAdd(c, hn::LoadU(df, row), a0);
+      a1 = hn::MulAdd(c, hn::LoadU(df, row + kL), a1);
+      a2 = hn::MulAdd(c, hn::LoadU(df, row + 2 * kL), a2);
+      a3 = hn::MulAdd(c, hn::LoadU(df, row + 3 * kL), a3);
+    }
+    hn::StoreU(a0, df, dst + d);
+    hn::StoreU(a1, df, dst + d + kL);
+    hn::StoreU(a2, df, dst + d + 2 * kL);
+    hn::StoreU(a3, df, dst + d + 3 * kL);
+  }
+  for (; d + 2 * kL <= full; d += 2 * kL) {
+    VF a0 = hn::LoadU(df, dst + d), a1 = hn::LoadU(df, dst + d + kL);
+    for (int64_t t = 0; t < n; ++t) {
+      const VF c = hn::Set(df, coef[t * coef_stride]);
+      const float* row = rows + t * row_stride + d;
+      a0 = hn::MulAdd(c, hn::LoadU(df, row), a0);
+      a1 = hn::MulAdd(c, hn::LoadU(df, row + kL), a1);
+    }
+    hn::StoreU(a0, df, dst + d);
+    hn::StoreU(a1, df, dst + d + kL);
+  }
+  for (; d < full; d += kL) {
+    VF a = hn::LoadU(df, dst + d);
+    for (int64_t t = 0; t < n; ++t) {
+      a = hn::MulAdd(hn::Set(df, coef[t * coef_stride]), hn::LoadU(df, rows + t * row_stride + d),
+                     a);
+    }
+    hn::StoreU(a, df, dst + d);
+  }
+}
+
 // One (sequence, kv head) unit per item: every dq row of the group's heads and every dk/dv row of
 // the kv head are written by this unit alone. Key blocks outer (their K and V rows transposed once
 // into lanes-over-keys tiles, so scores need no horizontal sums), then the group's heads, then
@@ -289,15 +336,8 @@ void CausalAttentionBackwardUnits(const CausalAttentionParams<float>& p, int64_t
           for (int64_t r = 0; r < nq; ++r) {
             float* dq = p.dq + qrow(h, i0 + r);
             const int64_t jn = std::min(nk, i0 + r - j0 + 1);
-            int64_t d = 0;
-            for (; d < full; d += kLanes) {
-              VF acc = hn::LoadU(df, dq + d);
-              for (int64_t jj = 0; jj < jn; ++jj) {
-                acc = hn::MulAdd(hn::Set(df, ds[r][jj]), hn::LoadU(df, k + (j0 + jj) * kv_row + d), acc);
-              }
-              hn::StoreU(acc, df, dq + d);
-            }
-            for (; d < hd; ++d) {
+            AccumulateRows(dq, k + j0 * kv_row, kv_row, ds[r], 1, jn, full);
+            for (int64_t d = full; d < hd; ++d) {
               for (int64_t jj = 0; jj < jn; ++jj) dq[d] = std::fma(ds[r][jj], k[(j0 + jj) * kv_row + d], dq[d]);
             }
           }
@@ -305,17 +345,11 @@ void CausalAttentionBackwardUnits(const CausalAttentionParams<float>& p, int64_t
           for (int64_t jj = 0; jj < nk; ++jj) {
             float* dkj = dk + (j0 + jj) * kv_row;
             float* dvj = dv + (j0 + jj) * kv_row;
-            int64_t d = 0;
-            for (; d < full; d += kLanes) {
-              VF a = hn::LoadU(df, dkj + d), b = hn::LoadU(df, dvj + d);
-              for (int64_t r = 0; r < nq; ++r) {
-                a = hn::MulAdd(hn::Set(df, ds[r][jj]), hn::LoadU(df, q[r] + d), a);
-                b = hn::MulAdd(hn::Set(df, pr[r][jj]), hn::LoadU(df, dout[r] + d), b);
-              }
-              hn::StoreU(a, df, dkj + d);
-              hn::StoreU(b, df, dvj + d);
-            }
-            for (; d < hd; ++d) {
+            // The block's queries are consecutive rows, n_head * hd apart (q[r] for r < nq).
+            const int64_t q_stride = p.n_head * hd;
+            AccumulateRows(dkj, q[0], q_stride, &ds[0][jj], kKeyBlock, nq, full);
+            AccumulateRows(dvj, dout[0], q_stride, &pr[0][jj], kKeyBlock, nq, full);
+            for (int64_t d = full; d < hd; ++d) {
               for (int64_t r = 0; r < nq; ++r) {
                 dkj[d] = std::fma(ds[r][jj], q[r][d], dkj[d]);
                 dvj[d] = std::fma(pr[r][jj], dout[r][d], dvj[d]);
