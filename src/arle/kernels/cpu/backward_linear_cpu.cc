@@ -50,8 +50,8 @@ constexpr int64_t kNC = 192;
 // rather than once: with c's block, within a 1.25-2 MiB L2 (384 rows of a 288-long k is 442 KiB).
 constexpr int64_t kL2ResidentABytes = 768 << 10;
 
-// A's view for a tile: element (r, k) at a[r * row + k * col] (packed k-major: row 1, col mr;
-// A's own rows when they are contiguous in k: row a_row, col 1).
+// A's view for a tile: element (r, k) at a[r * row + k * col] (A's own rows when they are
+// contiguous in k: row a_row, col 1; else PackARows' copy: row kc, col 1).
 struct ATile {
   const float* a;
   int64_t row, col;
@@ -212,26 +212,26 @@ void PackGemmB(const GemmParams<float>& p, int64_t n_begin, int64_t n_end,
 
 int64_t GemmPanelWidth() { return kPanelWidth; }
 
-// A tile's rows [m, m + mr) x [k0, k0 + kc) of A, k-major (mr floats per k), from A's columns
-// (a_row == 1: dy transposed, a tile's rows adjacent in each column) or element by element.
-void PackATile(const GemmParams<float>& p, int64_t m, int64_t mr, int64_t k0, int64_t kc,
+// A's rows [m0, m1) x [k0, k0 + kc) into dst, row-major with rows kc apart, so the tiles read
+// them as they read A's own rows. A is a transposed view here (dy in the weight gradient): with
+// a_row == 1, squares transposed in registers read whole cache lines of A's columns; else (and
+// for the remainders) element by element.
+void PackARows(const GemmParams<float>& p, int64_t m0, int64_t m1, int64_t k0, int64_t kc,
                float* HWY_RESTRICT dst) {
-  if (p.a_row == 1) {
-    const float* src = p.a + m + k0 * p.a_col;
-    if (mr == kMR) {  // a fixed size: a vector move or two instead of a library call per k
-      for (int64_t k = 0; k < kc; ++k) {
-        std::memcpy(dst + k * kMR, src + k * p.a_col, kMR * sizeof(float));
+  int64_t m_done = m0, k_done = 0;
+  if (kTransposeSide > 1 && p.a_row == 1) {
+    m_done = m0 + (m1 - m0) / kTransposeSide * kTransposeSide;
+    k_done = kc / kTransposeSide * kTransposeSide;
+    for (int64_t m = m0; m < m_done; m += kTransposeSide) {
+      for (int64_t k = 0; k < k_done; k += kTransposeSide) {
+        TransposeSquare(p.a + m + (k0 + k) * p.a_col, p.a_col, dst + (m - m0) * kc + k, kc);
       }
-      return;
     }
-    for (int64_t k = 0; k < kc; ++k) {
-      std::memcpy(dst + k * mr, src + k * p.a_col, mr * sizeof(float));
-    }
-    return;
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* src = p.a + m * p.a_row + (k0 + k) * p.a_col;
-    for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = src[r * p.a_row];
+  for (int64_t m = m0; m < m1; ++m) {
+    const float* src = p.a + m * p.a_row + k0 * p.a_col;
+    for (int64_t k = m < m_done ? k_done : 0; k < kc; ++k)
+      dst[(m - m0) * kc + k] = src[k * p.a_col];
   }
 }
 
@@ -274,7 +274,7 @@ void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begi
       const int64_t ldb = packed_b != nullptr ? w : p.b_row;
       for (int64_t m = m0; m < m1; m += kMR) {
         const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-        const ATile at = pack_a ? ATile{packed_a + (m - m0) * kc, 1, mr}
+        const ATile at = pack_a ? ATile{packed_a + (m - m0) * kc, kc, 1}
                                 : ATile{p.a + m * p.a_row + k0, p.a_row, 1};
         AnyTile(mr, nv, at, b, ldb, p.c + m * p.n + j, p.n, kc, zero);
       }
@@ -291,9 +291,7 @@ void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begi
     if (!columns_outer) {
       for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
         const int64_t kc = std::min(p.k - k0, kc_max);
-        for (int64_t m = m0; pack_a && m < m1; m += kMR) {
-          PackATile(p, m, std::min<int64_t>(kMR, m1 - m), k0, kc, packed_a + (m - m0) * kc);
-        }
+        if (pack_a) PackARows(p, m0, m1, k0, kc, packed_a);
         slice(m0, m1, n_begin, n_vec, k0, kc);
       }
       continue;
