@@ -86,7 +86,7 @@ int BenchTrain(const BenchTrainOptions& o) {
     refs.push_back({p.name, *p.value, *p.grad});
     n_params += p.value->numel();
   }
-  auto optimizer = train::MakeAdamW(refs, {});
+  auto optimizer = train::MakeAdamW(refs, {.pool = &pool});
   if (!optimizer.ok()) return ReportError(optimizer.status());
 
   const int64_t n = o.batch * o.seq;

@@ -53,6 +53,25 @@ std::vector<StateTensor> ZeroStateLike(const std::vector<ParamRef>& params) {
   return out;
 }
 
+// The f32 scalars of one AdamW step (torch's Python floats rounded where they meet f32 tensors).
+struct AdamWConstants {
+  float decay, b1, one_minus_b1, b2, one_minus_b2, bias_correction2_sqrt, eps, neg_step_size;
+};
+
+// n elements of one parameter: plain IEEE operations in torch's order, each rounded to f32 as
+// torch's tensors are. optimizer.cc builds without errno from sqrt, so the loop vectorizes.
+void AdamWRange(const AdamWConstants c, float* __restrict p, const float* __restrict g,
+                float* __restrict m, float* __restrict v, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float pj = p[j] * c.decay;
+    const float gj = g[j];
+    m[j] = m[j] * c.b1 + c.one_minus_b1 * gj;
+    v[j] = v[j] * c.b2 + c.one_minus_b2 * gj * gj;  // torch's addcmul: (value * g) * g
+    const float denom = std::sqrt(v[j]) / c.bias_correction2_sqrt + c.eps;
+    p[j] = pj + c.neg_step_size * m[j] / denom;  // torch's addcdiv: (value * m) / denom
+  }
+}
+
 class AdamW final : public Optimizer {
  public:
   AdamW(std::vector<ParamRef> params, const AdamWOptions& o)
@@ -73,15 +92,18 @@ class AdamW final : public Optimizer {
       std::span<const float> g = Values(params_[i].grad);
       float* m = m_[i].data.data();
       float* v = v_[i].data.data();
-      const bool decays = DecaysWeight(params_[i]) && o_.weight_decay != 0.0;
-      for (size_t j = 0; j < p.size(); ++j) {
-        float pj = p[j];
-        if (decays) pj = pj * decay;
-        const float gj = g[j];
-        m[j] = m[j] * b1 + one_minus_b1 * gj;
-        v[j] = v[j] * b2 + one_minus_b2 * gj * gj;  // torch's addcmul: (value * g) * g
-        const float denom = std::sqrt(v[j]) / bias_correction2_sqrt + eps;
-        p[j] = pj + neg_step_size * m[j] / denom;  // torch's addcdiv: (value * m) / denom
+      // x * 1 is exact, so the undecayed parameters share the loop.
+      const float d = DecaysWeight(params_[i]) && o_.weight_decay != 0.0 ? decay : 1.0f;
+      const AdamWConstants c{
+          d, b1, one_minus_b1, b2, one_minus_b2, bias_correction2_sqrt, eps, neg_step_size};
+      auto update = [&](int64_t begin, int64_t end) {
+        AdamWRange(c, p.data() + begin, g.data() + begin, m + begin, v + begin, end - begin);
+      };
+      const auto n = static_cast<int64_t>(p.size());
+      if (o_.pool != nullptr) {
+        o_.pool->ParallelFor(n, /*work_per_item=*/8, update);
+      } else {
+        update(0, n);
       }
     }
     ++step_;

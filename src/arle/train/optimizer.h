@@ -11,6 +11,7 @@
 
 #include "arle/core/status.h"
 #include "arle/core/tensor.h"
+#include "arle/core/thread_pool.h"
 
 namespace arle::train {
 
@@ -31,6 +32,9 @@ struct AdamWOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.01;
+  // Splits each parameter's elements over this pool (null: the calling thread). Elements are
+  // independent, so the bits do not depend on it. Must outlive the optimizer.
+  core::ThreadPool* pool = nullptr;
 };
 
 struct SgdOptions {
@@ -46,7 +50,8 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // Applies one update with learning rate `lr` to every parameter from its current grad, then
-  // increments step(). Elementwise and single-threaded, so bit-identical for any thread count.
+  // increments step(). Elementwise (split over AdamWOptions::pool where given), so bit-identical
+  // for any thread count.
   virtual void Step(double lr) = 0;
 
   // Calls fn(name, tensor) for every state tensor in a fixed order (parameter order, then the

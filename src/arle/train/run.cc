@@ -287,6 +287,7 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
   } else {
     AdamWOptions a;
     a.weight_decay = o.weight_decay;
+    a.pool = ctx.is_cpu() ? &ctx.pool() : nullptr;
     ARLE_ASSIGN_OR_RETURN(optimizer, MakeAdamW(refs, a));
   }
 
