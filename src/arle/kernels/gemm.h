@@ -11,6 +11,11 @@
 
 namespace arle::kernels {
 
+// The rows of c from which a row-major B is packed rather than read in place (see ParallelGemm).
+inline constexpr int64_t kPackRowMajorBRows = 1024;
+// The k from which A's and B's rows stream from memory rather than cache (see ParallelGemm).
+inline constexpr int64_t kGemmLongK = 8192;
+
 // c in blocks claimed from a shared counter: at most kGemmBlockRows rows, split further into
 // column ranges (starting at multiples of kGemmColumnAlign) until there are about four blocks
 // per worker (rows first when A is packed per block). The blocks only balance the load: an
@@ -19,11 +24,6 @@ namespace arle::kernels {
 // per worker instead of once.
 // `after(m_begin, m_end, n_begin, n_end)` runs on each block when it is done. REQUIRES: a CPU
 // context.
-// The rows of c from which a row-major B is packed rather than read in place (see below).
-inline constexpr int64_t kPackRowMajorBRows = 1024;
-// The k from which A's and B's rows stream from memory rather than cache (see below).
-inline constexpr int64_t kGemmLongK = 8192;
-
 template <typename After>
 void ParallelGemm(const Context& ctx, const GemmParams<float>& p, After after) {
   if (p.m == 0 || p.n == 0) return;

@@ -50,11 +50,11 @@ constexpr int64_t kNC = 192;
 // rather than once: with c's block, within a 1.25-2 MiB L2 (384 rows of a 288-long k is 442 KiB).
 constexpr int64_t kL2ResidentABytes = 768 << 10;
 
-// A's view for a tile: element (r, k) at a[r * row + k * col] (A's own rows when they are
-// contiguous in k: row a_row, col 1; else PackARows' copy: row kc, col 1).
+// A's view for a tile: element (r, k) at a[r * row + k], rows contiguous in k (A's own rows, or
+// their StridedCopy with rows kc apart).
 struct ATile {
   const float* a;
-  int64_t row, col;
+  int64_t row;
 };
 
 // c[0..MR) x [0..NV vectors) (+)= A (MR x kc) * b (kc rows, ldb apart).
@@ -76,7 +76,7 @@ HWY_INLINE void Tile(ATile at, const float* HWY_RESTRICT b, int64_t ldb, float* 
     VF bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(df, bk + v * lanes);
     for (int r = 0; r < MR; ++r) {
-      const VF av = hn::Set(df, a[r][k * at.col]);
+      const VF av = hn::Set(df, a[r][k]);
       for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }
@@ -177,63 +177,46 @@ HWY_INLINE void TransposeSquare(const float* HWY_RESTRICT src, int64_t, float* H
 }
 #endif
 
-// Columns [n_begin, n_end) of B, all k, into micro-panels (contract in cpu_kernels.h): row
-// segments copied when B is row-major, squares transposed in registers when it is a transposed
-// view (MatMul's w), element by element otherwise.
+// dst[r * dst_row + c] = src[r * r_stride + c * c_stride] for r < rows, c < cols: row copies
+// when c_stride is 1; squares transposed in registers when r_stride is 1 (a transposed view:
+// whole cache lines of its rows are read), element by element for the rest.
+void StridedCopy(const float* HWY_RESTRICT src, int64_t r_stride, int64_t c_stride, int64_t rows,
+                 int64_t cols, float* HWY_RESTRICT dst, int64_t dst_row) {
+  if (c_stride == 1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(dst + r * dst_row, src + r * r_stride, cols * sizeof(float));
+    }
+    return;
+  }
+  int64_t r_done = 0, c_done = 0;
+  if (kTransposeSide > 1 && r_stride == 1) {
+    r_done = rows / kTransposeSide * kTransposeSide;
+    c_done = cols / kTransposeSide * kTransposeSide;
+    for (int64_t r = 0; r < r_done; r += kTransposeSide) {
+      for (int64_t c = 0; c < c_done; c += kTransposeSide) {
+        TransposeSquare(src + r + c * c_stride, c_stride, dst + r * dst_row + c, dst_row);
+      }
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = r < r_done ? c_done : 0; c < cols; ++c) {
+      dst[r * dst_row + c] = src[r * r_stride + c * c_stride];
+    }
+  }
+}
+
+// Columns [n_begin, n_end) of B, all k, into micro-panels (contract in cpu_kernels.h).
 void PackGemmB(const GemmParams<float>& p, int64_t n_begin, int64_t n_end,
                float* HWY_RESTRICT dst) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t n_vec = std::min(n_end, p.n / lanes * lanes);
   for (int64_t j0 = n_begin; j0 < n_vec; j0 += kPanelWidth) {
     const int64_t w = std::min(kPanelWidth, n_vec - j0);
-    float* panel = dst + j0 * p.k;
-    if (p.b_col == 1) {
-      for (int64_t k = 0; k < p.k; ++k) {
-        std::memcpy(panel + k * w, p.b + k * p.b_row + j0, w * sizeof(float));
-      }
-      continue;
-    }
-    int64_t k_done = 0;
-    if (kTransposeSide > 1 && p.b_row == 1 && w % kTransposeSide == 0) {
-      k_done = p.k / kTransposeSide * kTransposeSide;
-      for (int64_t j = 0; j < w; j += kTransposeSide) {
-        const float* src = p.b + (j0 + j) * p.b_col;
-        for (int64_t k = 0; k < k_done; k += kTransposeSide) {
-          TransposeSquare(src + k, p.b_col, panel + k * w + j, w);
-        }
-      }
-    }
-    for (int64_t j = 0; j < w; ++j) {
-      const float* src = p.b + (j0 + j) * p.b_col;
-      for (int64_t k = k_done; k < p.k; ++k) panel[k * w + j] = src[k * p.b_row];
-    }
+    StridedCopy(p.b + j0 * p.b_col, p.b_row, p.b_col, p.k, w, dst + j0 * p.k, w);
   }
 }
 
 int64_t GemmPanelWidth() { return kPanelWidth; }
-
-// A's rows [m0, m1) x [k0, k0 + kc) into dst, row-major with rows kc apart, so the tiles read
-// them as they read A's own rows. A is a transposed view here (dy in the weight gradient): with
-// a_row == 1, squares transposed in registers read whole cache lines of A's columns; else (and
-// for the remainders) element by element.
-void PackARows(const GemmParams<float>& p, int64_t m0, int64_t m1, int64_t k0, int64_t kc,
-               float* HWY_RESTRICT dst) {
-  int64_t m_done = m0, k_done = 0;
-  if (kTransposeSide > 1 && p.a_row == 1) {
-    m_done = m0 + (m1 - m0) / kTransposeSide * kTransposeSide;
-    k_done = kc / kTransposeSide * kTransposeSide;
-    for (int64_t m = m0; m < m_done; m += kTransposeSide) {
-      for (int64_t k = 0; k < k_done; k += kTransposeSide) {
-        TransposeSquare(p.a + m + (k0 + k) * p.a_col, p.a_col, dst + (m - m0) * kc + k, kc);
-      }
-    }
-  }
-  for (int64_t m = m0; m < m1; ++m) {
-    const float* src = p.a + m * p.a_row + k0 * p.a_col;
-    for (int64_t k = m < m_done ? k_done : 0; k < kc; ++k)
-      dst[(m - m0) * kc + k] = src[k * p.a_col];
-  }
-}
 
 void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begin, int64_t m_end,
                int64_t n_begin, int64_t n_end) {
@@ -274,15 +257,14 @@ void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begi
       const int64_t ldb = packed_b != nullptr ? w : p.b_row;
       for (int64_t m = m0; m < m1; m += kMR) {
         const int64_t mr = std::min<int64_t>(kMR, m1 - m);
-        const ATile at = pack_a ? ATile{packed_a + (m - m0) * kc, kc, 1}
-                                : ATile{p.a + m * p.a_row + k0, p.a_row, 1};
+        const ATile at =
+            pack_a ? ATile{packed_a + (m - m0) * kc, kc} : ATile{p.a + m * p.a_row + k0, p.a_row};
         AnyTile(mr, nv, at, b, ldb, p.c + m * p.n + j, p.n, kc, zero);
       }
     }
   };
-  for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_rows) {
+  for (int64_t m0 = m_begin; n_begin < n_vec && m0 < m_end; m0 += mc_rows) {
     const int64_t m1 = std::min(m_end, m0 + mc_rows);
-    if (n_begin >= n_vec) break;
     // A's rows of the block in place, small enough to stay in L2 (a short k: the forward's x):
     // column blocks outermost, so c's block (rows x kNC) also stays in L2 across the slices.
     // Otherwise (a long k, whose A streams from memory, or A packed) the slices are outermost, so
@@ -291,7 +273,11 @@ void GemmBlock(const GemmParams<float>& p, const float* packed_b, int64_t m_begi
     if (!columns_outer) {
       for (int64_t k0 = 0; k0 < p.k; k0 += kc_max) {
         const int64_t kc = std::min(p.k - k0, kc_max);
-        if (pack_a) PackARows(p, m0, m1, k0, kc, packed_a);
+        // A's rows [m0, m1) x the slice, rows kc apart (dy transposed in the weight gradient).
+        if (pack_a) {
+          StridedCopy(p.a + m0 * p.a_row + k0 * p.a_col, p.a_row, p.a_col, m1 - m0, kc, packed_a,
+                      kc);
+        }
         slice(m0, m1, n_begin, n_vec, k0, kc);
       }
       continue;
