@@ -60,15 +60,18 @@ class TokenSlotModel : public models::Model {
     std::vector<int32_t> history;
     for (const models::StepSequence& q : seqs) {
       for (int64_t i = 0; i < q.n_tokens; ++i) rows[Slot(q, q.n_past + i)] = tokens[q.token_begin + i];
-      if (!q.want_logits) continue;
-      history.clear();
-      for (int64_t p = 0; p < q.n_past + q.n_tokens; ++p) {
-        const int32_t id = rows[Slot(q, p)];
-        ARLE_CHECK(id >= 0) << "read a KV row never written: position " << p;
-        history.push_back(id);
+      // Logits of the last n_logits tokens: each row from the history up to its token.
+      for (int64_t end = q.n_past + q.n_tokens - q.n_logits + 1; end <= q.n_past + q.n_tokens;
+           ++end) {
+        history.clear();
+        for (int64_t p = 0; p < end; ++p) {
+          const int32_t id = rows[Slot(q, p)];
+          ARLE_CHECK(id >= 0) << "read a KV row never written: position " << p;
+          history.push_back(id);
+        }
+        logits->resize(logits->size() + vocab);
+        NextLogits(history, std::span<float>(logits->data() + logits->size() - vocab, vocab));
       }
-      logits->resize(logits->size() + vocab);
-      NextLogits(history, std::span<float>(logits->data() + logits->size() - vocab, vocab));
     }
     return core::OkStatus();
   }

@@ -44,8 +44,7 @@ class SequenceRunner {
     seq.n_past = n_past_;
     seq.block_table = table_;
     seq.state_slot = model_.state_spec().has_recurrent() ? 0 : -1;
-    seq.want_logits = true;
-    seq.all_logits = all_logits;
+    seq.n_logits = all_logits ? seq.n_tokens : 1;
     ARLE_RETURN_IF_ERROR(model_.Forward(tokens, std::span(&seq, 1), *state_, logits));
     n_past_ += seq.n_tokens;
     return core::OkStatus();

@@ -39,6 +39,8 @@ struct Collected {
     int n_final_events = 0;
   };
   std::vector<Sample> samples;
+  std::vector<PromptTokenLogprob> prompt_logprobs;  // from whichever event carried them
+  int n_events_with_prompt_logprobs = 0;
 };
 
 class Collector {
@@ -51,6 +53,10 @@ class Collector {
       for (const SampledToken& t : out.tokens) s.tokens.push_back(t);
       s.text += out.text;
       ++s.n_events;
+      if (!out.prompt_logprobs.empty()) {
+        result_.prompt_logprobs = out.prompt_logprobs;
+        ++result_.n_events_with_prompt_logprobs;
+      }
       if (out.finish_reason != FinishReason::kNone) {
         s.finish = out.finish_reason;
         s.n_cached_prompt = out.n_cached_prompt_tokens;

@@ -64,8 +64,9 @@ struct StepSequence {
   int32_t state_slot = -1;
   // Recurrent layers: snapshots to take during this step, positions ascending.
   std::span<const StateSnapshot> snapshots;
-  bool want_logits = false;  // logits of this sequence's last token of the step
-  bool all_logits = false;   // with want_logits: logits of every token of the step, in order
+  // Logits of this sequence's last n_logits tokens of the step, in order (0 = none, 1 = the last
+  // token's: what sampling needs; more: prompt log-probs); in [0, n_tokens].
+  int64_t n_logits = 0;
 };
 
 // Sizes of the state storage the engine asks for.

@@ -40,6 +40,10 @@ Sequence::Sequence(RequestState* r, int i, const EngineRequest& req, SamplingPar
       decoder(tok, req.skip_special_tokens),
       matcher(req.stop_strings) {
   decoder.Continue(req.prompt_tokens);
+  if (i == 0 && req.prompt_logprobs.has_value()) {
+    score_next = req.prompt_logprobs->from - 1;
+    score_end = n_prompt - 1;
+  }
 }
 
 Engine::Impl::Impl(models::Model* m, std::unique_ptr<models::Model> owned,
@@ -196,7 +200,27 @@ core::StatusOr<uint64_t> Engine::Submit(EngineRequest request, EngineCallback ca
     request.stop.max_context_tokens = im.max_context;
   }
   ARLE_RETURN_IF_ERROR(request.sampling.Validate(im.n_vocab));
-  ARLE_RETURN_IF_ERROR(request.stop.Validate(im.n_vocab));
+  ARLE_RETURN_IF_ERROR(request.stop.Validate(im.n_vocab, request.prompt_logprobs.has_value()));
+  if (request.prompt_logprobs.has_value()) {
+    const PromptLogprobsParams& p = *request.prompt_logprobs;
+    if (p.from < 1 || p.from > n_prompt) {
+      return core::InvalidArgumentError("prompt log-probs must start in [1, " +
+                                        std::to_string(n_prompt) + "], got " +
+                                        std::to_string(p.from))
+          .WithField("prompt_logprobs");
+    }
+    if (p.top_logprobs < 0 || p.top_logprobs > kMaxTopLogprobs) {
+      return core::InvalidArgumentError("top_logprobs must be in [0, " +
+                                        std::to_string(kMaxTopLogprobs) + "], got " +
+                                        std::to_string(p.top_logprobs))
+          .WithField("top_logprobs");
+    }
+  }
+  if (request.stop.max_tokens == 0) {
+    if (request.n != 1) {
+      return core::InvalidArgumentError("n must be 1 when max_tokens is 0").WithField("n");
+    }
+  }
   ARLE_RETURN_IF_ERROR(ValidateStopStrings(request.stop_strings));
   ARLE_RETURN_IF_ERROR(request.stop.CheckPromptLength(n_prompt));
   const int64_t blocks_needed = n_prompt / kv::kBlockSize + 1;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,29 @@ StopParams DefaultStopParams(const models::Model& model, const tokenizer::Tokeni
 // Samples per request (EngineRequest::n) at most.
 inline constexpr int kMaxSamples = 16;
 
+// The log-probability of one prompt token given the tokens before it (raw log_softmax of the
+// model's logits, as LogprobsMode::kRaw).
+struct PromptTokenLogprob {
+  int32_t id = -1;
+  float logprob = 0.0f;
+  bool is_argmax = false;  // the token is the model's most likely one there (lowest id on ties)
+  // The top_logprobs most likely tokens, as SampledToken::top_logprobs.
+  std::vector<std::pair<int32_t, float>> top_logprobs;
+};
+
+// Prompt scoring: OpenAI `echo` with `logprobs`, vLLM's `prompt_logprobs`, and evaluation
+// (log-likelihoods, perplexity). The prefix cache still serves the prompt's blocks before `from`
+// (a shared context is computed once), never those whose logits are asked for; the scores are
+// bit-identical whatever the batch, the chunking or the cache (the determinism contract).
+struct PromptLogprobsParams {
+  int64_t from = 1;      // score prompt tokens from .. n_prompt - 1; in [1, n_prompt]
+  int top_logprobs = 0;  // [0, kMaxTopLogprobs]
+  // When set: called on the engine thread, once per scored token in prompt order, with the raw
+  // logits row that predicts prompt token `position` (the row is valid during the call only).
+  // For whole distributions (KL divergence). Must be quick and must not call Submit.
+  std::function<void(int64_t position, std::span<const float> logits)> on_logits;
+};
+
 struct EngineRequest {
   std::vector<int32_t> prompt_tokens;  // REQUIRES: non-empty, ids in the vocabulary
   SamplingParams sampling;
@@ -58,6 +82,10 @@ struct EngineRequest {
   // Seed for an unseeded request; unset = the engine draws one per request.
   std::optional<uint64_t> default_seed;
   bool skip_special_tokens = true;  // in the streamed text
+  // Log-probabilities of prompt tokens (see PromptLogprobsParams). With it, stop.max_tokens may
+  // be 0: the request only scores its prompt (n must then be 1), the prompt may fill the whole
+  // context, and its one event has no tokens and finish_reason kLength.
+  std::optional<PromptLogprobsParams> prompt_logprobs;
 };
 
 // One event for one sample of a request. Delivered in order per sample; the last event of a
@@ -69,6 +97,9 @@ struct EngineOutput {
   FinishReason finish_reason = FinishReason::kNone;
   std::optional<std::string> stop_string;  // the stop string that ended the sample
   std::optional<int32_t> stop_token_id;    // the EOS / stop token that ended it
+  // The request's first event (whichever sample it is for) carries the prompt's scores when
+  // EngineRequest::prompt_logprobs was set: one entry per prompt token from `from` on.
+  std::vector<PromptTokenLogprob> prompt_logprobs;
   // Filled on the last event of a sample.
   int64_t n_prompt_tokens = 0;
   int64_t n_cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache

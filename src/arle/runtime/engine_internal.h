@@ -37,6 +37,10 @@ struct Sequence {
   bool running = false;          // holds blocks (else waiting)
   FinishReason finish = FinishReason::kNone;
   int64_t n_cached_prompt = 0;   // prompt tokens attached from the prefix cache on admission
+  // Prompt scoring (sample 0 of a request with prompt_logprobs): the logits rows of positions
+  // score_next .. score_end - 1 are still to be delivered (each predicts the token after it).
+  int64_t score_next = 0, score_end = 0;
+  bool scoring() const { return score_next < score_end; }
   Sampler sampler;
   StopChecker stop;
   tokenizer::IncrementalDecoder decoder;
@@ -57,6 +61,8 @@ struct RequestState {
   std::vector<std::unique_ptr<Sequence>> sequences;
   int n_unfinished = 0;
   bool forked = false;  // samples > 0 have been given the prompt (until then they wait)
+  std::vector<PromptTokenLogprob> prompt_logprobs;  // scored so far; sent with the first event
+  bool sent_first_event = false;
 };
 
 // A planned step: which sequences run how many tokens.
@@ -97,6 +103,11 @@ struct Engine::Impl {
   // chunk of n_tokens crosses (appended to step_snapshots; its hash to step_snapshot_hashes).
   void PlanSnapshot(const Sequence* seq, int64_t n_tokens);
   void SampleAndEmit(Sequence* seq, std::span<const float> logits);
+  // Scores the prompt token after `position` from its logits row (prompt scoring).
+  void ScorePromptToken(Sequence* seq, int64_t position, std::span<const float> logits);
+  // The logits rows a step entry needs (the last n of its chunk): the scored positions and the
+  // row sampling reads.
+  int64_t LogitRows(const Sequence* seq, int64_t n_tokens) const;
   void Fork(Sequence* first, std::span<const float> logits);
   void Finish(Sequence* seq, FinishReason reason, EngineOutput* out);
   void Emit(Sequence* seq, EngineOutput& out);

@@ -27,7 +27,7 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
     if (slots.enabled() && options.enable_prefix_cache) PlanSnapshot(seq, e.n_tokens);
     bs.snapshots = std::span<const models::StateSnapshot>(step_snapshots.data() + n_before,
                                                           step_snapshots.size() - n_before);
-    bs.want_logits = seq->n_computed + e.n_tokens == static_cast<int64_t>(seq->tokens.size());
+    bs.n_logits = LogitRows(seq, e.n_tokens);
     step_tokens.insert(step_tokens.end(), seq->tokens.begin() + seq->n_computed,
                        seq->tokens.begin() + seq->n_computed + e.n_tokens);
     step_sequences.push_back(bs);
@@ -49,18 +49,65 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
   int64_t row = 0;
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Sequence* seq = plan.entries[i].seq;
-    seq->n_computed += plan.entries[i].n_tokens;
+    const int64_t end = seq->n_computed + plan.entries[i].n_tokens;
+    seq->n_computed = end;
     if (options.enable_prefix_cache) RegisterFullBlocks(seq);
-    if (!step_sequences[i].want_logits) continue;
-    const std::span<const float> logits(step_logits.data() + row * n_vocab, n_vocab);
-    ++row;
+    const int64_t n_rows = step_sequences[i].n_logits;
+    if (n_rows == 0) continue;
+    const float* rows = step_logits.data() + row * n_vocab;  // positions end - n_rows .. end - 1
+    row += n_rows;
+    auto row_of = [&](int64_t position) {
+      return std::span<const float>(rows + (position - (end - n_rows)) * n_vocab, n_vocab);
+    };
     if (seq->finished()) continue;
+    for (int64_t p = std::max(seq->score_next, end - n_rows); p < std::min(end, seq->score_end);
+         ++p) {
+      ScorePromptToken(seq, p, row_of(p));
+    }
+    if (end != static_cast<int64_t>(seq->tokens.size())) continue;
+    if (seq->stop.max_tokens() == 0) {
+      // Prompt scoring only: the prompt is done, nothing is sampled.
+      EngineOutput out;
+      Finish(seq, FinishReason::kLength, &out);
+      Emit(seq, out);
+      continue;
+    }
+    const std::span<const float> logits = row_of(end - 1);
     if (seq->index == 0 && !seq->request->forked && seq->request->sequences.size() > 1) {
       Fork(seq, logits);
     } else {
       SampleAndEmit(seq, logits);
     }
   }
+}
+
+int64_t Engine::Impl::LogitRows(const Sequence* seq, int64_t n_tokens) const {
+  const int64_t begin = seq->n_computed, end = begin + n_tokens;
+  int64_t first = end;                                                   // no row
+  if (end == static_cast<int64_t>(seq->tokens.size())) first = end - 1;  // the sampling row
+  if (seq->scoring()) {
+    const int64_t s = std::max(begin, seq->score_next);
+    // The scored rows run to the chunk's end or to score_end, which is the sampling row's
+    // position minus one: either way the rows needed are a tail of the chunk.
+    if (s < std::min(end, seq->score_end)) first = std::min(first, s);
+  }
+  return end - first;
+}
+
+void Engine::Impl::ScorePromptToken(Sequence* seq, int64_t position,
+                                    std::span<const float> logits) {
+  const PromptLogprobsParams& params = *seq->request->request.prompt_logprobs;
+  const int32_t id = seq->tokens[static_cast<size_t>(position + 1)];
+  const SampledToken scored = RawTokenLogprobs(logits, id, std::max(1, params.top_logprobs));
+  PromptTokenLogprob out;
+  out.id = id;
+  out.logprob = scored.logprob;
+  out.is_argmax = scored.top_logprobs.front().first == id;
+  out.top_logprobs = scored.top_logprobs;
+  out.top_logprobs.resize(static_cast<size_t>(params.top_logprobs));
+  seq->request->prompt_logprobs.push_back(std::move(out));
+  if (params.on_logits) params.on_logits(position + 1, logits);
+  seq->score_next = position + 1;
 }
 
 void Engine::Impl::PlanSnapshot(const Sequence* seq, int64_t n_tokens) {
@@ -180,6 +227,10 @@ void Engine::Impl::Finish(Sequence* seq, FinishReason reason, EngineOutput* out)
 
 void Engine::Impl::Emit(Sequence* seq, EngineOutput& out) {
   RequestState* request = seq->request;
+  if (!request->sent_first_event) {
+    request->sent_first_event = true;
+    out.prompt_logprobs = std::move(request->prompt_logprobs);
+  }
   request->callback(out);
   if (out.finish_reason != FinishReason::kNone && --request->n_unfinished == 0) {
     // Destroyed by the loop once the step is over: pointers to its sequences may still be in use.

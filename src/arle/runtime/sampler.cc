@@ -353,10 +353,16 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
 }
 
 void Sampler::FillLogprobs(std::span<const float> logits, SampledToken* result) const {
+  *result = RawTokenLogprobs(logits, result->id, params_.top_logprobs);
+}
+
+SampledToken RawTokenLogprobs(std::span<const float> logits, int32_t id, int top_logprobs) {
+  SampledToken token;
+  token.id = id;
   const double lse = LogSumExp(logits);
-  result->logprob = static_cast<float>(logits[result->id] - lse);
-  const size_t n = std::min<size_t>(params_.top_logprobs, logits.size());
-  if (n == 0) return;
+  token.logprob = static_cast<float>(logits[id] - lse);
+  const size_t n = std::min<size_t>(static_cast<size_t>(std::max(top_logprobs, 0)), logits.size());
+  if (n == 0) return token;
   // Keep the n best in a small sorted vector: one pass, no O(n_vocab) scratch.
   std::vector<Candidate> best;
   best.reserve(n + 1);
@@ -368,10 +374,11 @@ void Sampler::FillLogprobs(std::span<const float> logits, SampledToken* result) 
     best.insert(std::upper_bound(best.begin(), best.end(), c, better), c);
     if (best.size() > n) best.pop_back();
   }
-  result->top_logprobs.clear();
+  token.top_logprobs.clear();
   for (const Candidate& c : best) {
-    result->top_logprobs.emplace_back(c.id, static_cast<float>(c.p - lse));
+    token.top_logprobs.emplace_back(c.id, static_cast<float>(c.p - lse));
   }
+  return token;
 }
 
 }  // namespace arle::runtime

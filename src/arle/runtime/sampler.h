@@ -65,6 +65,11 @@ struct SampledToken {
   std::vector<std::pair<int32_t, float>> top_logprobs;
 };
 
+// The raw log_softmax of `logits` at `id` (log-sum-exp in double) and the top_logprobs most
+// likely tokens under it, sorted by logprob descending, ties by lower id: SampledToken's logprob
+// fields for kRaw, and the engine's prompt log-probs. REQUIRES: 0 <= id < logits.size().
+SampledToken RawTokenLogprobs(std::span<const float> logits, int32_t id, int top_logprobs);
+
 // One entry of the final sampling distribution.
 struct Candidate {
   int32_t id;

@@ -72,8 +72,12 @@ bool Engine::Impl::TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan) {
   std::vector<kv::BlockId> matched;
   int32_t snapshot = -1;
   if (options.enable_prefix_cache) {
-    // All but the last token: the model must run at least one token to give the next logits.
-    const std::span<const int32_t> lookup(seq->tokens.data(), n_tokens - 1);
+    // All but the last token: the model must run at least one token to give the next logits. A
+    // scored prompt reuses only the blocks before its first scored position: those rows' logits
+    // must be computed.
+    const int64_t n_lookup =
+        seq->scoring() ? std::min(n_tokens - 1, seq->score_next) : n_tokens - 1;
+    const std::span<const int32_t> lookup(seq->tokens.data(), n_lookup);
     const bool count = seq->n_generated() == 0;
     matched = pool.Match(lookup, /*count_stats=*/false);
     if (slots.enabled()) snapshot = CutToSnapshot(seq, &matched);

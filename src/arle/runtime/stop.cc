@@ -22,9 +22,12 @@ std::string_view FinishReasonName(FinishReason reason) {
   return "";
 }
 
-core::Status StopParams::Validate(int32_t n_vocab) const {
-  if (max_tokens.has_value() && *max_tokens < 1) {
-    return core::InvalidArgumentError(fmt::format("max_tokens must be >= 1, got {}", *max_tokens))
+core::Status StopParams::Validate(int32_t n_vocab, bool scores_prompt) const {
+  const int64_t min_tokens = scores_prompt ? 0 : 1;
+  if (max_tokens.has_value() && *max_tokens < min_tokens) {
+    return core::InvalidArgumentError(
+               fmt::format("max_tokens must be >= {}, got {}", min_tokens, *max_tokens),
+               scores_prompt ? "" : "max_tokens 0 is allowed only with prompt log-probs (echo)")
         .WithField("max_tokens");
   }
   if (max_context_tokens < 1) {
@@ -49,6 +52,7 @@ core::Status StopParams::Validate(int32_t n_vocab) const {
 }
 
 core::Status StopParams::CheckPromptLength(int64_t n_prompt_tokens) const {
+  if (max_tokens == 0 && n_prompt_tokens <= max_context_tokens) return core::OkStatus();
   if (n_prompt_tokens >= max_context_tokens) {
     return core::InvalidArgumentError(
         fmt::format("the prompt has {} tokens but the context length is {}, leaving no room to "
@@ -63,7 +67,7 @@ core::Status StopParams::CheckPromptLength(int64_t n_prompt_tokens) const {
 StopChecker::StopChecker(StopParams params, int64_t n_prompt_tokens)
     : params_(std::move(params)), n_prompt_tokens_(n_prompt_tokens) {
   ARLE_CHECK_GE(n_prompt_tokens_, 0);
-  ARLE_CHECK_LT(n_prompt_tokens_, params_.max_context_tokens);
+  ARLE_CHECK(params_.CheckPromptLength(n_prompt_tokens_).ok());
 }
 
 bool StopChecker::IsStopToken(int32_t token_id) const {

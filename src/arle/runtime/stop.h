@@ -35,12 +35,14 @@ struct StopParams {
   // prompt included.
   int64_t max_context_tokens = 0;
 
-  // Returns OK when max_tokens >= 1 (if set), max_context_tokens >= 1 and every EOS / stop token
-  // id is in [0, n_vocab); else InvalidArgument naming the field in its message, and in
+  // Returns OK when max_tokens >= 1 (>= 0 when the request scores its prompt: max_tokens 0 then
+  // asks for the prompt's log-probs only) (if set), max_context_tokens >= 1 and every EOS / stop
+  // token id is in [0, n_vocab); else InvalidArgument naming the field in its message, and in
   // Status::field() for the per-request ones ("max_tokens", "stop_token_ids"; the model's
   // eos_token_ids and the context length are configuration, not request fields).
-  core::Status Validate(int32_t n_vocab) const;
-  // Returns OK when a prompt of `n_prompt_tokens` leaves room for at least one generated token,
+  core::Status Validate(int32_t n_vocab, bool scores_prompt = false) const;
+  // Returns OK when a prompt of `n_prompt_tokens` leaves room for at least one generated token
+  // (with max_tokens 0: fits the context),
   // else InvalidArgument ("prompt has N tokens but the context length is M"; field() "prompt").
   core::Status CheckPromptLength(int64_t n_prompt_tokens) const;
 };
@@ -72,6 +74,7 @@ class StopChecker {
   void FinishWithStopString();
 
   FinishReason finish_reason() const { return reason_; }
+  std::optional<int64_t> max_tokens() const { return params_.max_tokens; }
   int64_t n_generated() const { return n_generated_; }
   // The EOS / stop token id that ended the sequence (OpenAI/vLLM `stop_reason`), if any.
   std::optional<int32_t> stop_token_id() const { return stop_token_id_; }

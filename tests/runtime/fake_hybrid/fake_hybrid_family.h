@@ -147,7 +147,10 @@ class FakeHybridModel final : public models::Model {
       if (next_snapshot != q.snapshots.size()) {
         return core::InvalidArgumentError("a snapshot outside the step");
       }
-      if (!q.want_logits) continue;
+      if (q.n_logits > 1) {
+        return core::InvalidArgumentError("the fake hybrid gives only the last token's logits");
+      }
+      if (q.n_logits == 0) continue;
       // The same hash as NextLogits, over what the state holds: the recurrent states as they
       // are, and the attention rows (token, position) read back through the block table.
       const int64_t n_rows = q.n_past + q.n_tokens;

@@ -188,9 +188,14 @@ core::Status LlamaModel::Forward(std::span<const int32_t> tokens,
       slots_[t] = static_cast<int64_t>(seq.block_table[pos / bs]) * bs + pos % bs;
       block_tables_[t] = seq.block_table.data();
     }
-    if (seq.want_logits) {
-      const int64_t first = seq.all_logits ? seq.token_begin : seq.token_begin + seq.n_tokens - 1;
-      for (int64_t t = first; t < seq.token_begin + seq.n_tokens; ++t) logit_rows_.push_back(t);
+    if (seq.n_logits < 0 || seq.n_logits > seq.n_tokens) {
+      return core::InvalidArgumentError("batch: sequence " + std::to_string(s) + " asks for " +
+                                        std::to_string(seq.n_logits) + " logit rows of " +
+                                        std::to_string(seq.n_tokens) + " tokens");
+    }
+    for (int64_t t = seq.token_begin + seq.n_tokens - seq.n_logits;
+         t < seq.token_begin + seq.n_tokens; ++t) {
+      logit_rows_.push_back(t);
     }
     next += seq.n_tokens;
   }
