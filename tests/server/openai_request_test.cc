@@ -427,8 +427,15 @@ TEST(OpenAiRequestTest, CompletionLogprobsEchoAndUnsupported) {
 
   ExpectError(ParseCompletionRequest(Completion({{"logprobs", 21}}), Ctx()), 400, "logprobs");
   ExpectError(ParseCompletionRequest(Completion({{"logprobs", true}}), Ctx()), 400, "logprobs");
-  ExpectError(ParseCompletionRequest(Completion({{"echo", true}, {"logprobs", 1}}), Ctx()), 400,
-              "echo");
+  // echo + logprobs scores the prompt; only then may max_tokens be 0 (prompt log-probs only).
+  r = ParseCompletionRequest(Completion({{"echo", true}, {"logprobs", 1}, {"max_tokens", 0}}),
+                             Ctx());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.max_tokens, 0);
+  ExpectError(ParseCompletionRequest(Completion({{"echo", true}, {"max_tokens", 0}}), Ctx()), 400,
+              "max_tokens");
+  ExpectError(ParseCompletionRequest(Completion({{"logprobs", 1}, {"max_tokens", 0}}), Ctx()), 400,
+              "max_tokens");
   ExpectError(ParseCompletionRequest(Completion({{"best_of", 3}}), Ctx()), 400, "best_of");
   ExpectError(ParseCompletionRequest(Completion({{"suffix", "x"}}), Ctx()), 400, "suffix");
   // Chat-only parameters are unknown here.

@@ -78,6 +78,72 @@ TEST_F(OpenAiServiceTest, Completions) {
   EXPECT_EQ(events[events.size() - 2]["usage"]["completion_tokens"], ids.size());
 }
 
+// echo + logprobs (how lm-evaluation-harness scores text through an API): the prompt's tokens
+// come back with their log-probs, the first one null, then the generated ones; max_tokens 0
+// returns the prompt's alone.
+TEST_F(OpenAiServiceTest, CompletionsEchoWithPromptLogprobs) {
+  Start();
+  const std::string prompt = Rendered("hi");
+  tokenizer::EncodeOptions o;
+  o.add_special_tokens = false;
+  const std::vector<int32_t> prompt_ids = Tok().Encode(prompt, o);
+  ASSERT_GE(prompt_ids.size(), 3u);
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "whole");
+    const Json body = {{"model", "test-model"}, {"prompt", prompt_ids}, {"echo", true},
+                       {"logprobs", 2},         {"max_tokens", 0},      {"stream", stream}};
+    Json lp;
+    std::string text;
+    if (stream) {
+      lp = {{"tokens", Json::array()},
+            {"token_logprobs", Json::array()},
+            {"top_logprobs", Json::array()},
+            {"text_offset", Json::array()}};
+      for (const Json& e : PostStream("/v1/completions", body)) {
+        if (e == "[DONE]" || e["choices"].empty()) continue;
+        text += e["choices"][0]["text"].get<std::string>();
+        const Json& d = e["choices"][0]["logprobs"];
+        if (d.is_null()) continue;
+        for (const char* k : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+          for (const Json& v : d[k]) lp[k].push_back(v);
+        }
+      }
+    } else {
+      const Json r = Post("/v1/completions", body);
+      EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+      EXPECT_EQ(r["usage"]["completion_tokens"], 0);
+      text = r["choices"][0]["text"];
+      lp = r["choices"][0]["logprobs"];
+    }
+    EXPECT_EQ(text, prompt);
+    ASSERT_EQ(lp["tokens"].size(), prompt_ids.size());
+    EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+    EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+    EXPECT_EQ(lp["text_offset"][0], 0);
+    for (size_t i = 1; i < prompt_ids.size(); ++i) {
+      const double v = lp["token_logprobs"][i].get<double>();
+      EXPECT_LE(v, 0.0);
+      // The top alternatives (2) plus the token itself when it is not among them.
+      const Json& top = lp["top_logprobs"][i];
+      EXPECT_GE(top.size(), 2u);
+      EXPECT_LE(top.size(), 3u);
+      EXPECT_EQ(top[lp["tokens"][i].get<std::string>()].get<double>(), v);
+    }
+  }
+  // With generation: the prompt's entries, then the generated tokens'.
+  const Json r = Post("/v1/completions", {{"model", "test-model"},
+                                          {"prompt", prompt_ids},
+                                          {"echo", true},
+                                          {"logprobs", 0},
+                                          {"temperature", 0}});
+  const size_t n_gen = r["usage"]["completion_tokens"].get<size_t>();
+  EXPECT_GT(n_gen, 0u);
+  EXPECT_EQ(r["choices"][0]["logprobs"]["tokens"].size(), prompt_ids.size() + n_gen);
+  // max_tokens 0 needs echo with logprobs.
+  Post("/v1/completions", {{"model", "test-model"}, {"prompt", prompt_ids}, {"max_tokens", 0}},
+       400);
+}
+
 // return_token_ids (vLLM): the exact prompt and generated ids, whole and streamed, so a client
 // can continue on the same tokens. Absent unless asked for.
 TEST_F(OpenAiServiceTest, CompletionsReturnTokenIds) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <limits>
 #include <utility>
 
 #include "arle/core/logging.h"
@@ -27,7 +28,30 @@ struct CompletionChoiceState {
 struct PromptState {
   std::string echo_text;
   std::vector<int32_t> prompt_ids;  // return_token_ids only
+  // echo + logprobs: the prompt's tokens and their scores (from the request's first event; every
+  // choice of the prompt echoes them).
+  std::vector<int32_t> echo_ids;
+  std::vector<runtime::PromptTokenLogprob> echo_scores;
 };
+
+// The echoed prompt's logprobs entries: the first token has none (null, as OpenAI and vLLM give
+// it), each later one its score given the tokens before it.
+CompletionLogprobs PromptLogprobs(const tokenizer::Tokenizer& tokenizer,
+                                  const PromptState& prompt) {
+  std::vector<runtime::SampledToken> scored;
+  runtime::SampledToken first;
+  first.id = prompt.echo_ids.front();
+  first.logprob = std::numeric_limits<float>::quiet_NaN();
+  scored.push_back(first);
+  for (const runtime::PromptTokenLogprob& p : prompt.echo_scores) {
+    scored.push_back({.id = p.id, .logprob = p.logprob, .top_logprobs = p.top_logprobs});
+  }
+  CompletionLogprobs out;
+  int64_t offset = 0;
+  AppendCompletionLogprobs(TokenLogprobs(tokenizer, scored), &offset, &out);
+  out.top_logprobs.front().clear();  // null with the logprob
+  return out;
+}
 
 void Append(CompletionLogprobs&& from, CompletionLogprobs* to) {
   auto append = [](auto& dst, auto& src) {
@@ -62,18 +86,22 @@ class CompletionProtocol final : public Protocol {
 
   std::string OnEvent(size_t ci, const runtime::EngineOutput& out, ChoiceStatus& status) override {
     CompletionChoiceState& c = choices[ci];
-    const PromptState& prompt = prompts[ci / n_];
+    PromptState& prompt = prompts[ci / n_];
+    if (!out.prompt_logprobs.empty()) prompt.echo_scores = out.prompt_logprobs;
     const bool final = out.finish_reason != runtime::FinishReason::kNone;
     std::string piece;
+    std::optional<CompletionLogprobs> lp_delta;
+    if (want_logprobs_) lp_delta.emplace();
     if (!c.started) {
       c.started = true;
       piece = prompt.echo_text;
       c.text_offset = tokenizer::Utf8CodePointCount(prompt.echo_text);
+      if (want_logprobs_ && !prompt.echo_ids.empty()) {
+        lp_delta = PromptLogprobs(tokenizer_, prompt);
+      }
     }
     piece += out.text;
-    std::optional<CompletionLogprobs> lp_delta;
     if (want_logprobs_) {
-      lp_delta.emplace();
       AppendCompletionLogprobs(TokenLogprobs(tokenizer_, out.tokens), &c.text_offset, &*lp_delta);
     }
     std::vector<int32_t> ids;
@@ -92,7 +120,7 @@ class CompletionProtocol final : public Protocol {
     // Token ids go out even while their text is held back (a partial character or a possible
     // stop string), so a client sees every generated id once.
     const bool ids_due = return_token_ids_ && (!ids.empty() || !c.sent_prompt_ids);
-    const bool has_logprobs = want_logprobs_ && !out.tokens.empty();
+    const bool has_logprobs = want_logprobs_ && !lp_delta->tokens.empty();
     if (piece.empty() && !has_logprobs && !final && !ids_due) return "";
     CompletionChoice chunk;
     chunk.index = static_cast<int>(ci);
@@ -167,6 +195,12 @@ ApiOr<CallPlan> PrepareCompletion(const Shared& shared, const HttpRequest& reque
       return *e;
     }
     if (req.return_token_ids) state.prompt_ids = engine_request.prompt_tokens;
+    if (req.echo && req.logprobs.has_value()) {
+      // The prompt's log-probs from its second token on (the first has no context).
+      state.echo_ids = engine_request.prompt_tokens;
+      engine_request.prompt_logprobs =
+          runtime::PromptLogprobsParams{.from = 1, .top_logprobs = *req.logprobs};
+    }
     plan.requests.push_back(std::move(engine_request));
     protocol->prompts.push_back(std::move(state));
   }

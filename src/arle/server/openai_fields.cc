@@ -280,11 +280,14 @@ MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams
   return std::nullopt;
 }
 
-MaybeError ReadMaxTokens(ObjectReader& r, std::string_view key, std::optional<int64_t>* out) {
+MaybeError ReadMaxTokens(ObjectReader& r, std::string_view key, std::optional<int64_t>* out,
+                         int64_t min) {
   std::optional<int64_t> v;
   ARLE_API_TRY(r.Int(key, &v));
   if (!v) return std::nullopt;
-  if (*v < 1) return Invalid(fmt::format("{} must be >= 1, got {}", key, *v), std::string(key));
+  if (*v < min) {
+    return Invalid(fmt::format("{} must be >= {}, got {}", key, min, *v), std::string(key));
+  }
   *out = v;
   return std::nullopt;
 }

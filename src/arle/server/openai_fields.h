@@ -167,7 +167,8 @@ MaybeError ReadTokenIdList(const Json& v, const std::string& param, int32_t n_vo
 MaybeError ReadCommon(ObjectReader& r, const ParseContext& ctx, GenerationParams* p, bool with_n,
                       bool with_stop);
 // An integer >= 1 under `key`.
-MaybeError ReadMaxTokens(ObjectReader& r, std::string_view key, std::optional<int64_t>* out);
+MaybeError ReadMaxTokens(ObjectReader& r, std::string_view key, std::optional<int64_t>* out,
+                         int64_t min = 1);
 
 // Flattens OpenAI content (a string or a list of parts whose type is one of `text_types`) into one
 // string, parts joined by "\n" as vLLM does for string-content templates.

@@ -73,7 +73,8 @@ std::optional<ApiError> MakeEngineRequest(const Shared& shared, const Generation
     e.param = prompt_param;
     return e;
   }
-  if (n_prompt >= max_ctx) {
+  // A request that only scores its prompt (max_tokens 0) may fill the context.
+  if (n_prompt > max_ctx || (n_prompt == max_ctx && params.max_tokens != 0)) {
     return ContextError(max_ctx, n_prompt, std::nullopt, prompt_param, max_tokens_param, what);
   }
   if (params.max_tokens && n_prompt + *params.max_tokens > max_ctx) {

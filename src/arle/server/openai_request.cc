@@ -182,15 +182,17 @@ ApiOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const Par
 
   ARLE_API_TRY(ReadSampling(r, &req.params.sampling));
   ARLE_API_TRY(ReadCommon(r, ctx, &req.params, /*with_n=*/true, /*with_stop=*/true));
-  // OpenAI's legacy completions default to 16 tokens.
-  req.params.max_tokens = 16;
-  ARLE_API_TRY(ReadMaxTokens(r, "max_tokens", &req.params.max_tokens));
-
   std::optional<bool> echo;
   ARLE_API_TRY(r.Bool("echo", &echo));
   req.echo = echo.value_or(false);
   std::optional<int32_t> logprobs;
   ARLE_API_TRY(r.Int32("logprobs", &logprobs));
+  // OpenAI's legacy completions default to 16 tokens; echo with logprobs may ask for none (the
+  // prompt's log-probs only, how evaluation harnesses score text).
+  req.params.max_tokens = 16;
+  ARLE_API_TRY(ReadMaxTokens(r, "max_tokens", &req.params.max_tokens,
+                             req.echo && logprobs.has_value() ? 0 : 1));
+
   if (logprobs) {
     req.logprobs = *logprobs;
     req.params.sampling.logprobs = true;
@@ -198,10 +200,6 @@ ApiOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const Par
   }
   // The integer `logprobs` is the number of alternatives, SamplingParams' top_logprobs.
   ARLE_API_TRY(CheckSampling(req.params.sampling, ctx, openai_fields::kCompletionRenames));
-  if (logprobs && req.echo) {
-    return Unsupported("echo", "echo together with logprobs needs prompt logprobs, which arle "
-                               "does not compute");
-  }
   std::optional<bool> return_token_ids;
   ARLE_API_TRY(r.Bool("return_token_ids", &return_token_ids));
   req.return_token_ids = return_token_ids.value_or(false);

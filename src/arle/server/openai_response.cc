@@ -94,9 +94,16 @@ Json ToolCallsDelta(const std::vector<runtime::OutputDelta>& deltas) {
 Json CompletionLogprobsJson(const std::optional<CompletionLogprobs>& lp) {
   if (!lp) return nullptr;
   Json token_logprobs = Json::array();
-  for (float v : lp->token_logprobs) token_logprobs.push_back(JsonLogprob(v));
   Json top = Json::array();
-  for (const auto& entry : lp->top_logprobs) {
+  for (size_t i = 0; i < lp->token_logprobs.size(); ++i) {
+    // NaN: an echoed prompt's first token, which has no logprob (null, as OpenAI gives it).
+    if (std::isnan(lp->token_logprobs[i])) {
+      token_logprobs.push_back(nullptr);
+      top.push_back(nullptr);
+      continue;
+    }
+    token_logprobs.push_back(JsonLogprob(lp->token_logprobs[i]));
+    const auto& entry = lp->top_logprobs[i];
     Json m = Json::object();
     for (const auto& [tok, v] : entry) {
       if (!m.contains(tok)) m[tok] = JsonLogprob(v);
