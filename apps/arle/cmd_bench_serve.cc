@@ -17,10 +17,17 @@
 #include <vector>
 
 #include "apps/arle/commands.h"
-#include "apps/arle/serve_client.h"
+#include "arle/io/http_client.h"
 #include "arle/core/random.h"
 
 namespace arle::app {
+
+using io::HttpResponse;
+using io::ParseServerUrl;
+using io::ServeClient;
+using io::ServerErrorMessage;
+using io::ServerUrl;
+using io::SseEvent;
 namespace {
 
 using Clock = std::chrono::steady_clock;

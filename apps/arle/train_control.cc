@@ -12,9 +12,16 @@
 #include <thread>
 #include <utility>
 
-#include "apps/arle/serve_client.h"
+#include "arle/io/http_client.h"
 
 namespace arle::app {
+
+using io::HttpResponse;
+using io::ParseServerUrl;
+using io::ServeClient;
+using io::ServerErrorMessage;
+using io::ServerUrl;
+using io::SseEvent;
 namespace {
 
 constexpr char kJson[] = "application/json";

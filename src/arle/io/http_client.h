@@ -1,6 +1,6 @@
 // ServeClient: a small blocking HTTP/1.1 client for OpenAI-compatible servers (GET and POST with a
-// whole or a streamed Server-Sent-Events answer), used by `arle bench serve` and the proxy of
-// `arle serve --train-control-url`. Boost.Beast stays in the .cc.
+// whole or a streamed Server-Sent-Events answer), used by `arle bench serve`, `arle eval --url`
+// and the proxy of `arle serve --train-control-url`. Boost.Beast stays in the .cc.
 #pragma once
 
 #include <atomic>
@@ -12,7 +12,7 @@
 
 #include "arle/core/status.h"
 
-namespace arle::app {
+namespace arle::io {
 
 // A server address from --url: http://host[:port][/base]. https is not supported.
 struct ServerUrl {
@@ -107,4 +107,4 @@ class ServeClient {
 // {"message":...}, or else the (trimmed, shortened) body itself.
 std::string ServerErrorMessage(std::string_view body);
 
-}  // namespace arle::app
+}  // namespace arle::io

@@ -1,7 +1,7 @@
 // ServeClient over Boost.Beast. Each client owns an io_context driven from the calling thread, so
 // the API is blocking while every socket operation still gets a deadline (Asio's synchronous calls
 // have none) and can be cancelled from another thread.
-#include "apps/arle/serve_client.h"
+#include "arle/io/http_client.h"
 
 #include <fmt/core.h>
 
@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-namespace arle::app {
+namespace arle::io {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -439,4 +439,4 @@ core::Status ServeClient::PostStream(std::string_view path, const std::string& j
   return sse.Finish(on_event);
 }
 
-}  // namespace arle::app
+}  // namespace arle::io
