@@ -32,6 +32,7 @@ void RegisterToolCommand(CLI::App& app, int& exit_code);
 void RegisterReplCommand(CLI::App& app, int& exit_code);
 void RegisterDataCommand(CLI::App& app, int& exit_code);
 void RegisterTrainCommand(CLI::App& app, int& exit_code);
+void RegisterEvalCommand(CLI::App& app, int& exit_code);
 // `arle train plot | estimate-memory | test` (cmd_train_tools.cc, cmd_train_selftest.cc), added
 // under the `train` subcommand by RegisterTrainCommand.
 void RegisterTrainToolCommands(CLI::App& train, int& exit_code);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   arle::app::RegisterReplCommand(app, exit_code);
   arle::app::RegisterDataCommand(app, exit_code);
   arle::app::RegisterTrainCommand(app, exit_code);
+  arle::app::RegisterEvalCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
