@@ -193,13 +193,18 @@ core::StatusOr<std::vector<LoglikelihoodResult>> OpenAiBackend::Loglikelihood(
           const Json& v = (*lp)["token_logprobs"][t];
           if (!v.is_number())
             return core::DataLossError("a prompt token's logprob is not a number");
-          const double logprob = v.get<double>();
+          // Servers compute log-probs in f32 and print them as the shortest decimal that reads
+          // back as the same float: reading it as a float recovers the value the engine summed,
+          // so a server and the in-process engine give identical sums.
+          const double logprob = static_cast<float>(v.get<double>());
           r.logprob += logprob;
           // The harness's test: the token's logprob is the largest of the top alternatives.
           const Json& top = (*lp)["top_logprobs"][t];
           if (top.is_object()) {
             for (const auto& [tok, alt] : top.items()) {
-              if (alt.is_number() && alt.get<double>() > logprob) r.is_greedy = false;
+              if (alt.is_number() && static_cast<float>(alt.get<double>()) > logprob) {
+                r.is_greedy = false;
+              }
             }
           }
         }
