@@ -145,17 +145,18 @@ class Dispatcher {
 core::StatusOr<std::vector<LoglikelihoodResult>> EngineBackend::Loglikelihood(
     std::span<const LoglikelihoodRequest> requests, const ProgressFn& progress) {
   const tokenizer::Tokenizer& tok = engine_.tokenizer();
+  // The harness's prefix_token_id: BOS, else EOS (the end-of-text token).
   const std::optional<int32_t> prefix = tok.bos_id().has_value() ? tok.bos_id() : tok.eos_id();
-  if (!prefix.has_value()) {
-    return core::FailedPreconditionError("the tokenizer has neither a BOS nor an EOS token",
-                                         "an empty context needs one of them as its prefix");
-  }
   const EncodeFn encode = [this](const std::string& text) { return Encode(text); };
   std::vector<EncodedPair> pairs;
   pairs.reserve(requests.size());
   for (const LoglikelihoodRequest& r : requests) {
+    if (r.context.empty() && !prefix.has_value()) {
+      return core::FailedPreconditionError("the tokenizer has neither a BOS nor an EOS token",
+                                           "an empty context needs one of them as its prefix");
+    }
     ARLE_ASSIGN_OR_RETURN(EncodedPair p,
-                          EncodePair(encode, r, *prefix, engine_.max_context_tokens()));
+                          EncodePair(encode, r, prefix.value_or(0), engine_.max_context_tokens()));
     pairs.push_back(std::move(p));
   }
   // Requests with the same context tokens as the one before them wait for it (its context is
