@@ -35,6 +35,8 @@ struct EvalFlags {
   int64_t kv_cache_mb = 0;
   int64_t max_batch_tokens = 512;
   int max_seqs = 32;
+  int max_in_flight = 0;  // 0: 2 * max_seqs
+  bool no_prefix_cache = false;
   bool add_bos = false;
   bool json = false;
   std::string out_dir;
@@ -114,6 +116,7 @@ core::StatusOr<std::unique_ptr<LocalModel>> OpenLocal(const std::string& spec, c
   o.kv_cache_bytes = f.kv_cache_mb << 20;
   o.max_batch_tokens = f.max_batch_tokens;
   o.max_seqs = f.max_seqs;
+  o.enable_prefix_cache = !f.no_prefix_cache;
   ARLE_ASSIGN_OR_RETURN(local->engine,
                         runtime::Engine::Create(*local->loaded.model, *local->loaded.tokenizer, o));
   return local;
@@ -253,7 +256,7 @@ core::StatusOr<BackendHolder> OpenBackend(const EvalFlags& f, bool with_chat) {
   ARLE_ASSIGN_OR_RETURN(h.local, OpenLocal(f.model, f, with_chat));
   eval::EngineBackendOptions o;
   o.add_bos = f.add_bos;
-  o.max_in_flight = std::max(64, 2 * f.max_seqs);
+  o.max_in_flight = f.max_in_flight > 0 ? f.max_in_flight : 2 * f.max_seqs;
   o.description = f.model.empty() ? "stories260K (built in)" : f.model;
   h.backend = std::make_unique<eval::EngineBackend>(
       *h.local->engine, h.local->chat ? &*h.local->chat : nullptr,
@@ -345,6 +348,10 @@ void AddEngineFlags(CLI::App* c, EvalFlags& f) {
   c->add_option("--max-batch-tokens", f.max_batch_tokens, "Tokens per engine step")
       ->capture_default_str();
   c->add_option("--max-seqs", f.max_seqs, "Sequences per engine step")->capture_default_str();
+  c->add_option("--max-in-flight", f.max_in_flight,
+                "Requests submitted at once (default 2 x --max-seqs; 1 = one at a time)");
+  c->add_flag("--no-prefix-cache", f.no_prefix_cache,
+              "Recompute shared contexts (for comparisons; the cache never changes a score)");
 }
 
 void AddOutputFlags(CLI::App* c, EvalFlags& f) {

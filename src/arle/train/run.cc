@@ -89,6 +89,34 @@ void FillEvalReport(double nats, int64_t tokens, int64_t bytes, EvalReport* r) {
   r->bits_per_byte = bytes > 0 ? nats / (std::log(2.0) * static_cast<double>(bytes)) : 0.0;
 }
 
+// One batch of an evaluation: n_seq rows of `seq` inputs and targets.
+using EvalBatchFn = std::function<void(int64_t i, std::vector<int32_t>* inputs,
+                                       std::vector<int32_t>* targets, int64_t* n_seq)>;
+
+// The evaluation `arle train eval` and a run's periodic evaluation both compute: the summed
+// cross-entropy of batches 0 .. n-1 under the trainer's current weights, as the mean loss and
+// perplexity (and, given a tokenizer, bits per byte of the targets' text; `*bytes` < 0 asks for
+// it to be counted, >= 0 reuses a count of the same batches).
+core::StatusOr<EvalReport> EvaluateBatches(LlamaTrainer& trainer, int64_t n, int64_t seq,
+                                           const EvalBatchFn& batch,
+                                           const tokenizer::Tokenizer* tok, int64_t* bytes) {
+  LossSum total;
+  int64_t counted = 0;
+  std::vector<int32_t> inputs, targets;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t n_seq = 0;
+    batch(i, &inputs, &targets, &n_seq);
+    ARLE_ASSIGN_OR_RETURN(LossSum l, trainer.Loss({inputs, targets, n_seq, seq}));
+    total.sum += l.sum;
+    total.n_tokens += l.n_tokens;
+    if (tok != nullptr && *bytes < 0) counted += TargetBytes(*tok, inputs, targets, n_seq, seq);
+  }
+  if (tok != nullptr && *bytes < 0) *bytes = counted;
+  EvalReport r;
+  FillEvalReport(total.sum, total.n_tokens, tok != nullptr ? *bytes : 0, &r);
+  return r;
+}
+
 // The trainer's micro-batches: pretraining windows or SFT examples, in a resumable order.
 class BatchSource {
  public:
@@ -365,21 +393,13 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
   auto evaluate = [&](int64_t at_step) -> core::Status {
     const int64_t n = source->n_eval_batches();
     if (n == 0) return core::OkStatus();
-    LossSum total;
-    int64_t bytes = 0;
-    std::vector<int32_t> inputs, targets;
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t n_seq = 0;
-      source->EvalBatch(i, &inputs, &targets, &n_seq);
-      ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, n_seq, o.seq}));
-      total.sum += l.sum;
-      total.n_tokens += l.n_tokens;
-      if (eval_bytes < 0) bytes += TargetBytes(*loaded.tokenizer, inputs, targets, n_seq, o.seq);
-    }
-    if (eval_bytes < 0) eval_bytes = bytes;
-    EvalReport r;
+    ARLE_ASSIGN_OR_RETURN(EvalReport r,
+                          EvaluateBatches(
+                              *trainer, n, o.seq,
+                              [&](int64_t i, std::vector<int32_t>* in, std::vector<int32_t>* tg,
+                                  int64_t* n_seq) { source->EvalBatch(i, in, tg, n_seq); },
+                              loaded.tokenizer.get(), &eval_bytes));
     r.step = at_step;
-    FillEvalReport(total.sum, total.n_tokens, eval_bytes, &r);
     ARLE_RETURN_IF_ERROR(AppendMetrics(
         o.metrics_jsonl,
         Json{{"step", r.step}, {"eval_loss", r.loss}, {"eval_ppl", r.ppl},
@@ -478,9 +498,6 @@ core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std
   ARLE_ASSIGN_OR_RETURN(Loaded loaded, LoadForTraining(model_dir));
   ARLE_ASSIGN_OR_RETURN(std::unique_ptr<LlamaTrainer> trainer,
                         LlamaTrainer::Create(loaded.config, std::move(loaded.weights), ctx));
-  LossSum total;
-  int64_t bytes = 0;  // corpus only (chat examples are not cut from one text)
-  std::vector<int32_t> inputs, targets;
   if (chat) {
     TrainOptions o;
     o.task = TrainOptions::Task::kSft;
@@ -492,37 +509,36 @@ core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std
     // One pass over the examples, one at a time (no padding is counted: labels are ignored there).
     const std::string cursor = source->CursorJson();
     const int64_t n = Json::parse(cursor)["n_examples"].get<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      source->Next(&inputs, &targets);
-      ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, 1, seq}));
-      total.sum += l.sum;
-      total.n_tokens += l.n_tokens;
-    }
-  } else {
-    ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, TokenizeCorpus(data, *loaded.tokenizer));
-    const int64_t n_windows = (static_cast<int64_t>(tokens.size()) - 1) / seq;
-    if (n_windows < 1) {
-      return core::InvalidArgumentError(data + " has fewer than --seq + 1 = " +
-                                        std::to_string(seq + 1) + " tokens");
-    }
-    for (int64_t w0 = 0; w0 < n_windows; w0 += batch) {
-      const int64_t rows = std::min(batch, n_windows - w0);
-      inputs.clear();
-      targets.clear();
-      for (int64_t r = 0; r < rows; ++r) {
-        const int32_t* win = tokens.data() + (w0 + r) * seq;
-        inputs.insert(inputs.end(), win, win + seq);
-        targets.insert(targets.end(), win + 1, win + seq + 1);
-      }
-      ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->Loss({inputs, targets, rows, seq}));
-      total.sum += l.sum;
-      total.n_tokens += l.n_tokens;
-      bytes += TargetBytes(*loaded.tokenizer, inputs, targets, rows, seq);
-    }
+    // Chat examples are not cut from one text: no bits per byte.
+    return EvaluateBatches(
+        *trainer, n, seq,
+        [&](int64_t, std::vector<int32_t>* in, std::vector<int32_t>* tg, int64_t* n_seq) {
+          source->Next(in, tg);
+          *n_seq = 1;
+        },
+        nullptr, nullptr);
   }
-  EvalReport r;
-  FillEvalReport(total.sum, total.n_tokens, bytes, &r);
-  return r;
+  ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, TokenizeCorpus(data, *loaded.tokenizer));
+  const int64_t n_windows = (static_cast<int64_t>(tokens.size()) - 1) / seq;
+  if (n_windows < 1) {
+    return core::InvalidArgumentError(
+        data + " has fewer than --seq + 1 = " + std::to_string(seq + 1) + " tokens");
+  }
+  int64_t bytes = -1;
+  return EvaluateBatches(
+      *trainer, (n_windows + batch - 1) / batch, seq,
+      [&](int64_t b, std::vector<int32_t>* in, std::vector<int32_t>* tg, int64_t* n_seq) {
+        const int64_t w0 = b * batch, rows = std::min(batch, n_windows - w0);
+        in->clear();
+        tg->clear();
+        for (int64_t r = 0; r < rows; ++r) {
+          const int32_t* win = tokens.data() + (w0 + r) * seq;
+          in->insert(in->end(), win, win + seq);
+          tg->insert(tg->end(), win + 1, win + seq + 1);
+        }
+        *n_seq = rows;
+      },
+      loaded.tokenizer.get(), &bytes);
 }
 
 }  // namespace arle::train
