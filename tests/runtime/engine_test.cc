@@ -322,3 +322,54 @@ TEST(EngineTest, StopStringsAndTextAreDeliveredWithoutTheStopString) {
 
 }  // namespace
 }  // namespace arle::runtime
+
+namespace arle::runtime {
+namespace {
+
+// Prompt-scoring requests among generating ones under memory pressure: a scored sequence may be
+// preempted in the middle of its prompt and recomputed; its scores still come once, complete and
+// equal to the log-softmax of the true history's logits.
+TEST(EngineTest, PromptScoresSurvivePreemptionAndChunking) {
+  FakeEngine s(Options(14, 32, 6));
+  std::vector<std::unique_ptr<Collector>> gen, scored;
+  std::vector<EngineRequest> scoring;
+  for (int i = 0; i < 9; ++i) {
+    if (i % 3 == 2) {
+      EngineRequest r;
+      r.prompt_tokens = Prompt(300 + i, 50);
+      r.stop.max_tokens = 0;
+      r.prompt_logprobs = PromptLogprobsParams{.from = 7, .top_logprobs = 2};
+      scoring.push_back(r);
+      scored.push_back(std::make_unique<Collector>());
+      ASSERT_TRUE(s.engine->Submit(r, scored.back()->Callback()).ok());
+    } else {
+      gen.push_back(std::make_unique<Collector>());
+      ASSERT_TRUE(
+          s.engine->Submit(Request(Prompt(200 + i, 12), 48, 7 + i), gen.back()->Callback()).ok());
+    }
+  }
+  for (auto& c : gen) ASSERT_TRUE(c->Wait());
+  std::vector<float> logits(kFakeVocab);
+  for (size_t k = 0; k < scoring.size(); ++k) {
+    ASSERT_TRUE(scored[k]->Wait());
+    const testing::Collected got = scored[k]->result();
+    EXPECT_EQ(got.n_events_with_prompt_logprobs, 1);
+    const std::vector<int32_t>& p = scoring[k].prompt_tokens;
+    ASSERT_EQ(got.prompt_logprobs.size(), p.size() - 7) << k;
+    for (size_t i = 7; i < p.size(); ++i) {
+      FakeLogits(std::span<const int32_t>(p.data(), i), logits.data());
+      const SampledToken want = RawTokenLogprobs(logits, p[i], 2);
+      const PromptTokenLogprob& t = got.prompt_logprobs[i - 7];
+      EXPECT_EQ(t.id, p[i]);
+      EXPECT_EQ(t.logprob, want.logprob) << "request " << k << " position " << i;
+      EXPECT_EQ(t.top_logprobs, want.top_logprobs);
+    }
+  }
+  const EngineStats st = SettledStats(*s.engine);
+  EXPECT_GT(st.n_preemptions, 0);
+  EXPECT_EQ(st.kv_blocks_used, 0);
+  EXPECT_EQ(s.probe->n_violations, 0);
+}
+
+}  // namespace
+}  // namespace arle::runtime
