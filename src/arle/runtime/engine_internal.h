@@ -103,8 +103,9 @@ struct Engine::Impl {
   // chunk of n_tokens crosses (appended to step_snapshots; its hash to step_snapshot_hashes).
   void PlanSnapshot(const Sequence* seq, int64_t n_tokens);
   void SampleAndEmit(Sequence* seq, std::span<const float> logits);
-  // Scores the prompt token after `position` from its logits row (prompt scoring).
-  void ScorePromptToken(Sequence* seq, int64_t position, std::span<const float> logits);
+  // Scores the prompt tokens of step_scores (each from its logits row, the one before it) and
+  // hands them to their requests in order.
+  void ScorePromptRows();
   // The logits rows a step entry needs (the last n of its chunk): the scored positions and the
   // row sampling reads.
   int64_t LogitRows(const Sequence* seq, int64_t n_tokens) const;
@@ -133,6 +134,15 @@ struct Engine::Impl {
   std::vector<models::StateSnapshot> step_snapshots;  // one per sequence at most, by entry
   std::vector<kv::BlockHash> step_snapshot_hashes;
   std::vector<float> step_logits;
+  // Prompt rows the step scores: the token after `position` of `seq`, from `row`.
+  struct StepScore {
+    Sequence* seq;
+    int64_t position;
+    const float* row;
+    SampledToken scored;
+  };
+  std::vector<StepScore> step_scores;
+  std::vector<const float*> step_sample_rows;  // per plan entry: its sampling row, or null
   int64_t n_preemptions = 0, n_steps = 0, prompt_tokens_total = 0, computed_prompt_total = 0,
           generated_total = 0;
 

@@ -46,7 +46,11 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
     return;
   }
   ++n_steps;
+  // Scored prompt rows first (all sequences, in parallel), then sampling: a sequence's first event
+  // carries its prompt's scores.
   int64_t row = 0;
+  step_scores.clear();
+  step_sample_rows.assign(plan.entries.size(), nullptr);
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     Sequence* seq = plan.entries[i].seq;
     const int64_t end = seq->n_computed + plan.entries[i].n_tokens;
@@ -54,17 +58,22 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
     if (options.enable_prefix_cache) RegisterFullBlocks(seq);
     const int64_t n_rows = step_sequences[i].n_logits;
     if (n_rows == 0) continue;
-    const float* rows = step_logits.data() + row * n_vocab;  // positions end - n_rows .. end - 1
+    const float* rows = step_logits.data() + row * n_vocab;  // positions first .. end - 1
+    const int64_t first = end - n_rows;
     row += n_rows;
-    auto row_of = [&](int64_t position) {
-      return std::span<const float>(rows + (position - (end - n_rows)) * n_vocab, n_vocab);
-    };
     if (seq->finished()) continue;
     for (int64_t p = std::max(seq->score_next, end - n_rows); p < std::min(end, seq->score_end);
          ++p) {
-      ScorePromptToken(seq, p, row_of(p));
+      step_scores.push_back({seq, p, rows + (p - first) * n_vocab, {}});
     }
-    if (end != static_cast<int64_t>(seq->tokens.size())) continue;
+    if (end == static_cast<int64_t>(seq->tokens.size())) {
+      step_sample_rows[i] = rows + (end - 1 - first) * n_vocab;
+    }
+  }
+  ScorePromptRows();
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    Sequence* seq = plan.entries[i].seq;
+    if (step_sample_rows[i] == nullptr || seq->finished()) continue;
     if (seq->stop.max_tokens() == 0) {
       // Prompt scoring only: the prompt is done, nothing is sampled.
       EngineOutput out;
@@ -72,7 +81,7 @@ void Engine::Impl::RunStep(const StepPlan& plan) {
       Emit(seq, out);
       continue;
     }
-    const std::span<const float> logits = row_of(end - 1);
+    const std::span<const float> logits(step_sample_rows[i], n_vocab);
     if (seq->index == 0 && !seq->request->forked && seq->request->sequences.size() > 1) {
       Fork(seq, logits);
     } else {
@@ -94,20 +103,41 @@ int64_t Engine::Impl::LogitRows(const Sequence* seq, int64_t n_tokens) const {
   return end - first;
 }
 
-void Engine::Impl::ScorePromptToken(Sequence* seq, int64_t position,
-                                    std::span<const float> logits) {
-  const PromptLogprobsParams& params = *seq->request->request.prompt_logprobs;
-  const int32_t id = seq->tokens[static_cast<size_t>(position + 1)];
-  const SampledToken scored = RawTokenLogprobs(logits, id, std::max(1, params.top_logprobs));
-  PromptTokenLogprob out;
-  out.id = id;
-  out.logprob = scored.logprob;
-  out.is_argmax = scored.top_logprobs.front().first == id;
-  out.top_logprobs = scored.top_logprobs;
-  out.top_logprobs.resize(static_cast<size_t>(params.top_logprobs));
-  seq->request->prompt_logprobs.push_back(std::move(out));
-  if (params.on_logits) params.on_logits(position + 1, logits);
-  seq->score_next = position + 1;
+void Engine::Impl::ScorePromptRows() {
+  if (step_scores.empty()) return;
+  // Each row's log-softmax (an exp per vocabulary entry) is independent of the others: the
+  // compute pool shares them out (the engine thread would otherwise do them alone while the pool
+  // waits); the results do not depend on which worker computed them.
+  auto score = [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      StepScore& s = step_scores[static_cast<size_t>(k)];
+      const PromptLogprobsParams& params = *s.seq->request->request.prompt_logprobs;
+      const int32_t id = s.seq->tokens[static_cast<size_t>(s.position + 1)];
+      s.scored = RawTokenLogprobs(std::span<const float>(s.row, static_cast<size_t>(n_vocab)), id,
+                                  std::max(1, params.top_logprobs));
+    }
+  };
+  const kernels::Context* ctx = model->context();
+  if (ctx != nullptr && step_scores.size() > 1) {
+    ctx->pool().ParallelFor(static_cast<int64_t>(step_scores.size()), n_vocab, score);
+  } else {
+    score(0, static_cast<int64_t>(step_scores.size()));
+  }
+  // Delivered in order, on this thread (the callbacks accumulate).
+  for (StepScore& s : step_scores) {
+    const PromptLogprobsParams& params = *s.seq->request->request.prompt_logprobs;
+    PromptTokenLogprob out;
+    out.id = s.scored.id;
+    out.logprob = s.scored.logprob;
+    out.is_argmax = s.scored.top_logprobs.front().first == s.scored.id;
+    out.top_logprobs = std::move(s.scored.top_logprobs);
+    out.top_logprobs.resize(static_cast<size_t>(params.top_logprobs));
+    s.seq->request->prompt_logprobs.push_back(std::move(out));
+    if (params.on_logits) {
+      params.on_logits(s.position + 1, std::span<const float>(s.row, static_cast<size_t>(n_vocab)));
+    }
+    s.seq->score_next = s.position + 1;
+  }
 }
 
 void Engine::Impl::PlanSnapshot(const Sequence* seq, int64_t n_tokens) {
