@@ -56,7 +56,7 @@ class EnginePromptLogprobsTest : public ::testing::Test {
     EngineRequest r;
     r.prompt_tokens = std::move(prompt);
     r.stop.max_tokens = 0;
-    r.prompt_logprobs = PromptLogprobsParams{.from = from, .top_logprobs = top};
+    r.prompt_logprobs = PromptLogprobsParams{.from = from, .top_logprobs = top, .on_logits = {}};
     return r;
   }
 
@@ -188,7 +188,7 @@ TEST_F(EnginePromptLogprobsTest, ScoringWithGenerationKeepsTheSampledTokens) {
   plain.stop.max_tokens = 6;
   plain.stop.ignore_eos = true;
   EngineRequest scored = plain;
-  scored.prompt_logprobs = PromptLogprobsParams{.from = 1, .top_logprobs = 1};
+  scored.prompt_logprobs = PromptLogprobsParams{.from = 1, .top_logprobs = 1, .on_logits = {}};
   auto engine = NewEngine(8);
   Collector cp, cs;
   ASSERT_TRUE(engine->Submit(plain, cp.Callback()).ok());

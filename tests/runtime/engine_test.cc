@@ -338,7 +338,7 @@ TEST(EngineTest, PromptScoresSurvivePreemptionAndChunking) {
       EngineRequest r;
       r.prompt_tokens = Prompt(300 + i, 50);
       r.stop.max_tokens = 0;
-      r.prompt_logprobs = PromptLogprobsParams{.from = 7, .top_logprobs = 2};
+      r.prompt_logprobs = PromptLogprobsParams{.from = 7, .top_logprobs = 2, .on_logits = {}};
       scoring.push_back(r);
       scored.push_back(std::make_unique<Collector>());
       ASSERT_TRUE(s.engine->Submit(r, scored.back()->Callback()).ok());

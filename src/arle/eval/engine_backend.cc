@@ -187,7 +187,8 @@ core::StatusOr<std::vector<LoglikelihoodResult>> EngineBackend::Loglikelihood(
     runtime::EngineRequest r;
     r.prompt_tokens = pairs[i].tokens;
     r.stop = stop;
-    r.prompt_logprobs = runtime::PromptLogprobsParams{.from = pairs[i].score_from};
+    r.prompt_logprobs = runtime::PromptLogprobsParams{
+        .from = pairs[i].score_from, .top_logprobs = 0, .on_logits = {}};
     return r;
   };
   auto on_event = [&](size_t i, const runtime::EngineOutput& out) {

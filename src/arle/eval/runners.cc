@@ -1,5 +1,7 @@
 #include "arle/eval/runners.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -33,7 +35,8 @@ runtime::EngineRequest ScoringRequest(const runtime::Engine& engine, const Score
   r.prompt_tokens = w.tokens;
   r.stop.max_tokens = 0;
   r.stop.max_context_tokens = engine.max_context_tokens();
-  r.prompt_logprobs = runtime::PromptLogprobsParams{.from = w.score_from};
+  r.prompt_logprobs =
+      runtime::PromptLogprobsParams{.from = w.score_from, .top_logprobs = 0, .on_logits = {}};
   return r;
 }
 
@@ -227,7 +230,7 @@ core::StatusOr<GenReport> RunGenerative(Backend& backend, std::string_view task,
                                         const std::vector<GenDoc>& docs, const GenOptions& options,
                                         const ProgressFn& progress) {
   if (task != "gsm8k" && task != "math" && task != "humaneval") {
-    return core::InvalidArgumentError("`" + std::string(task) + "` is not a generative task");
+    return core::InvalidArgumentError(fmt::format("`{}` is not a generative task", task));
   }
   if (options.n < 1) return core::InvalidArgumentError("-n must be >= 1");
   std::vector<GenerationRequest> requests;

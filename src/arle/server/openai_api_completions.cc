@@ -199,7 +199,7 @@ ApiOr<CallPlan> PrepareCompletion(const Shared& shared, const HttpRequest& reque
       // The prompt's log-probs from its second token on (the first has no context).
       state.echo_ids = engine_request.prompt_tokens;
       engine_request.prompt_logprobs =
-          runtime::PromptLogprobsParams{.from = 1, .top_logprobs = *req.logprobs};
+          runtime::PromptLogprobsParams{.from = 1, .top_logprobs = *req.logprobs, .on_logits = {}};
     }
     plan.requests.push_back(std::move(engine_request));
     protocol->prompts.push_back(std::move(state));
