@@ -16,10 +16,13 @@ using Json = nlohmann::ordered_json;
 // JSON has no NaN or infinity: they become null.
 Json Number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
+// Enough digits to compare runs: 4 decimals for large values (perplexities), 6 for the rest
+// (accuracies, KL divergences), 6 significant digits for tiny or huge ones.
 std::string Format(double v) {
   if (!std::isfinite(v)) return "n/a";
-  if (v != 0 && (std::fabs(v) >= 1e6 || std::fabs(v) < 1e-3)) return fmt::format("{:.6g}", v);
-  return fmt::format("{:.4f}", v);
+  const double a = std::fabs(v);
+  if (v != 0 && (a >= 1e9 || a < 1e-4)) return fmt::format("{:.6g}", v);
+  return fmt::format(a >= 100 ? "{:.4f}" : "{:.6f}", v);
 }
 
 core::Status WriteFile(const std::string& path, std::string_view text) {
