@@ -22,7 +22,7 @@ std::string Format(double v) {
   if (!std::isfinite(v)) return "n/a";
   const double a = std::fabs(v);
   if (v != 0 && (a >= 1e9 || a < 1e-4)) return fmt::format("{:.6g}", v);
-  return fmt::format(a >= 100 ? "{:.4f}" : "{:.6f}", v);
+  return a >= 100 ? fmt::format("{:.4f}", v) : fmt::format("{:.6f}", v);
 }
 
 core::Status WriteFile(const std::string& path, std::string_view text) {
