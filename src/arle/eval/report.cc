@@ -21,6 +21,7 @@ Json Number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 std::string Format(double v) {
   if (!std::isfinite(v)) return "n/a";
   const double a = std::fabs(v);
+  if (a >= 2 && a < 1e15 && std::floor(v) == v) return fmt::format("{:.0f}", v);  // counts
   if (v != 0 && (a >= 1e9 || a < 1e-4)) return fmt::format("{:.6g}", v);
   return a >= 100 ? fmt::format("{:.4f}", v) : fmt::format("{:.6f}", v);
 }
