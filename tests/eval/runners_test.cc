@@ -259,13 +259,17 @@ TEST_F(EngineBackendTest, TrailingSpacesMoveToTheContinuationAndAnEmptyContextIs
 TEST_F(EngineBackendTest, PerplexityFollowsLlamaPerplexity) {
   std::string text;
   for (int i = 0; i < 40; ++i) text += "Sentence number " + std::to_string(i) + " of the text. ";
+  text += "It spells <|endoftext|>, which llama-perplexity reads as plain text. ";
   PerplexityOptions o;
   o.ctx = 32;
   std::vector<double> running;
   auto r = RunPerplexity(*engine_, text, o, [&](int64_t, double ppl) { running.push_back(ppl); });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   // The reference: llama-perplexity's loop over chunks, one plain forward each.
-  const std::vector<int32_t> tokens = Tok().Encode(text);
+  tokenizer::EncodeOptions plain;  // llama-perplexity: add_special true, parse_special false
+  plain.parse_special = false;
+  const std::vector<int32_t> tokens = Tok().Encode(text, plain);
+  EXPECT_NE(tokens, Tok().Encode(text));  // the special token's text is not the special token
   const int64_t n_chunks = static_cast<int64_t>(tokens.size()) / 32;
   ASSERT_EQ(r->chunks, n_chunks);
   NllStats want;

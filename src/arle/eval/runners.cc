@@ -30,6 +30,16 @@ core::StatusOr<std::vector<ScoredWindow>> Windows(const runtime::Engine& engine,
   return LlamaPerplexityChunks(tokens, o.ctx, o.chunks, bos);
 }
 
+// As llama-perplexity tokenizes the file (common_tokenize(ctx, text, add_special = true) with
+// parse_special false): the tokenizer's special prefix (BOS), and text such as "<|endoftext|>"
+// encoded as plain text, not as the special token.
+tokenizer::EncodeOptions PerplexityEncoding() {
+  tokenizer::EncodeOptions o;
+  o.add_special_tokens = true;
+  o.parse_special = false;
+  return o;
+}
+
 runtime::EngineRequest ScoringRequest(const runtime::Engine& engine, const ScoredWindow& w) {
   runtime::EngineRequest r;
   r.prompt_tokens = w.tokens;
@@ -82,8 +92,7 @@ core::Status RunWindows(runtime::Engine& engine, const std::vector<ScoredWindow>
 core::StatusOr<PerplexityReport> RunPerplexity(
     runtime::Engine& engine, const std::string& text, const PerplexityOptions& options,
     const std::function<void(int64_t, double)>& on_chunk) {
-  // As llama-perplexity: the tokenizer's special prefix, special tokens parsed.
-  const std::vector<int32_t> tokens = engine.tokenizer().Encode(text);
+  const std::vector<int32_t> tokens = engine.tokenizer().Encode(text, PerplexityEncoding());
   ARLE_ASSIGN_OR_RETURN(std::vector<ScoredWindow> windows, Windows(engine, tokens, options));
   PerplexityReport report;
   report.file_tokens = static_cast<int64_t>(tokens.size());
@@ -111,8 +120,8 @@ core::StatusOr<KldSummary> RunKlDivergence(
                                       std::to_string(base.n_vocab()) + " and " +
                                       std::to_string(model.n_vocab()) + " tokens)");
   }
-  const std::vector<int32_t> tokens = base.tokenizer().Encode(text);
-  if (model.tokenizer().Encode(text) != tokens) {
+  const std::vector<int32_t> tokens = base.tokenizer().Encode(text, PerplexityEncoding());
+  if (model.tokenizer().Encode(text, PerplexityEncoding()) != tokens) {
     return core::InvalidArgumentError("the two models' tokenizers encode the text differently",
                                       "KL divergence compares models with the same tokenizer");
   }

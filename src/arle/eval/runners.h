@@ -33,10 +33,10 @@ struct PerplexityReport {
   std::vector<double> running_ppl;  // after each chunk, in order
 };
 
-// Tokenizes `text` as llama-perplexity does (the tokenizer's special prefix, special tokens
-// parsed), cuts it (LlamaPerplexityChunks or SlidingWindows) and scores it through the engine.
-// `on_chunk(k, ppl)` is called in chunk order with the running perplexity after chunk k (0-based).
-// Errors: too short a text, ctx larger than the engine's context, engine errors.
+// Tokenizes `text` as llama-perplexity does (the tokenizer's special prefix; special-token text
+// is plain text), cuts it (LlamaPerplexityChunks or SlidingWindows) and scores it through the
+// engine. `on_chunk(k, ppl)` is called in chunk order with the running perplexity after chunk k
+// (0-based). Errors: too short a text, ctx larger than the engine's context, engine errors.
 core::StatusOr<PerplexityReport> RunPerplexity(
     runtime::Engine& engine, const std::string& text, const PerplexityOptions& options,
     const std::function<void(int64_t chunk, double ppl)>& on_chunk);
