@@ -39,6 +39,7 @@ sanitize:
 # test, as ctest would): a process start under TSan costs seconds. TSan makes a binary exit
 # non-zero when it reported a race. arle_models_tests takes about 30 s under TSan (2 loaded cores).
 TSAN_TESTS := tests/kv/arle_kv_tests tests/runtime/arle_engine_tests \
+	tests/runtime/arle_engine_prompt_logprobs_tests \
 	tests/server/arle_http_server_tests tests/server/arle_openai_tests \
 	tests/runtime/arle_recurrent_family_tests tests/models/arle_models_tests
 tsan:
