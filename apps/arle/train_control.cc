@@ -19,9 +19,7 @@ namespace arle::app {
 using io::HttpResponse;
 using io::ParseServerUrl;
 using io::ServeClient;
-using io::ServerErrorMessage;
 using io::ServerUrl;
-using io::SseEvent;
 namespace {
 
 constexpr char kJson[] = "application/json";

@@ -10,18 +10,11 @@ namespace arle::eval {
 
 core::StatusOr<EncodedPair> EncodePair(const EncodeFn& encode, const LoglikelihoodRequest& request,
                                        int32_t prefix_token, int64_t max_tokens) {
-  // lm-evaluation-harness's _encode_pair: trailing whitespace of the context belongs to the
-  // continuation, and the continuation's tokens are the tail of the whole text's encoding, so a
-  // token spanning the boundary counts as the continuation's.
-  std::string context = request.context, continuation = request.continuation;
-  size_t keep = context.size();
-  while (keep > 0 &&
-         (context[keep - 1] == ' ' || context[keep - 1] == '\t' || context[keep - 1] == '\n' ||
-          context[keep - 1] == '\r' || context[keep - 1] == '\f' || context[keep - 1] == '\v')) {
-    --keep;
-  }
-  continuation = context.substr(keep) + continuation;
-  context.resize(keep);
+  // lm-evaluation-harness's _encode_pair: trailing whitespace of the context (Python's rstrip)
+  // belongs to the continuation, and the continuation's tokens are the tail of the whole text's
+  // encoding, so a token spanning the boundary counts as the continuation's.
+  const std::string context = PythonRStrip(request.context);
+  const std::string continuation = request.context.substr(context.size()) + request.continuation;
   EncodedPair out;
   int64_t n_context = 0;
   if (context.empty()) {

@@ -102,6 +102,8 @@ core::StatusOr<std::vector<GenDoc>> LoadGenTask(std::string_view task, const std
 // (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
 // U+202F, U+205F, U+3000).
 std::string PythonStrip(std::string_view s);
+// Python's str.rstrip(): the same, trailing characters only.
+std::string PythonRStrip(std::string_view s);
 // Python's str.capitalize(): the first character title-cased, the rest lower-cased (full Unicode
 // mappings, Greek final sigma included).
 std::string PythonCapitalize(std::string_view s);

@@ -105,6 +105,11 @@ std::string PythonStrip(std::string_view s) {
   return std::string(s);
 }
 
+std::string PythonRStrip(std::string_view s) {
+  while (size_t n = TrailingSpaceLength(s)) s.remove_suffix(n);
+  return std::string(s);
+}
+
 std::string PythonCapitalize(std::string_view s) {
   if (s.empty()) return std::string();
   if (IsAscii(s)) {
