@@ -399,6 +399,48 @@ TEST(CrossEntropyTest, BothBackendsWithinBoundsOfExactOnEveryTarget) {
   }
 }
 
+// Policy-gradient rows (GRPO): per-row gradient scales (negative and zero included) and a
+// temperature. The kernel divides each row by T (one correctly rounded division) and scales row
+// r's gradient by g = grad_scale * row_scales[r] / T in f32: the exact loss and gradient of the
+// divided rows with that same g must hold within the bounds above.
+TEST(CrossEntropyTest, RowScalesAndTemperatureWithinBoundsOfExact) {
+  core::ThreadPool pool(2);
+  core::Rng rng(33);
+  const float temperature = 0.7f, grad_scale = 0.37f;
+  const std::vector<float> row_scales = {0.5f, -2.0f, 0.0f, 1.25f};
+  for (const int64_t n_vocab : {5, 37, 1000}) {
+    SCOPED_TRACE(::testing::Message() << "n_vocab=" << n_vocab);
+    const std::vector<float> logits = Random(rng, 4 * n_vocab, 3.0);
+    const std::vector<int32_t> targets = {0, 1, static_cast<int32_t>(n_vocab / 2),
+                                          static_cast<int32_t>(n_vocab - 1)};
+    std::vector<float> divided = logits;
+    for (float& x : divided) x /= temperature;
+    ForEachTarget([&](const char*) {
+      for (const Backend backend : {Backend::kRef, Backend::kCpu}) {
+        SCOPED_TRACE(BackendName(backend));
+        CeResult got{logits, std::vector<float>(4, NAN)};
+        core::Tensor t = View(got.dlogits, 4, n_vocab);
+        CrossEntropy(Ctx(pool, backend), {.logits = &t,
+                                          .targets = targets,
+                                          .grad_scale = grad_scale,
+                                          .losses = got.losses,
+                                          .row_scales = row_scales,
+                                          .temperature = temperature});
+        for (int64_t row = 0; row < 4; ++row) {
+          const float g = grad_scale * row_scales[row] / temperature;
+          const CeRow e = ExactCeRow(&divided[row * n_vocab], n_vocab, targets[row], g);
+          ASSERT_LE(std::fabs(got.losses[row] - e.loss), e.loss_bound) << "loss row " << row;
+          for (int64_t j = 0; j < n_vocab; ++j) {
+            ASSERT_LE(std::fabs(got.dlogits[row * n_vocab + j] - e.grad[j]),
+                      std::fabs(e.grad_bound[j]))
+                << "row " << row << " j " << j;
+          }
+        }
+      }
+    });
+  }
+}
+
 TEST(CrossEntropyTest, BitIdenticalForEveryPoolSize) {
   const int64_t n_rows = 40, n_vocab = 1000;
   core::Rng rng(8);

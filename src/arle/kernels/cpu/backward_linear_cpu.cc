@@ -351,6 +351,15 @@ void CrossEntropyRows(const CrossEntropyParams<float>& p, int64_t begin, int64_t
       p.losses[r] = 0;
       continue;
     }
+    if (p.temperature != 1.0f) {
+      const VF vt = hn::Set(df, p.temperature);
+      for (int64_t j = 0; j < n_vec; j += lanes) {
+        hn::StoreU(hn::Div(hn::LoadU(df, row + j), vt), df, row + j);
+      }
+      for (int64_t j = n_vec; j < n; ++j) row[j] /= p.temperature;
+    }
+    // d loss / d z = (softmax(z / T) - onehot) * g / T.
+    const float g = p.grad_scale * (p.row_scales ? p.row_scales[r] : 1.0f) / p.temperature;
     float max = -INFINITY;
     if (n_vec > 0) {
       VF vmax = hn::LoadU(df, row);
@@ -372,13 +381,13 @@ void CrossEntropyRows(const CrossEntropyParams<float>& p, int64_t begin, int64_t
       sum += row[j];
     }
     p.losses[r] = (max + std::log(sum)) - x_target;
-    const float scale = p.grad_scale / sum;
+    const float scale = g / sum;
     const VF vs = hn::Set(df, scale);
     for (int64_t j = 0; j < n_vec; j += lanes) {
       hn::StoreU(hn::Mul(hn::LoadU(df, row + j), vs), df, row + j);
     }
     for (int64_t j = n_vec; j < n; ++j) row[j] *= scale;
-    row[target] -= p.grad_scale;
+    row[target] -= g;
   }
 }
 

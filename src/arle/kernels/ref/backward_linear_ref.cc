@@ -55,14 +55,19 @@ void CrossEntropyRows(const CrossEntropyParams<T>& p, int64_t begin, int64_t end
       p.losses[r] = 0;
       continue;
     }
+    if (p.temperature != T(1)) {
+      for (int64_t j = 0; j < p.n_vocab; ++j) row[j] /= p.temperature;
+    }
+    // d loss / d z = (softmax(z / T) - onehot) * g / T.
+    const T g = p.grad_scale * (p.row_scales ? p.row_scales[r] : T(1)) / p.temperature;
     T max = -std::numeric_limits<T>::infinity();
     for (int64_t j = 0; j < p.n_vocab; ++j) max = std::max(max, row[j]);
     T sum = 0;
     for (int64_t j = 0; j < p.n_vocab; ++j) sum += std::exp(row[j] - max);
     p.losses[r] = (max + std::log(sum)) - row[target];
-    const T scale = p.grad_scale / sum;
+    const T scale = g / sum;
     for (int64_t j = 0; j < p.n_vocab; ++j) row[j] = std::exp(row[j] - max) * scale;
-    row[target] -= p.grad_scale;
+    row[target] -= g;
   }
 }
 

@@ -47,6 +47,8 @@ struct CrossEntropyParams {
   T* losses = nullptr;               // [n_rows]
   int64_t n_rows = 0, n_vocab = 0;
   T grad_scale = 1;
+  const T* row_scales = nullptr;  // [n_rows] or null (all 1)
+  T temperature = 1;              // rows are divided by it first
 };
 
 }  // namespace arle::kernels
