@@ -1,11 +1,10 @@
 // `arle bench train`: training throughput — tokens/s of forward + backward + optimizer step on
 // random tokens — and the process's peak memory, for a model directory or a random-init preset.
 // bench/train/torch_train.py runs the same model and step in PyTorch for the side-by-side.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -98,8 +97,9 @@ int BenchTrain(const BenchTrainOptions& o) {
       targets[i] = static_cast<int32_t>(rng.NextU64() % config.n_vocab);
     }
     (*trainer)->ZeroGrads();
-    auto loss = (*trainer)->ForwardBackward({inputs, targets, o.batch, o.seq},
-                                            1.0 / static_cast<double>(n));
+    auto loss = (*trainer)->ForwardBackward(
+        {.inputs = inputs, .targets = targets, .n_seq = o.batch, .seq_len = o.seq},
+        1.0 / static_cast<double>(n));
     if (!loss.ok()) return loss.status();
     (*optimizer)->Step(1e-4);
     return core::OkStatus();
@@ -143,7 +143,8 @@ void RegisterBenchTrainCommand(CLI::App& bench, int& exit_code) {
   cmd->add_option("--steps", o.steps, "Timed steps (after one warmup step)")->capture_default_str();
   cmd->add_option("-t,--threads", o.threads, "Compute threads (default: one per core)");
   cmd->add_option("-o,--output", o.output, "md | json")
-      ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+      ->check(CLI::IsMember({"md", "json"}))
+      ->capture_default_str();
   cmd->callback([&exit_code] { exit_code = BenchTrain(o); });
 }
 

@@ -82,7 +82,11 @@ void ExpectEstimateIsAllocation(const LlamaConfig& c, const LoraOptions& lora, i
     inputs.push_back(static_cast<int32_t>((i * 7 + 3) % c.n_vocab));
     targets.push_back(static_cast<int32_t>((i * 5 + 1) % c.n_vocab));
   }
-  ASSERT_TRUE((*trainer)->ForwardBackward({inputs, targets, n_seq, seq_len}, 0.01).ok());
+  ASSERT_TRUE(
+      (*trainer)
+          ->ForwardBackward(
+              {.inputs = inputs, .targets = targets, .n_seq = n_seq, .seq_len = seq_len}, 0.01)
+          .ok());
 
   auto est = LlamaTrainer::EstimateMemory(c, n_seq * seq_len, lora);
   ASSERT_TRUE(est.ok()) << est.status().ToString();

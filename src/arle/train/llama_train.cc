@@ -381,6 +381,15 @@ core::Status LlamaTrainer::CheckBatch(const Batch& batch) const {
       static_cast<int64_t>(batch.targets.size()) != n) {
     return core::InvalidArgumentError("a batch needs n_seq * seq_len inputs and targets");
   }
+  if (!batch.token_weights.empty() && static_cast<int64_t>(batch.token_weights.size()) != n) {
+    return core::InvalidArgumentError("a batch's token_weights need one weight per position");
+  }
+  for (const float w : batch.token_weights) {
+    if (!std::isfinite(w)) return core::InvalidArgumentError("a token weight is not finite");
+  }
+  if (!(batch.temperature > 0) || !std::isfinite(batch.temperature)) {
+    return core::InvalidArgumentError("a batch's temperature must be a positive number");
+  }
   for (int64_t i = 0; i < n; ++i) {
     if (batch.inputs[i] < 0 || batch.inputs[i] >= config_.n_vocab) {
       return core::InvalidArgumentError("input token " + std::to_string(batch.inputs[i]) +
@@ -399,8 +408,7 @@ core::Status LlamaTrainer::CheckBatch(const Batch& batch) const {
 // Forward: embedding, the layers' two blocks (models/llama/llama_blocks.h), then the loss head.
 // ---------------------------------------------------------------------------------------------
 
-core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
-                                              double grad_scale) {
+core::Status LlamaTrainer::ForwardLayers(const Batch& batch) {
   ARLE_RETURN_IF_ERROR(CheckBatch(batch));
   Impl& im = *impl_;
   const LlamaConfig& c = config_;
@@ -470,6 +478,44 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
                                   im.act.rope_sin(), attend, no_dump);
     models::llama::MlpBlock(ctx_, c, weights_.layers[l], l, a, /*fused=*/false, no_dump);
   }
+  return core::OkStatus();
+}
+
+core::Status LlamaTrainer::ForwardLogits(const Batch& batch, const LogitsRowsFn& on_rows) {
+  ARLE_RETURN_IF_ERROR(ForwardLayers(batch));
+  Impl& im = *impl_;
+  const LlamaConfig& c = config_;
+  const int64_t n = batch.n_seq * batch.seq_len;
+  const core::Tensor& hidden = im.act.layer(c.n_layer - 1).out;
+  const float eps = static_cast<float>(c.norm_eps);
+  std::vector<int64_t> positions;
+  for (int64_t i = 0; i < n; ++i) {
+    if (batch.targets[i] != kernels::kIgnoreIndex) positions.push_back(i);
+  }
+  // Only the counted rows go through the head: gathered a chunk at a time into d_normed (free in
+  // a forward), each row's product the same as in place.
+  const int64_t n_rows = static_cast<int64_t>(positions.size());
+  for (int64_t r0 = 0; r0 < n_rows; r0 += im.chunk) {
+    const int64_t rows = std::min(im.chunk, n_rows - r0);
+    const std::span<const int64_t> chunk_positions(positions.data() + r0, rows);
+    core::Tensor h = im.d_normed.Slice(0, rows);
+    kernels::GatherRows(ctx_, {.x = &hidden, .rows = chunk_positions, .out = &h});
+    core::Tensor normed = im.normed.Slice(0, rows);
+    core::Tensor logits = im.logits.Slice(0, rows);
+    const kernels::InputRmsNorm out_norm{&weights_.out_norm, eps, &normed};
+    const kernels::MatMulOutput head{&weights_.lm_head, nullptr, &logits};
+    kernels::MatMul(ctx_, {.x = &h, .outputs = {&head, 1}, .norm = &out_norm});
+    on_rows(chunk_positions, logits);
+  }
+  return core::OkStatus();
+}
+
+core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
+                                              double grad_scale) {
+  ARLE_RETURN_IF_ERROR(ForwardLayers(batch));
+  Impl& im = *impl_;
+  const LlamaConfig& c = config_;
+  const int64_t n = batch.n_seq * batch.seq_len;
 
   // The loss head, chunk by chunk: final norm, logits, cross-entropy (whose output is the
   // logits' gradient) and, when training, the head's backward into d_res at once, so a chunk's
@@ -487,10 +533,14 @@ core::StatusOr<LossSum> LlamaTrainer::Forward(const Batch& batch, bool backward,
     const kernels::MatMulOutput head{&weights_.lm_head, nullptr, &logits};
     kernels::MatMul(ctx_, {.x = &h, .outputs = {&head, 1}, .norm = &out_norm});
     const std::span<const int32_t> targets = batch.targets.subspan(r0, rows);
-    kernels::CrossEntropy(ctx_, {.logits = &logits,
-                                 .targets = targets,
-                                 .grad_scale = static_cast<float>(grad_scale),
-                                 .losses = std::span<float>(im.losses.data(), rows)});
+    kernels::CrossEntropy(
+        ctx_, {.logits = &logits,
+               .targets = targets,
+               .grad_scale = static_cast<float>(grad_scale),
+               .losses = std::span<float>(im.losses.data(), rows),
+               .row_scales = batch.token_weights.empty() ? std::span<const float>()
+                                                         : batch.token_weights.subspan(r0, rows),
+               .temperature = batch.temperature});
     for (int64_t i = 0; i < rows; ++i) {
       if (targets[i] == kernels::kIgnoreIndex) continue;
       total.sum += im.losses[i];

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,6 +32,11 @@ struct Batch {
   std::span<const int32_t> targets;  // [n_seq * seq_len]
   int64_t n_seq = 0;
   int64_t seq_len = 0;
+  // Policy-gradient training (GRPO): per-position weights of the loss's gradient (empty: 1 each),
+  // so the gradient is that of sum_t token_weights[t] * loss_t; and the temperature the losses
+  // are taken at (loss_t = -log_softmax(logits_t / temperature)[target_t]), > 0.
+  std::span<const float> token_weights = {};  // [n_seq * seq_len] or empty
+  float temperature = 1;
 };
 
 // The summed cross-entropy of a batch's counted positions (nats) and how many there were.
@@ -112,6 +118,17 @@ class LlamaTrainer {
   // Forward only (no gradients): the loss sum of a batch (evaluation).
   core::StatusOr<LossSum> Loss(const Batch& batch);
 
+  // Forward only: the LM head's logits at the positions whose target is counted (not
+  // kernels::kIgnoreIndex), handed to `on_rows` a chunk at a time in ascending position order:
+  // `positions` are flat indices into the batch and `logits` is f32 [positions.size(), n_vocab],
+  // valid during the call. The rows are bit-identical to those Loss and ForwardBackward compute
+  // (the same products in the same order) and, with FloatMatMul::kGemm serving on f32 weights
+  // and an f32 KV cache, to the engine's logits for the same tokens (the determinism contract):
+  // an RL trainer recomputes the engine's log-probs from them. Errors as ForwardBackward.
+  using LogitsRowsFn =
+      std::function<void(std::span<const int64_t> positions, const core::Tensor& logits)>;
+  core::Status ForwardLogits(const Batch& batch, const LogitsRowsFn& on_rows);
+
   // The trainable tensors and their gradients, in a fixed order.
   const std::vector<TrainParam>& params() const { return params_; }
   void ZeroGrads();
@@ -131,6 +148,8 @@ class LlamaTrainer {
   LlamaTrainer(const models::llama::LlamaConfig& config, models::llama::ModelWeights weights,
                const kernels::Context& ctx, const LoraOptions& lora);
   core::Status CheckBatch(const Batch& batch) const;
+  // Embedding and every layer's blocks into the kept activations (buffers sized for the batch).
+  core::Status ForwardLayers(const Batch& batch);
   // The forward through every layer and the loss head (with gradients of the head when
   // `backward`): fills the kept activations and, when backward, d_hidden.
   core::StatusOr<LossSum> Forward(const Batch& batch, bool backward, double grad_scale);

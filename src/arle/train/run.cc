@@ -2,8 +2,6 @@
 // file only orders the work and keeps the state a resume needs (weights, optimizer, data cursor).
 #include "arle/train/run.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "arle/core/file_util.h"
@@ -24,6 +23,7 @@
 #include "arle/train/optimizer.h"
 #include "arle/train/peft.h"
 #include "arle/train/pretrain_data.h"
+#include "arle/train/run_state.h"
 #include "arle/train/sft_data.h"
 
 namespace arle::train {
@@ -106,7 +106,9 @@ core::StatusOr<EvalReport> EvaluateBatches(LlamaTrainer& trainer, int64_t n, int
   for (int64_t i = 0; i < n; ++i) {
     int64_t n_seq = 0;
     batch(i, &inputs, &targets, &n_seq);
-    ARLE_ASSIGN_OR_RETURN(LossSum l, trainer.Loss({inputs, targets, n_seq, seq}));
+    ARLE_ASSIGN_OR_RETURN(
+        LossSum l,
+        trainer.Loss({.inputs = inputs, .targets = targets, .n_seq = n_seq, .seq_len = seq}));
     total.sum += l.sum;
     total.n_tokens += l.n_tokens;
     if (tok != nullptr && *bytes < 0) counted += TargetBytes(*tok, inputs, targets, n_seq, seq);
@@ -126,8 +128,8 @@ class BatchSource {
   virtual core::Status RestoreCursor(const std::string& json) = 0;
   // Evaluation micro-batches (possibly none).
   virtual int64_t n_eval_batches() const = 0;
-  virtual void EvalBatch(int64_t i, std::vector<int32_t>* inputs,
-                         std::vector<int32_t>* targets, int64_t* n_seq) const = 0;
+  virtual void EvalBatch(int64_t i, std::vector<int32_t>* inputs, std::vector<int32_t>* targets,
+                         int64_t* n_seq) const = 0;
 };
 
 class PretrainSource final : public BatchSource {
@@ -139,9 +141,7 @@ class PretrainSource final : public BatchSource {
     *targets = std::move(b.targets);
   }
   std::string CursorJson() const override { return data_.CursorJson(); }
-  core::Status RestoreCursor(const std::string& json) override {
-    return data_.RestoreCursor(json);
-  }
+  core::Status RestoreCursor(const std::string& json) override { return data_.RestoreCursor(json); }
   int64_t n_eval_batches() const override {
     const int64_t b = data_.options().batch_size;
     return (data_.n_eval_windows() + b - 1) / b;
@@ -166,7 +166,11 @@ class SftSource final : public BatchSource {
  public:
   SftSource(SftDataset data, int64_t batch, int64_t seq, bool shuffle, uint64_t seed,
             int32_t pad_id)
-      : data_(std::move(data)), batch_(batch), seq_(seq), shuffle_(shuffle), seed_(seed),
+      : data_(std::move(data)),
+        batch_(batch),
+        seq_(seq),
+        shuffle_(shuffle),
+        seed_(seed),
         pad_id_(pad_id) {}
   void Next(std::vector<int32_t>* inputs, std::vector<int32_t>* targets) override {
     std::vector<const SftExample*> rows;
@@ -205,34 +209,9 @@ class SftSource final : public BatchSource {
   int64_t served_ = 0;
 };
 
-core::StatusOr<std::string> ReadTextFile(const std::string& path) { return core::ReadFile(path); }
-
-// Appends one JSON line to the metrics file (opened per line, so a crash loses nothing written).
+// Appends one JSON line to the metrics file.
 core::Status AppendMetrics(const std::string& path, const Json& j) {
-  if (path.empty()) return core::OkStatus();
-  std::FILE* f = std::fopen(path.c_str(), "a");
-  if (f == nullptr) {
-    return core::IoError("cannot open --metrics-jsonl " + path + ": " + std::strerror(errno));
-  }
-  const std::string line = j.dump() + "\n";
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  if (std::fclose(f) != 0 || !ok) return core::IoError("cannot write " + path);
-  return core::OkStatus();
-}
-
-struct Loaded {
-  models::llama::LlamaConfig config;
-  models::llama::ModelWeights weights;  // owned f32
-  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-};
-
-core::StatusOr<Loaded> LoadForTraining(const std::string& dir) {
-  ARLE_ASSIGN_OR_RETURN(auto model, models::llama::LlamaModel::LoadHf(dir));
-  Loaded out;
-  out.config = model->config();
-  ARLE_ASSIGN_OR_RETURN(out.weights, models::llama::OwnedF32Copy(model->weights()));
-  ARLE_ASSIGN_OR_RETURN(out.tokenizer, tokenizer::LoadTokenizerForModelDir(dir));
-  return out;
+  return AppendMetricsLine(path, j.dump());
 }
 
 core::StatusOr<std::unique_ptr<BatchSource>> MakeSource(const TrainOptions& o,
@@ -260,24 +239,6 @@ core::StatusOr<std::unique_ptr<BatchSource>> MakeSource(const TrainOptions& o,
       new SftSource(std::move(data), o.batch, o.seq, o.shuffle, o.seed, pad));
 }
 
-std::vector<io::NamedTensor> Named(const models::llama::ModelWeights& w) {
-  std::vector<io::NamedTensor> out;
-  models::llama::ForEachWeight(
-      w, [&](const std::string& name, const core::Tensor& t) { out.push_back({name, t}); });
-  return out;
-}
-
-// Copies `src` (f32, same shape) into `dst`; DataLoss naming `name` otherwise.
-core::Status CopyInto(const std::string& name, const core::Tensor& src, core::Tensor& dst) {
-  if (src.dtype() != core::DType::kF32 || src.numel() != dst.numel()) {
-    return core::DataLossError("checkpoint tensor " + name + " is " + src.ToString() +
-                               ", expected f32 with " + std::to_string(dst.numel()) + " values",
-                               "resume from a checkpoint saved with --save-dtype f32");
-  }
-  std::memcpy(dst.data(), src.data(), static_cast<size_t>(dst.nbytes()));
-  return core::OkStatus();
-}
-
 }  // namespace
 
 core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kernels::Context& ctx,
@@ -295,68 +256,33 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
     if (!ck.ok()) return ck.status();
     resumed = std::move(ck).value();
     state_in = Json::parse(resumed->trainer_state_json, nullptr, false);
-    if (!state_in.is_object()) return core::DataLossError(resumed->dir + ": bad trainer_state.json");
+    if (!state_in.is_object())
+      return core::DataLossError(resumed->dir + ": bad trainer_state.json");
     // Full fine-tuning continues from the saved weights (f32, exact); LoRA from the base model
     // plus the saved adapter.
     if (o.lora.rank == 0) model_dir = resumed->dir;
   }
-  ARLE_ASSIGN_OR_RETURN(Loaded loaded, LoadForTraining(model_dir));
+  ARLE_ASSIGN_OR_RETURN(TrainableModel loaded, LoadTrainableModel(model_dir));
   ARLE_ASSIGN_OR_RETURN(std::unique_ptr<BatchSource> source,
                         MakeSource(o, o.model_dir, *loaded.tokenizer));
-  ARLE_ASSIGN_OR_RETURN(std::unique_ptr<LlamaTrainer> trainer,
-                        LlamaTrainer::Create(loaded.config, std::move(loaded.weights), ctx, o.lora));
+  ARLE_ASSIGN_OR_RETURN(
+      std::unique_ptr<LlamaTrainer> trainer,
+      LlamaTrainer::Create(loaded.config, std::move(loaded.weights), ctx, o.lora));
 
-  std::vector<ParamRef> refs;
-  for (const TrainParam& p : trainer->params()) refs.push_back({p.name, *p.value, *p.grad});
-  std::unique_ptr<Optimizer> optimizer;
-  if (o.optimizer == "sgd") {
-    ARLE_ASSIGN_OR_RETURN(optimizer, MakeSgd(refs, {.momentum = o.momentum,
-                                                    .weight_decay = o.weight_decay}));
-  } else {
-    AdamWOptions a;
-    a.weight_decay = o.weight_decay;
-    a.pool = ctx.is_cpu() ? &ctx.pool() : nullptr;
-    ARLE_ASSIGN_OR_RETURN(optimizer, MakeAdamW(refs, a));
-  }
+  ARLE_ASSIGN_OR_RETURN(
+      std::unique_ptr<Optimizer> optimizer,
+      MakeOptimizer({.kind = o.optimizer, .weight_decay = o.weight_decay, .momentum = o.momentum},
+                    *trainer, ctx));
 
   int64_t step = 0;
   if (resumed) {
-    if (o.lora.rank > 0) {
-      if (!resumed->adapter) return core::DataLossError(resumed->dir + ": no LoRA adapter");
-      for (const TrainParam& p : trainer->params()) {
-        ARLE_ASSIGN_OR_RETURN(core::Tensor t, resumed->adapter->GetTensor(p.name));
-        ARLE_RETURN_IF_ERROR(CopyInto(p.name, t, *p.value));
-      }
-      trainer->MergeLora();
-    }
-    if (!resumed->optimizer) return core::DataLossError(resumed->dir + ": no optimizer state");
-    core::Status restored = core::OkStatus();
-    optimizer->ForEachState([&](const std::string& name, core::Tensor dst) {
-      if (!restored.ok()) return;
-      auto t = resumed->optimizer->GetTensor(name);
-      restored = t.ok() ? CopyInto(name, *t, dst) : t.status();
-    });
-    ARLE_RETURN_IF_ERROR(restored);
-    auto it = resumed->optimizer_scalars.find("step");
-    if (it == resumed->optimizer_scalars.end()) {
-      return core::DataLossError(resumed->dir + ": optimizer step missing");
-    }
-    optimizer->set_step(static_cast<int64_t>(it->second));
+    ARLE_RETURN_IF_ERROR(RestoreRun(*resumed, *trainer, *optimizer));
     step = resumed->step;
     if (!state_in.contains("data_cursor")) return core::DataLossError("no data cursor");
     ARLE_RETURN_IF_ERROR(source->RestoreCursor(state_in["data_cursor"].get<std::string>()));
   }
 
-  ARLE_ASSIGN_OR_RETURN(std::string config_json,
-                        ReadTextFile(o.model_dir + "/config.json"));
   auto save = [&](int64_t at_step) -> core::StatusOr<std::string> {
-    CheckpointContents c;
-    c.model = Named(trainer->base_weights());
-    c.model_dtype = o.save_dtype;
-    optimizer->ForEachState([&](const std::string& name, core::Tensor t) {
-      c.optimizer.push_back({name, t});
-    });
-    c.optimizer_scalars["step"] = static_cast<double>(optimizer->step());
     Json state = {{"model", o.model_dir},
                   {"task", o.task == TrainOptions::Task::kPretrain ? "pretrain" : "sft"},
                   {"data", o.data},
@@ -365,26 +291,9 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
                   {"lr", o.schedule.lr},
                   {"steps", o.steps},
                   {"seed", o.seed}};
-    c.trainer_state_json = state.dump();
-    c.config_json = config_json;
-    c.tokenizer_dir = o.model_dir;
-    if (o.lora.rank > 0) {
-      LoraAdapter adapter;
-      adapter.r = o.lora.rank;
-      adapter.alpha = o.lora.alpha;
-      adapter.base_model_name_or_path = o.model_dir;
-      const auto& ps = trainer->params();
-      for (size_t i = 0; i + 1 < ps.size(); i += 2) {
-        // "base_model.model.<weight>.lora_A.weight" -> "<weight>.weight"
-        std::string name = ps[i].name.substr(std::strlen("base_model.model."));
-        name = name.substr(0, name.size() - std::strlen(".lora_A.weight")) + ".weight";
-        adapter.targets.push_back({name, *ps[i].value, *ps[i + 1].value});
-      }
-      c.lora = std::move(adapter);
-    }
-    CheckpointOptions co;
-    co.keep_last = o.keep_last;
-    ARLE_ASSIGN_OR_RETURN(std::string dir, SaveCheckpoint(o.out, at_step, c, co));
+    ARLE_ASSIGN_OR_RETURN(std::string dir,
+                          SaveRun(o.out, at_step, *trainer, *optimizer, o.model_dir, o.save_dtype,
+                                  state.dump(), o.keep_last));
     if (cb.on_save) cb.on_save(dir);
     return dir;
   };
@@ -400,10 +309,12 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
                                   int64_t* n_seq) { source->EvalBatch(i, in, tg, n_seq); },
                               loaded.tokenizer.get(), &eval_bytes));
     r.step = at_step;
-    ARLE_RETURN_IF_ERROR(AppendMetrics(
-        o.metrics_jsonl,
-        Json{{"step", r.step}, {"eval_loss", r.loss}, {"eval_ppl", r.ppl},
-             {"eval_tokens", r.tokens}, {"eval_bytes", r.bytes}, {"eval_bpb", r.bits_per_byte}}));
+    ARLE_RETURN_IF_ERROR(AppendMetrics(o.metrics_jsonl, Json{{"step", r.step},
+                                                             {"eval_loss", r.loss},
+                                                             {"eval_ppl", r.ppl},
+                                                             {"eval_tokens", r.tokens},
+                                                             {"eval_bytes", r.bytes},
+                                                             {"eval_bpb", r.bits_per_byte}}));
     if (cb.on_eval) cb.on_eval(r);
     return core::OkStatus();
   };
@@ -423,9 +334,12 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
     LossSum total;
     if (n_counted > 0) {
       for (int64_t m = 0; m < o.accum; ++m) {
-        ARLE_ASSIGN_OR_RETURN(LossSum l, trainer->ForwardBackward(
-                                             {micro_inputs[m], micro_targets[m], o.batch, o.seq},
-                                             1.0 / static_cast<double>(n_counted)));
+        ARLE_ASSIGN_OR_RETURN(LossSum l,
+                              trainer->ForwardBackward({.inputs = micro_inputs[m],
+                                                        .targets = micro_targets[m],
+                                                        .n_seq = o.batch,
+                                                        .seq_len = o.seq},
+                                                       1.0 / static_cast<double>(n_counted)));
         total.sum += l.sum;
         total.n_tokens += l.n_tokens;
       }
@@ -445,11 +359,13 @@ core::StatusOr<std::string> RunTraining(const TrainOptions& options, const kerne
     const double step_s = std::chrono::duration<double>(now - step_start).count();
     r.tokens_per_s = step_s > 0 ? static_cast<double>(o.batch * o.seq * o.accum) / step_s : 0;
     r.elapsed_s = std::chrono::duration<double>(now - start).count();
-    ARLE_RETURN_IF_ERROR(AppendMetrics(
-        o.metrics_jsonl,
-        Json{{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-             {"tokens", r.tokens}, {"tokens_per_s", r.tokens_per_s},
-             {"elapsed_s", r.elapsed_s}}));
+    ARLE_RETURN_IF_ERROR(AppendMetrics(o.metrics_jsonl, Json{{"step", r.step},
+                                                             {"loss", r.loss},
+                                                             {"lr", r.lr},
+                                                             {"grad_norm", r.grad_norm},
+                                                             {"tokens", r.tokens},
+                                                             {"tokens_per_s", r.tokens_per_s},
+                                                             {"elapsed_s", r.elapsed_s}}));
     if (cb.on_step) cb.on_step(r);
     if (o.eval_every > 0 && step % o.eval_every == 0) ARLE_RETURN_IF_ERROR(evaluate(step));
     const bool stop = cb.stop != nullptr && cb.stop->load();
@@ -481,12 +397,17 @@ core::StatusOr<std::string> DescribeSft(const TrainOptions& o, int64_t max_recor
     n_labels += e.n_labels;
   }
   const int64_t per_step = o.batch * o.accum;
-  Json plan = {{"examples", data.examples.size()}, {"tokens", n_tokens}, {"labels", n_labels},
-               {"truncated", data.n_truncated},   {"dropped", data.n_dropped},
-               {"seq", o.seq},                    {"batch", o.batch},
-               {"accum", o.accum},                {"steps", o.steps},
-               {"steps_per_epoch", (static_cast<int64_t>(data.examples.size()) + per_step - 1) /
-                                       per_step}};
+  Json plan = {
+      {"examples", data.examples.size()},
+      {"tokens", n_tokens},
+      {"labels", n_labels},
+      {"truncated", data.n_truncated},
+      {"dropped", data.n_dropped},
+      {"seq", o.seq},
+      {"batch", o.batch},
+      {"accum", o.accum},
+      {"steps", o.steps},
+      {"steps_per_epoch", (static_cast<int64_t>(data.examples.size()) + per_step - 1) / per_step}};
   Json out = {{"plan", plan}, {"records", SftDryRunJson(data.examples, *tok, max_records)}};
   return out.dump(1);
 }
@@ -495,7 +416,7 @@ core::StatusOr<EvalReport> EvaluateModel(const std::string& model_dir, const std
                                          int64_t seq, int64_t batch, bool chat,
                                          const kernels::Context& ctx) {
   if (seq < 1 || batch < 1) return core::InvalidArgumentError("--seq and --batch must be >= 1");
-  ARLE_ASSIGN_OR_RETURN(Loaded loaded, LoadForTraining(model_dir));
+  ARLE_ASSIGN_OR_RETURN(TrainableModel loaded, LoadTrainableModel(model_dir));
   ARLE_ASSIGN_OR_RETURN(std::unique_ptr<LlamaTrainer> trainer,
                         LlamaTrainer::Create(loaded.config, std::move(loaded.weights), ctx));
   if (chat) {
