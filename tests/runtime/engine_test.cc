@@ -147,6 +147,44 @@ TEST(EngineTest, PrefixCacheServesASharedPrefixAndKeepsOutputsExact) {
   EXPECT_EQ(st.computed_prompt_tokens_total, 40 + 49 - 32);
 }
 
+// UpdateWeights runs between steps while a request is generating, and no prefix computed before
+// it is reused afterwards: not the finished request's cached blocks, not the blocks the running
+// one held at the update, nor those it filled after it (its K/V mixes both weights).
+TEST(EngineTest, WeightUpdatesForgetEveryEarlierPrefix) {
+  FakeEngine s(Options(64));
+  const std::vector<int32_t> done_prompt = Prompt(21, 40), running_prompt = Prompt(22, 40);
+  Collector done;
+  ASSERT_TRUE(s.engine->Submit(Request(done_prompt, 4, 1), done.Callback()).ok());
+  ASSERT_TRUE(done.Wait());
+  Collector running;
+  ASSERT_TRUE(s.engine->Submit(Request(running_prompt, 60, 2), running.Callback()).ok());
+  ASSERT_TRUE(running.WaitTokens(3));
+  int calls = 0;
+  EXPECT_TRUE(s.engine
+                  ->UpdateWeights([&] {
+                    ++calls;
+                    return core::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(running.Wait());
+  EXPECT_EQ(running.result().samples[0].tokens.size(), 60u);  // it went on to the end
+  // Both prompts again, extended by what was generated: nothing comes from the cache.
+  for (const auto* c : {&done, &running}) {
+    std::vector<int32_t> again = c == &done ? done_prompt : running_prompt;
+    for (int32_t t : Ids(const_cast<Collector*>(c)->result().samples[0].tokens)) again.push_back(t);
+    Collector ca;
+    ASSERT_TRUE(s.engine->Submit(Request(again, 2, 3), ca.Callback()).ok());
+    ASSERT_TRUE(ca.Wait());
+    EXPECT_EQ(ca.result().samples[0].n_cached_prompt, 0);
+  }
+  // Prefixes computed after the update are cached again as usual.
+  Collector cb;
+  ASSERT_TRUE(s.engine->Submit(Request(running_prompt, 2, 4), cb.Callback()).ok());
+  ASSERT_TRUE(cb.Wait());
+  EXPECT_EQ(cb.result().samples[0].n_cached_prompt, 32);
+}
+
 TEST(EngineTest, MultiTurnReusesTheGeneratedBlocksToo) {
   FakeEngine s(Options(64));
   EngineRequest t1 = Request(Prompt(9, 20), 30, 1, 0.0f);

@@ -192,6 +192,13 @@ void BlockPool::ResetPrefixCache() {
   n_cached_ = 0;
 }
 
+void BlockPool::ForgetAllPrefixes() {
+  ResetPrefixCache();
+  for (BlockId id = 0; id < n_blocks(); ++id) {
+    if (blocks_[id].registered) Unregister(id);
+  }
+}
+
 void BlockPool::CheckId(BlockId id) const {
   ARLE_CHECK(id >= 0 && id < n_blocks())
       << "block id " << id << " out of [0, " << n_blocks() << ")";

@@ -90,6 +90,10 @@ class BlockPool {
 
   // Drops every cached block's registration (they become free). Used blocks keep theirs.
   void ResetPrefixCache();
+  // ResetPrefixCache, and used blocks lose their registration too: nothing matches any more (the
+  // K/V was computed with weights that have since changed). They stay used by their holders and
+  // become free on their last Release.
+  void ForgetAllPrefixes();
 
  private:
   friend class BlockPoolTestPeer;  // tests forge hash collisions through RegisterWithHash

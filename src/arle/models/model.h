@@ -23,6 +23,10 @@ struct LoadOptions {
   // The kernel backend; unset: what ARLE_KERNELS names (cpu when unset). kRef runs the scalar
   // reference kernels (slow; for debugging).
   std::optional<kernels::Backend> backend;
+  // How f32 weights are multiplied (kernels/context.h). kGemm makes the logits bit-identical to
+  // train::LlamaTrainer's for the same weights and tokens: RL rollouts whose log-probs a trainer
+  // recomputes. kDot (the default) is faster for decode.
+  kernels::FloatMatMul float_matmul = kernels::FloatMatMul::kDot;
   // When non-empty (or when the environment variable ARLE_DUMP_DIR is set), every forward writes
   // its named activations there (see tensor_dump.h); each forward overwrites the previous one's.
   std::string dump_dir;

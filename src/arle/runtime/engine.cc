@@ -277,6 +277,19 @@ void Engine::Cancel(uint64_t request_id) {
   impl_->cv.notify_all();
 }
 
+core::Status Engine::UpdateWeights(std::function<core::Status()> update) {
+  auto pending = std::make_shared<WeightUpdate>();
+  pending->update = std::move(update);
+  std::future<core::Status> done = pending->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping) return core::FailedPreconditionError("the engine is shutting down");
+    impl_->weight_updates.push_back(pending);
+  }
+  impl_->cv.notify_all();
+  return done.get();
+}
+
 EngineStats Engine::Stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->stats;
@@ -292,18 +305,25 @@ const tokenizer::Tokenizer& Engine::tokenizer() const { return impl_->tokenizer;
 void Engine::Impl::Loop() {
   std::vector<std::shared_ptr<RequestState>> new_requests;
   std::vector<uint64_t> new_cancels;
+  std::vector<std::shared_ptr<WeightUpdate>> new_updates;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu);
       const bool has_work = !running.empty() || !waiting.empty();
       if (!has_work) {
-        cv.wait(lock, [&] { return stopping || !incoming.empty() || !cancels.empty(); });
+        cv.wait(lock, [&] {
+          return stopping || !incoming.empty() || !cancels.empty() || !weight_updates.empty();
+        });
       }
       new_requests.swap(incoming);
       new_cancels.swap(cancels);
+      new_updates.swap(weight_updates);
       if (stopping) {
         lock.unlock();
         for (auto& r : new_requests) AddRequest(std::move(r));
+        for (auto& u : new_updates) {
+          u->done.set_value(core::FailedPreconditionError("the engine is shutting down"));
+        }
         AbortAll();
         requests.clear();
         done_requests.clear();
@@ -315,6 +335,7 @@ void Engine::Impl::Loop() {
     new_requests.clear();
     for (uint64_t id : new_cancels) CancelRequest(id);
     new_cancels.clear();
+    if (!new_updates.empty()) RunWeightUpdates(new_updates);
 
     const StepPlan plan = PlanStep();
     if (!plan.entries.empty()) {
@@ -329,6 +350,19 @@ void Engine::Impl::Loop() {
     done_requests.clear();
     PublishStats();
   }
+}
+
+void Engine::Impl::RunWeightUpdates(std::vector<std::shared_ptr<WeightUpdate>>& updates) {
+  for (auto& u : updates) {
+    u->done.set_value(u->update());
+    // Whatever the update returned, it may have changed some weights: forget every prefix. The
+    // running sequences go on over the K/V they hold (in-flight updates, as vLLM's), but it is
+    // never offered to another request.
+    pool.ForgetAllPrefixes();
+    if (slots.enabled()) slots.ForgetAll();
+    for (Sequence* seq : running) seq->stale_kv = true;
+  }
+  updates.clear();
 }
 
 void Engine::Impl::AddRequest(std::shared_ptr<RequestState> request) {

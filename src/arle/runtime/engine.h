@@ -155,6 +155,15 @@ class Engine {
   // Thread-safe.
   void Cancel(uint64_t request_id);
 
+  // Runs `update` on the engine thread between two steps (no forward runs meanwhile): the caller
+  // changes the model's weights in place there (an RL trainer's step, a server's weight push).
+  // Then every prefix-cache entry is forgotten, so no later request reuses K/V computed with the
+  // old weights: cached blocks are freed, and the blocks of sequences still running stay theirs
+  // but are never matched or registered again. Sequences in flight continue with the new weights
+  // over the K/V they hold (in-flight updates, as vLLM's). Blocks until done and returns what
+  // `update` returned. Thread-safe; must not be called from an engine callback.
+  core::Status UpdateWeights(std::function<core::Status()> update);
+
   // A consistent snapshot. Thread-safe.
   EngineStats Stats() const;
 

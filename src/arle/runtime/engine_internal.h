@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -23,6 +25,12 @@ namespace arle::runtime {
 
 struct RequestState;
 
+// A weight update waiting for the engine thread (Engine::UpdateWeights).
+struct WeightUpdate {
+  std::function<core::Status()> update;
+  std::promise<core::Status> done;
+};
+
 // One sample of a request: the unit the scheduler runs.
 struct Sequence {
   RequestState* request = nullptr;
@@ -33,6 +41,9 @@ struct Sequence {
   int64_t n_computed = 0;        // tokens whose K/V are in `blocks`
   std::vector<int32_t> blocks;   // block table
   std::vector<kv::BlockHash> hashes;  // chain hashes of the blocks registered so far
+  // Its K/V was (partly) computed with weights replaced since (Engine::UpdateWeights): its blocks
+  // are never registered for reuse. Cleared when its blocks are released or it is readmitted.
+  bool stale_kv = false;
   int32_t slot = -1;             // recurrent state slot (models with recurrent layers)
   bool running = false;          // holds blocks (else waiting)
   FinishReason finish = FinishReason::kNone;
@@ -113,6 +124,8 @@ struct Engine::Impl {
   void Finish(Sequence* seq, FinishReason reason, EngineOutput* out);
   void Emit(Sequence* seq, EngineOutput& out);
   void PublishStats();
+  // Runs the queued weight updates (between steps) and forgets every prefix computed before.
+  void RunWeightUpdates(std::vector<std::shared_ptr<WeightUpdate>>& updates);
 
   models::Model* model = nullptr;
   std::unique_ptr<models::Model> owned_model;  // when the engine owns it
@@ -151,6 +164,7 @@ struct Engine::Impl {
   std::condition_variable cv;
   std::vector<std::shared_ptr<RequestState>> incoming;
   std::vector<uint64_t> cancels;
+  std::vector<std::shared_ptr<WeightUpdate>> weight_updates;
   bool stopping = false;
   uint64_t next_id = 1;
   int64_t n_queued_requests = 0;  // submitted, not yet admitted (for max_queue)

@@ -143,6 +143,7 @@ void Engine::Impl::ScorePromptRows() {
 void Engine::Impl::PlanSnapshot(const Sequence* seq, int64_t n_tokens) {
   // The last block boundary inside (n_computed, n_computed + n_tokens]: the state after the token
   // at boundary - 1 is the state of the prefix of `boundary` tokens.
+  if (seq->stale_kv) return;
   const int64_t end = seq->n_computed + n_tokens;
   const int64_t boundary = end / kv::kBlockSize * kv::kBlockSize;
   if (boundary <= seq->n_computed || boundary == 0) return;
@@ -160,6 +161,7 @@ void Engine::Impl::PlanSnapshot(const Sequence* seq, int64_t n_tokens) {
 }
 
 void Engine::Impl::RegisterFullBlocks(Sequence* seq) {
+  if (seq->stale_kv) return;
   const size_t n_full = static_cast<size_t>(seq->n_computed / kv::kBlockSize);
   while (seq->hashes.size() < n_full) {
     const size_t b = seq->hashes.size();
@@ -195,6 +197,7 @@ void Engine::Impl::Fork(Sequence* first, std::span<const float> logits) {
         state->CopyBlockRows(first->blocks[n_full], copy[0], n_rest);
         child->blocks.push_back(copy[0]);
       }
+      child->stale_kv = first->stale_kv;
       child->hashes.assign(first->hashes.begin(),
                            first->hashes.begin() + std::min<int64_t>(n_full, first->hashes.size()));
       child->n_computed = first->n_prompt;

@@ -58,4 +58,8 @@ void RecurrentSlots::Forget(kv::BlockHash hash) {
   by_hash_.erase(it);
 }
 
+void RecurrentSlots::ForgetAll() {
+  while (!lru_.empty()) Forget(lru_.front().first);
+}
+
 }  // namespace arle::runtime

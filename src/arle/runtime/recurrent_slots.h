@@ -40,6 +40,8 @@ class RecurrentSlots {
   int32_t SnapshotSlotFor(kv::BlockHash hash);
   // Forgets the snapshot of `hash` (its step failed before writing it).
   void Forget(kv::BlockHash hash);
+  // Forgets every snapshot (after a weight update).
+  void ForgetAll();
 
  private:
   int32_t n_sequence_ = 0, n_snapshot_ = 0;

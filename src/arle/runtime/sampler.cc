@@ -343,7 +343,12 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
                                         [this](size_t i) { return candidates_[i]; });
   }
 
-  if (params_.logprobs || params_.top_logprobs > 0) {
+  if (params_.logprobs_mode == LogprobsMode::kTempered &&
+      (params_.logprobs || params_.top_logprobs > 0)) {
+    const int32_t id = result.id;
+    result =
+        TemperedTokenLogprobs(logits, id, params_.temperature, params_.top_logprobs, &tempered_);
+  } else if (params_.logprobs || params_.top_logprobs > 0) {
     const bool raw = params_.logprobs_mode == LogprobsMode::kRaw;
     FillLogprobs(raw ? logits : processed, &result);
   } else {
@@ -379,6 +384,16 @@ SampledToken RawTokenLogprobs(std::span<const float> logits, int32_t id, int top
     token.top_logprobs.emplace_back(c.id, static_cast<float>(c.p - lse));
   }
   return token;
+}
+
+SampledToken TemperedTokenLogprobs(std::span<const float> logits, int32_t id, float temperature,
+                                   int top_logprobs, std::vector<float>* scratch) {
+  if (temperature == 1.0f || temperature < kGreedyTemperature) {
+    return RawTokenLogprobs(logits, id, top_logprobs);
+  }
+  scratch->resize(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) (*scratch)[i] = logits[i] / temperature;
+  return RawTokenLogprobs(*scratch, id, top_logprobs);
 }
 
 }  // namespace arle::runtime

@@ -23,6 +23,10 @@ enum class LogprobsMode {
   // log_softmax after logit bias and penalties, before temperature/top-k/top-p/min-p (vLLM's
   // `processed_logprobs` minus the temperature step).
   kProcessed,
+  // log_softmax of the model's logits divided by the temperature (raw when greedy): the
+  // distribution the token was drawn from before top-k/top-p/min-p truncation, which RL's
+  // importance ratios use (TRL's GRPO). See TemperedTokenLogprobs.
+  kTempered,
 };
 
 // Per-request sampling parameters, OpenAI / vLLM names and defaults.
@@ -69,6 +73,13 @@ struct SampledToken {
 // likely tokens under it, sorted by logprob descending, ties by lower id: SampledToken's logprob
 // fields for kRaw, and the engine's prompt log-probs. REQUIRES: 0 <= id < logits.size().
 SampledToken RawTokenLogprobs(std::span<const float> logits, int32_t id, int top_logprobs);
+
+// RawTokenLogprobs of the row divided by `temperature` (each logit / temperature in f32, then as
+// above), or of the row itself when the temperature is 1 or greedy (< kGreedyTemperature):
+// LogprobsMode::kTempered's values, and how an RL trainer recomputes them from the same logits
+// bit for bit. `scratch` holds the divided row.
+SampledToken TemperedTokenLogprobs(std::span<const float> logits, int32_t id, float temperature,
+                                   int top_logprobs, std::vector<float>* scratch);
 
 // One entry of the final sampling distribution.
 struct Candidate {
@@ -154,6 +165,7 @@ class Sampler {
   SamplingParams params_;
   core::Rng rng_;
   std::vector<float> work_;            // [n_vocab] processed logits
+  std::vector<float> tempered_;        // [n_vocab] logits / temperature (kTempered log-probs)
   std::vector<float> weights_;         // [n_vocab] dense weights (valid when dense_)
   std::vector<Candidate> candidates_;  // [<= n_vocab] truncated weights (valid when !dense_)
   bool dense_ = false;

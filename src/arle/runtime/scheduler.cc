@@ -103,6 +103,7 @@ bool Engine::Impl::TryAdmit(Sequence* seq, int64_t* budget, StepPlan* plan) {
   seq->blocks = std::move(matched);
   seq->blocks.insert(seq->blocks.end(), fresh.begin(), fresh.end());
   seq->hashes.clear();
+  seq->stale_kv = false;
   seq->n_computed = static_cast<int64_t>(seq->blocks.size() - fresh.size()) * kv::kBlockSize;
   if (seq->n_generated() == 0) {
     seq->n_cached_prompt = std::min(seq->n_computed, seq->n_prompt);
@@ -180,6 +181,7 @@ void Engine::Impl::ReleaseBlocks(Sequence* seq) {
   pool.ReleaseAll(seq->blocks);
   seq->blocks.clear();
   seq->hashes.clear();
+  seq->stale_kv = false;
   seq->n_computed = 0;
   if (seq->slot >= 0) {
     slots.Release(seq->slot);

@@ -92,6 +92,7 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const LlamaC
   m->weights_ = std::move(weights);
   m->pool_ = std::make_unique<core::ThreadPool>(options.n_threads);
   m->ctx_ = std::make_unique<kernels::Context>(kernels::Context::Cpu(backend, *m->pool_));
+  m->ctx_->set_float_matmul(options.float_matmul);
   m->workspace_ = Activations(Activations::Mode::kWorkspace, config);
   // transformers: scaling = head_dim ** -0.5 (a Python double, applied in f32).
   m->attn_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)));
