@@ -1,12 +1,15 @@
 // `arle data convert`: alpaca / dolly / sharegpt / chat datasets to canonical chat JSONL
-// (the conversion itself is train/data_convert).
-#include <CLI/CLI.hpp>
+// (the conversion itself is train/data_convert); `arle data gen-tasks`: synthetic RL tasks
+// (rl/rl_tasks).
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "apps/arle/commands.h"
 #include "arle/core/file_util.h"
+#include "arle/rl/rl_tasks.h"
 #include "arle/train/data_convert.h"
 
 namespace arle::app {
@@ -48,6 +51,51 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
       exit_code = ReportError(core::InvalidArgumentError(
           input + ": no record could be converted", "check --format against the file's fields"));
     }
+  });
+
+  CLI::App* gen = data->add_subcommand(
+      "gen-tasks",
+      "Generate synthetic RL tasks (JSONL {\"id\", \"prompt\", \"answer\"}) for arle train "
+      "grpo; the train and heldout splits never share a problem");
+  static rl::TaskGenOptions gen_options;
+  static std::string gen_split = "train", gen_out;
+  gen->add_option("--kind", gen_options.kind,
+                  "arithmetic (a + b, a - b, a * b) or multiplication (a * b, large operands)")
+      ->required();
+  gen->add_option("--n", gen_options.n, "Number of distinct tasks")->required();
+  gen->add_option("--seed", gen_options.seed, "Random seed (the same seed gives the same tasks)")
+      ->default_val(0);
+  gen->add_option("--split", gen_split, "train or heldout (decided by a hash of each problem)")
+      ->default_val("train");
+  gen->add_option("--out", gen_out, "Output .jsonl file (written atomically)")->required();
+  gen->add_option("--digits", gen_options.digits,
+                  "Digits per operand (default: arithmetic 2, multiplication 3)");
+  static bool gen_sft = false;
+  gen->add_flag("--sft", gen_sft,
+                "Write supervised chats ({\"messages\": [user prompt, assistant answer]}) for arle "
+                "train sft instead of tasks");
+  gen->add_option("--digits-b", gen_options.digits_b,
+                  "multiplication: digits of the second operand (default: --digits)");
+  gen->callback([&exit_code] {
+    auto split = rl::ParseTaskSplit(gen_split);
+    if (!split.ok()) {
+      exit_code = ReportError(split.status());
+      return;
+    }
+    gen_options.split = *split;
+    auto tasks = rl::GenerateTasks(gen_options);
+    if (!tasks.ok()) {
+      exit_code = ReportError(tasks.status());
+      return;
+    }
+    if (core::Status s = core::WriteFileAtomic(
+            gen_out, gen_sft ? rl::TasksToSftJsonl(*tasks) : rl::TasksToJsonl(*tasks));
+        !s.ok()) {
+      exit_code = ReportError(s);
+      return;
+    }
+    fmt::print(stderr, "arle: wrote {} {} tasks ({} split, seed {}) -> {}\n", tasks->size(),
+               gen_options.kind, rl::TaskSplitName(gen_options.split), gen_options.seed, gen_out);
   });
 }
 

@@ -112,15 +112,9 @@ int RunTrain(TrainFlags& f) {
   if (!kind.ok()) return ReportError(kind.status());
   o.schedule.kind = *kind;
   o.shuffle = !f.no_shuffle;
-  if (f.save_dtype == "f32") {
-    o.save_dtype = core::DType::kF32;
-  } else if (f.save_dtype == "bf16") {
-    o.save_dtype = core::DType::kBF16;
-  } else if (f.save_dtype == "f16") {
-    o.save_dtype = core::DType::kF16;
-  } else {
-    return ReportError(core::InvalidArgumentError("--save-dtype must be f32, bf16 or f16"));
-  }
+  auto save_dtype = ParseSaveDtype(f.save_dtype);
+  if (!save_dtype.ok()) return ReportError(save_dtype.status());
+  o.save_dtype = *save_dtype;
   if (o.task == train::TrainOptions::Task::kSft && o.lora.rank > 0) {
     std::stringstream ss(f.lora_targets);
     for (std::string t; std::getline(ss, t, ',');) {
@@ -200,6 +194,14 @@ int RunTrain(TrainFlags& f) {
 
 }  // namespace
 
+core::StatusOr<core::DType> ParseSaveDtype(const std::string& name) {
+  if (name == "f32") return core::DType::kF32;
+  if (name == "bf16") return core::DType::kBF16;
+  if (name == "f16") return core::DType::kF16;
+  return core::InvalidArgumentError("--save-dtype must be f32, bf16 or f16, got " + name)
+      .WithField("--save-dtype");
+}
+
 void RegisterTrainCommand(CLI::App& app, int& exit_code) {
   CLI::App* train = app.add_subcommand("train", "Pretrain, fine-tune (full or LoRA) and evaluate");
   train->require_subcommand(1);
@@ -274,6 +276,7 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code) {
     exit_code = kExitOk;
   });
   RegisterTrainToolCommands(*train, exit_code);
+  RegisterTrainGrpoCommand(*train, exit_code);
 }
 
 }  // namespace arle::app

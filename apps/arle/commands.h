@@ -3,6 +3,9 @@
 // (a user-caused error such as a missing or corrupt file, printed with its hint).
 #pragma once
 
+#include <string>
+
+#include "arle/core/dtype.h"
 #include "arle/core/status.h"
 
 namespace CLI {
@@ -37,6 +40,10 @@ void RegisterEvalCommand(CLI::App& app, int& exit_code);
 // under the `train` subcommand by RegisterTrainCommand.
 void RegisterTrainToolCommands(CLI::App& train, int& exit_code);
 void RegisterTrainSelfTest(CLI::App& train, int& exit_code);
+// --save-dtype of the train commands: f32 | bf16 | f16 (cmd_train.cc).
+core::StatusOr<core::DType> ParseSaveDtype(const std::string& name);
+// `arle train grpo` (cmd_train_grpo.cc).
+void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code);
 // `arle` with no arguments: the REPL with the default model and settings.
 int RunDefaultRepl();
 

@@ -1,0 +1,461 @@
+// RunGrpo: tasks -> rollouts (engine) -> rewards (verifier) -> advantages -> policy update
+// (trainer), with metrics, held-out evaluation, checkpoints and exact resume. The math lives in
+// grpo_objective.h; rollouts and scoring in rollout.h and policy.h.
+#include "arle/rl/grpo.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "arle/core/random.h"
+#include "arle/kernels/cross_entropy.h"
+#include "arle/rl/policy.h"
+#include "arle/rl/rl_tasks.h"
+#include "arle/rl/rollout.h"
+#include "arle/train/checkpoint.h"
+
+namespace arle::rl {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+core::Status CheckOptions(const GrpoOptions& o) {
+  auto bad = [](const std::string& flag, const std::string& what) {
+    return core::InvalidArgumentError(flag + " " + what).WithField(flag);
+  };
+  if (o.model_dir.empty()) return bad("--model", "is required");
+  if (o.tasks.empty()) return bad("--tasks", "is required");
+  if (o.out.empty()) return bad("--out", "is required");
+  if (o.tasks_format != "jsonl" && o.tasks_format != "gsm8k") {
+    return bad("--tasks-format", "must be jsonl or gsm8k, got " + o.tasks_format);
+  }
+  if (o.steps < 1) return bad("--steps", "must be at least 1");
+  if (o.batch < 1) return bad("--batch", "must be at least 1");
+  if (o.group < 2 || o.group > 1024) return bad("--group", "must be in [2, 1024]");
+  if (o.max_tokens < 1) return bad("--max-tokens", "must be at least 1");
+  if (!(o.temperature >= runtime::kGreedyTemperature) || !std::isfinite(o.temperature)) {
+    return bad("--temperature", "must be a positive number (GRPO samples)");
+  }
+  if (!(o.top_p > 0 && o.top_p <= 1)) return bad("--top-p", "must be in (0, 1]");
+  if (o.epochs_per_batch < 1) return bad("--epochs-per-batch", "must be at least 1");
+  if (o.micro_batch < 1) return bad("--micro-batch", "must be at least 1");
+  if (!(o.clip_grad >= 0) || !std::isfinite(o.clip_grad)) return bad("--clip", "must be >= 0");
+  if (o.eval_every < 0) return bad("--eval-every", "must be >= 0");
+  if (o.save_every < 0) return bad("--save-every", "must be >= 0");
+  ARLE_RETURN_IF_ERROR(o.objective.Validate());
+  return train::ValidateSchedule(o.schedule);
+}
+
+core::StatusOr<std::vector<RlTask>> LoadTaskFile(const std::string& path, const std::string& format,
+                                                 const Verifier& verifier) {
+  ARLE_ASSIGN_OR_RETURN(std::vector<RlTask> tasks,
+                        format == "gsm8k" ? LoadGsm8kTasks(path) : LoadTasks(path));
+  for (const RlTask& t : tasks) ARLE_RETURN_IF_ERROR(verifier.CheckTask(t));
+  return tasks;
+}
+
+// The full reward: every positively weighted term satisfied.
+double FullReward(const Verifier& v) {
+  double sum = 0;
+  for (const VerifierTerm& t : v.terms()) sum += std::max(t.weight, 0.0);
+  return sum;
+}
+
+// Which task each step's j-th prompt is: the tasks in a seeded random order, a new order per pass
+// over them (Fisher-Yates on core::Rng, the same on every platform).
+class TaskOrder {
+ public:
+  TaskOrder(int64_t n, uint64_t seed) : n_(n), seed_(seed) {}
+  int64_t At(int64_t k) {
+    const int64_t pass = k / n_;
+    if (pass != pass_) {
+      order_.resize(static_cast<size_t>(n_));
+      for (int64_t i = 0; i < n_; ++i) order_[i] = i;
+      core::Rng rng(seed_ * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(pass));
+      for (int64_t i = n_ - 1; i > 0; --i) {
+        std::swap(order_[i], order_[rng.NextU64() % static_cast<uint64_t>(i + 1)]);
+      }
+      pass_ = pass;
+    }
+    return order_[k % n_];
+  }
+
+ private:
+  int64_t n_;
+  uint64_t seed_;
+  int64_t pass_ = -1;
+  std::vector<int64_t> order_;
+};
+
+// One training sequence: prompt + completion, the completion's tokens scored.
+struct TrainSequence {
+  const std::vector<int32_t>* prompt;
+  const RolloutSample* sample;
+  double advantage;
+};
+
+// The micro-batches' inputs and targets (padded to each micro-batch's longest sequence).
+struct MicroBatch {
+  std::vector<int32_t> inputs, targets;
+  std::vector<size_t> seqs;  // indices into the step's sequences
+  int64_t seq_len = 0;
+  train::Batch batch(std::span<const float> weights, float temperature) const {
+    return {.inputs = inputs,
+            .targets = targets,
+            .n_seq = static_cast<int64_t>(seqs.size()),
+            .seq_len = seq_len,
+            .token_weights = weights,
+            .temperature = temperature};
+  }
+};
+
+std::vector<MicroBatch> MakeMicroBatches(const std::vector<TrainSequence>& seqs, int64_t size) {
+  std::vector<MicroBatch> out;
+  for (size_t s0 = 0; s0 < seqs.size(); s0 += static_cast<size_t>(size)) {
+    MicroBatch mb;
+    const size_t s1 = std::min(seqs.size(), s0 + static_cast<size_t>(size));
+    for (size_t s = s0; s < s1; ++s) {
+      mb.seqs.push_back(s);
+      mb.seq_len = std::max<int64_t>(
+          mb.seq_len, static_cast<int64_t>(seqs[s].prompt->size() + seqs[s].sample->ids.size()));
+    }
+    for (const size_t s : mb.seqs) {
+      const std::vector<int32_t>& prompt = *seqs[s].prompt;
+      const std::vector<int32_t>& completion = seqs[s].sample->ids;
+      const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+      const int64_t n_total = n_prompt + static_cast<int64_t>(completion.size());
+      auto token = [&](int64_t i) { return i < n_prompt ? prompt[i] : completion[i - n_prompt]; };
+      for (int64_t i = 0; i < mb.seq_len; ++i) {
+        mb.inputs.push_back(i < n_total ? token(i) : 0);
+        // Position i predicts token i + 1: counted for the completion's tokens only.
+        mb.targets.push_back(i + 1 >= n_prompt && i + 1 < n_total ? token(i + 1)
+                                                                  : kernels::kIgnoreIndex);
+      }
+    }
+    out.push_back(std::move(mb));
+  }
+  return out;
+}
+
+// Per sequence, the scores of its completion tokens.
+struct SequenceScores {
+  std::vector<std::vector<float>> logprob, entropy;
+};
+
+core::StatusOr<SequenceScores> ScoreAll(
+    const std::vector<MicroBatch>& mbs, const std::vector<TrainSequence>& seqs, float temperature,
+    const std::function<core::StatusOr<TokenScores>(const train::Batch&)>& score) {
+  SequenceScores out;
+  out.logprob.resize(seqs.size());
+  out.entropy.resize(seqs.size());
+  for (const MicroBatch& mb : mbs) {
+    ARLE_ASSIGN_OR_RETURN(TokenScores s, score(mb.batch({}, temperature)));
+    size_t k = 0;
+    for (const size_t i : mb.seqs) {
+      const size_t n = seqs[i].sample->ids.size();
+      if (k + n > s.logprob.size()) return core::InternalError("scored fewer tokens than sampled");
+      out.logprob[i].assign(s.logprob.begin() + k, s.logprob.begin() + k + n);
+      out.entropy[i].assign(s.entropy.begin() + k, s.entropy.begin() + k + n);
+      k += n;
+    }
+  }
+  return out;
+}
+
+Json StepJson(const GrpoStepReport& r) {
+  return Json{{"step", r.step},
+              {"reward_mean", r.reward_mean},
+              {"reward_std", r.reward_std},
+              {"reward_max", r.reward_max},
+              {"accuracy", r.accuracy},
+              {"loss", r.loss},
+              {"kl", r.kl},
+              {"clip_fraction", r.clip_fraction},
+              {"entropy", r.entropy},
+              {"logprob_max_diff", r.logprob_max_diff},
+              {"grad_norm", r.grad_norm},
+              {"lr", r.lr},
+              {"tokens_generated", r.tokens_generated},
+              {"rollout_s", r.rollout_s},
+              {"train_s", r.train_s},
+              {"rollout_tokens_per_s", r.rollout_tokens_per_s},
+              {"verifier_failures", r.verifier_failures},
+              {"verifier_timeouts", r.verifier_timeouts},
+              {"elapsed_s", r.elapsed_s}};
+}
+
+// A seed from two: the first output of core::Rng seeded with their mix.
+uint64_t MixSeed(uint64_t a, uint64_t b) {
+  return core::Rng(a ^ (b + 0x9E3779B97F4A7C15ULL + (a << 6) + (a >> 2))).NextU64();
+}
+
+}  // namespace
+
+core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallbacks& cb) {
+  GrpoOptions o = options;
+  ARLE_RETURN_IF_ERROR(CheckOptions(o));
+  o.schedule.total_steps = o.steps;
+  ARLE_ASSIGN_OR_RETURN(Verifier verifier, Verifier::Create(o.verifier, o.verifier_options));
+  ARLE_ASSIGN_OR_RETURN(std::vector<RlTask> tasks, LoadTaskFile(o.tasks, o.tasks_format, verifier));
+  if (tasks.empty()) return core::InvalidArgumentError("--tasks " + o.tasks + " has no tasks");
+  std::vector<RlTask> eval_tasks;
+  if (!o.eval_tasks.empty()) {
+    ARLE_ASSIGN_OR_RETURN(eval_tasks, LoadTaskFile(o.eval_tasks, o.tasks_format, verifier));
+    if (o.eval_limit > 0 && static_cast<int64_t>(eval_tasks.size()) > o.eval_limit) {
+      eval_tasks.resize(static_cast<size_t>(o.eval_limit));
+    }
+  }
+
+  // A resume continues from the run's latest checkpoint: its weights (full fine-tuning) or the
+  // base model plus its adapter (LoRA), and the optimizer's state.
+  std::optional<train::LoadedCheckpoint> resumed;
+  std::string weights_dir = o.model_dir;
+  if (o.resume) {
+    ARLE_ASSIGN_OR_RETURN(train::LoadedCheckpoint ck, train::LoadCheckpoint(o.out));
+    resumed = std::move(ck);
+    if (o.lora.rank == 0) weights_dir = resumed->dir;
+  }
+  ARLE_ASSIGN_OR_RETURN(train::TrainableModel loaded, train::LoadTrainableModel(weights_dir));
+  PolicyOptions po;
+  po.n_threads = o.n_threads;
+  po.lora = o.lora;
+  po.engine.kv_cache_bytes = o.kv_cache_bytes;
+  po.engine.max_seqs = static_cast<int>(std::clamp<int64_t>(o.batch * o.group, 1, 256));
+  ARLE_ASSIGN_OR_RETURN(
+      std::unique_ptr<Policy> policy,
+      Policy::Create(loaded.config, std::move(loaded.weights), *loaded.tokenizer, po));
+  ARLE_ASSIGN_OR_RETURN(
+      std::unique_ptr<train::Optimizer> optimizer,
+      train::MakeOptimizer(o.optimizer, policy->trainer(), policy->train_context()));
+  int64_t step = 0;
+  if (resumed) {
+    ARLE_RETURN_IF_ERROR(train::RestoreRun(*resumed, policy->trainer(), *optimizer));
+    step = resumed->step;
+    // The engine must not reuse anything computed before the weights were restored.
+    ARLE_RETURN_IF_ERROR(policy->Update([] { return core::OkStatus(); }));
+  }
+  // The frozen reference of the KL term: the starting model, also on resume.
+  std::unique_ptr<train::LlamaTrainer> reference;
+  if (o.objective.kl_coef > 0) {
+    ARLE_ASSIGN_OR_RETURN(train::TrainableModel ref, train::LoadTrainableModel(o.model_dir));
+    ARLE_ASSIGN_OR_RETURN(reference, train::LlamaTrainer::Create(ref.config, std::move(ref.weights),
+                                                                 policy->train_context()));
+  }
+
+  ARLE_ASSIGN_OR_RETURN(
+      PromptRenderer renderer,
+      PromptRenderer::Create(o.model_dir, *loaded.tokenizer, o.chat, o.enable_thinking));
+  std::vector<std::vector<int32_t>> prompts, eval_prompts;
+  for (const RlTask& t : tasks) {
+    ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, renderer.Render(t));
+    prompts.push_back(std::move(ids));
+  }
+  for (const RlTask& t : eval_tasks) {
+    ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, renderer.Render(t));
+    eval_prompts.push_back(std::move(ids));
+  }
+  const double full_reward = FullReward(verifier);
+  Rollouts rollouts(policy->engine(), policy->model());
+
+  auto evaluate = [&](int64_t at_step) -> core::Status {
+    if (eval_tasks.empty()) return core::OkStatus();
+    RolloutParams p;
+    p.n = 1;
+    p.temperature = 0;
+    p.max_tokens = o.max_tokens;
+    std::vector<uint64_t> seeds(eval_prompts.size(), 0);
+    ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> got,
+                          rollouts.Run(eval_prompts, p, seeds));
+    std::vector<std::string> texts;
+    for (const auto& g : got) texts.push_back(g[0].text);
+    const std::vector<VerifyResult> results = VerifyBatch(verifier, eval_tasks, texts, o.n_threads);
+    GrpoEvalReport r;
+    r.step = at_step;
+    r.n = static_cast<int64_t>(results.size());
+    for (const VerifyResult& v : results) {
+      r.reward_mean += v.reward;
+      r.accuracy += v.reward >= full_reward - 1e-9 ? 1 : 0;
+    }
+    r.reward_mean /= static_cast<double>(r.n);
+    r.accuracy /= static_cast<double>(r.n);
+    ARLE_RETURN_IF_ERROR(
+        train::AppendMetricsLine(o.metrics_jsonl, Json{{"step", r.step},
+                                                       {"eval_accuracy", r.accuracy},
+                                                       {"eval_reward_mean", r.reward_mean},
+                                                       {"eval_n", r.n}}
+                                                      .dump()));
+    if (cb.on_eval) cb.on_eval(r);
+    return core::OkStatus();
+  };
+
+  auto save = [&](int64_t at_step) -> core::StatusOr<std::string> {
+    const Json state = {{"model", o.model_dir},
+                        {"task", "grpo"},
+                        {"tasks", o.tasks},
+                        {"seed", o.seed},
+                        {"steps", o.steps}};
+    ARLE_ASSIGN_OR_RETURN(std::string dir,
+                          train::SaveRun(o.out, at_step, policy->trainer(), *optimizer, o.model_dir,
+                                         o.save_dtype, state.dump(), o.keep_last));
+    if (cb.on_save) cb.on_save(dir);
+    return dir;
+  };
+
+  if (step == 0) ARLE_RETURN_IF_ERROR(evaluate(0));
+  TaskOrder order(static_cast<int64_t>(tasks.size()), o.seed);
+  const Clock::time_point start = Clock::now();
+  std::string last_dir;
+  while (step < o.steps) {
+    // --- Rollouts: G samples of each of the step's tasks, one engine request per task.
+    const Clock::time_point t0 = Clock::now();
+    std::vector<const RlTask*> step_tasks;
+    std::vector<std::vector<int32_t>> step_prompts;
+    std::vector<uint64_t> seeds;
+    for (int64_t j = 0; j < o.batch; ++j) {
+      const int64_t k = order.At(step * o.batch + j);
+      step_tasks.push_back(&tasks[k]);
+      step_prompts.push_back(prompts[k]);
+      seeds.push_back(
+          MixSeed(MixSeed(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(j)));
+    }
+    RolloutParams rp;
+    rp.n = o.group;
+    rp.temperature = o.temperature;
+    rp.top_p = o.top_p;
+    rp.max_tokens = o.max_tokens;
+    ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> groups,
+                          rollouts.Run(step_prompts, rp, seeds));
+    const double rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    // --- Rewards and advantages.
+    std::vector<RlTask> flat_tasks;
+    std::vector<std::string> texts;
+    for (size_t j = 0; j < groups.size(); ++j) {
+      flat_tasks.push_back(*step_tasks[j]);
+      for (const RolloutSample& s : groups[j]) texts.push_back(s.text);
+    }
+    const std::vector<VerifyResult> results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
+    std::vector<double> rewards;
+    for (const VerifyResult& v : results) rewards.push_back(v.reward);
+    ARLE_ASSIGN_OR_RETURN(std::vector<double> advantages,
+                          GroupAdvantages(rewards, o.group, o.std_norm));
+
+    const Clock::time_point t1 = Clock::now();
+    std::vector<TrainSequence> seqs;
+    for (size_t j = 0; j < groups.size(); ++j) {
+      for (size_t g = 0; g < groups[j].size(); ++g) {
+        seqs.push_back({&step_prompts[j], &groups[j][g], advantages[j * o.group + g]});
+      }
+    }
+    const std::vector<MicroBatch> mbs = MakeMicroBatches(seqs, o.micro_batch);
+    auto policy_score = [&](const train::Batch& b) { return policy->Score(b, o.temperature); };
+    ARLE_ASSIGN_OR_RETURN(SequenceScores current, ScoreAll(mbs, seqs, o.temperature, policy_score));
+    std::optional<SequenceScores> ref_scores;
+    if (reference) {
+      auto ref_score = [&](const train::Batch& b) {
+        return ScoreBatch(*reference, b, o.temperature);
+      };
+      ARLE_ASSIGN_OR_RETURN(ref_scores, ScoreAll(mbs, seqs, o.temperature, ref_score));
+    }
+    std::vector<std::vector<float>> old_logp(seqs.size());
+    GrpoStepReport r;
+    double entropy_sum = 0;
+    int64_t n_tokens = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      for (size_t t = 0; t < seqs[i].sample->ids.size(); ++t) {
+        old_logp[i].push_back(seqs[i].sample->logprobs[t]);
+        r.logprob_max_diff =
+            std::max(r.logprob_max_diff,
+                     std::fabs(double(seqs[i].sample->logprobs[t]) - current.logprob[i][t]));
+        entropy_sum += current.entropy[i][t];
+        ++n_tokens;
+      }
+    }
+
+    // --- Updates: epochs_per_batch passes over the rollouts, each one optimizer step.
+    double clip_sum = 0;
+    const double lr = train::LearningRate(o.schedule, step);
+    for (int epoch = 0; epoch < o.epochs_per_batch; ++epoch) {
+      if (epoch > 0) {
+        ARLE_ASSIGN_OR_RETURN(current, ScoreAll(mbs, seqs, o.temperature, policy_score));
+      }
+      std::vector<SequenceTerms> terms;
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        SequenceTerms t;
+        t.logp = current.logprob[i];
+        t.old_logp = old_logp[i];
+        if (ref_scores) t.ref_logp = ref_scores->logprob[i];
+        t.advantage = seqs[i].advantage;
+        terms.push_back(t);
+      }
+      ARLE_ASSIGN_OR_RETURN(ObjectiveResult obj, EvaluateObjective(terms, o.objective));
+      if (epoch == 0) {
+        r.loss = obj.loss;
+        r.kl = obj.kl_mean;
+      }
+      clip_sum += obj.clip_fraction;
+      policy->trainer().ZeroGrads();
+      for (const MicroBatch& mb : mbs) {
+        // The gradient of L = sum c_t logp_t is that of sum w_t CE_t with w_t = -c_t.
+        std::vector<float> weights(mb.targets.size(), 0.0f);
+        for (size_t s = 0; s < mb.seqs.size(); ++s) {
+          const size_t i = mb.seqs[s];
+          const int64_t first = static_cast<int64_t>(seqs[i].prompt->size()) - 1;
+          for (size_t t = 0; t < obj.coeffs[i].size(); ++t) {
+            weights[s * mb.seq_len + first + t] = -obj.coeffs[i][t];
+          }
+        }
+        ARLE_RETURN_IF_ERROR(
+            policy->trainer().ForwardBackward(mb.batch(weights, o.temperature), 1.0).status());
+      }
+      ARLE_RETURN_IF_ERROR(policy->Update([&]() -> core::Status {
+        r.grad_norm = train::ClipGradNorm(optimizer->params(), o.clip_grad);
+        optimizer->Step(lr);
+        return core::OkStatus();
+      }));
+    }
+    ++step;
+
+    const Clock::time_point t2 = Clock::now();
+    r.step = step;
+    r.lr = lr;
+    r.clip_fraction = clip_sum / o.epochs_per_batch;
+    r.entropy = n_tokens > 0 ? entropy_sum / static_cast<double>(n_tokens) : 0;
+    r.tokens_generated = n_tokens;
+    r.rollout_s = rollout_s;
+    r.train_s = std::chrono::duration<double>(t2 - t1).count();
+    r.rollout_tokens_per_s = rollout_s > 0 ? static_cast<double>(n_tokens) / rollout_s : 0;
+    double sum = 0, sq = 0;
+    r.reward_max = -INFINITY;
+    for (const VerifyResult& v : results) {
+      sum += v.reward;
+      sq += v.reward * v.reward;
+      r.reward_max = std::max(r.reward_max, v.reward);
+      r.accuracy += v.reward >= full_reward - 1e-9 ? 1 : 0;
+      r.verifier_failures += v.failed ? 1 : 0;
+      r.verifier_timeouts += v.timed_out ? 1 : 0;
+    }
+    const double n = static_cast<double>(results.size());
+    r.reward_mean = sum / n;
+    r.reward_std = std::sqrt(std::max(0.0, sq / n - r.reward_mean * r.reward_mean));
+    r.accuracy /= n;
+    r.elapsed_s = std::chrono::duration<double>(t2 - start).count();
+    ARLE_RETURN_IF_ERROR(train::AppendMetricsLine(o.metrics_jsonl, StepJson(r).dump()));
+    if (cb.on_step) cb.on_step(r);
+
+    if (o.eval_every > 0 && step % o.eval_every == 0) ARLE_RETURN_IF_ERROR(evaluate(step));
+    const bool stop = cb.stop != nullptr && cb.stop->load();
+    if ((o.save_every > 0 && step % o.save_every == 0) || stop || step == o.steps) {
+      ARLE_ASSIGN_OR_RETURN(last_dir, save(step));
+    }
+    if (stop) return last_dir;
+  }
+  if (o.eval_every == 0 || o.steps % o.eval_every != 0) ARLE_RETURN_IF_ERROR(evaluate(step));
+  return last_dir;
+}
+
+}  // namespace arle::rl
