@@ -5,10 +5,13 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "apps/arle/commands.h"
+#include "apps/arle/train_control.h"
 #include "arle/rl/grpo.h"
 
 namespace arle::app {
@@ -27,6 +30,7 @@ struct GrpoFlags {
   bool no_std_norm = false;
   bool no_chat = false;
   bool json = false;
+  int control_port = -1;  // --control-port (train_control.h); -1 = none
 };
 
 int RunGrpoCommand(GrpoFlags& f) {
@@ -52,8 +56,33 @@ int RunGrpoCommand(GrpoFlags& f) {
     }
     o.lora.seed = o.seed;
   }
+  g_grpo_stop.store(false);
+  // --control-port: the /v1/train/* routes of `arle train sft`, fed with GRPO's steps (their own
+  // metrics under "metrics"), held-out evaluations (accuracy instead of loss) and saves.
+  std::unique_ptr<TrainControl> control;
+  train::TrainCallbacks monitor;
+  if (f.control_port >= 0) {
+    auto started = TrainControl::Start(f.control_port, o.steps, o.out, &g_grpo_stop);
+    if (!started.ok()) return ReportError(started.status());
+    control = std::move(started).value();
+    monitor = control->Wrap({});
+    fmt::print(stderr, "arle train grpo: control on http://127.0.0.1:{}/v1/train/status\n",
+               control->port());
+  }
   rl::GrpoCallbacks cb;
   cb.on_step = [&](const rl::GrpoStepReport& r) {
+    if (monitor.on_step) {
+      train::StepReport s;
+      s.step = r.step;
+      s.loss = r.loss;
+      s.lr = r.lr;
+      s.grad_norm = r.grad_norm;
+      s.tokens = r.tokens_generated;
+      s.tokens_per_s = r.rollout_tokens_per_s;
+      s.elapsed_s = r.elapsed_s;
+      s.metrics_json = rl::GrpoStepJson(r);
+      monitor.on_step(s);
+    }
     fmt::print(stderr,
                "step {}/{}  reward {:.3f} (acc {:.3f})  loss {:+.4f}  kl {:.4f}  clip {:.3f}  "
                "entropy {:.3f}  logprob_max_diff {:.3g}  {} tokens  rollout {:.1f}s ({:.0f} tok/s)"
@@ -63,15 +92,28 @@ int RunGrpoCommand(GrpoFlags& f) {
                r.train_s);
   };
   cb.on_eval = [&](const rl::GrpoEvalReport& r) {
+    if (monitor.on_eval) {
+      train::EvalReport e;
+      e.step = r.step;
+      e.metrics_json = nlohmann::ordered_json{
+          {"eval_accuracy", r.accuracy},
+          {"eval_reward_mean", r.reward_mean},
+          {"eval_n", r.n}}.dump();
+      monitor.on_eval(e);
+    }
     fmt::print(stderr, "eval @ step {}: accuracy {:.3f}  reward {:.3f}  ({} tasks)\n", r.step,
                r.accuracy, r.reward_mean, r.n);
   };
-  cb.on_save = [&](const std::string& dir) { fmt::print(stderr, "saved {}\n", dir); };
-  g_grpo_stop.store(false);
+  cb.on_save = [&](const std::string& dir) {
+    if (monitor.on_save) monitor.on_save(dir);
+    fmt::print(stderr, "saved {}\n", dir);
+  };
   cb.stop = &g_grpo_stop;
+  cb.save_now = monitor.save_now;
   auto previous = std::signal(SIGINT, OnGrpoSigint);
   auto result = rl::RunGrpo(o, cb);
   std::signal(SIGINT, previous);
+  if (control) control->Finish(result.status());
   if (!result.ok()) return ReportError(result.status());
   if (g_grpo_stop.load()) fmt::print(stderr, "interrupted: saved {}\n", *result);
   fmt::print("{}\n", *result);
@@ -149,6 +191,8 @@ void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
   g->add_option("--metrics-jsonl", o.metrics_jsonl, "Append per-step and eval metrics here");
   g->add_option("--kv-cache-bytes", o.kv_cache_bytes, "The engine's K/V memory (0: default)");
   g->add_option("-t,--threads", o.n_threads, "Compute threads (default: one per core)");
+  g->add_option("--control-port", f.control_port,
+                "Serve /v1/train/{status,events,save,stop} on 127.0.0.1:PORT (0 = any free port)");
   g->callback([&exit_code] { exit_code = RunGrpoCommand(f); });
 }
 

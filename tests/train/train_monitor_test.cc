@@ -68,6 +68,32 @@ TEST(TrainMonitorTest, EventsArriveInOrderWithTheirFields) {
   EXPECT_EQ(m.last_seq(), 5);
 }
 
+// A loop with its own metrics (GRPO): they join the step event and the status, and an
+// evaluation that is not a loss shows its metrics instead of loss and ppl.
+TEST(TrainMonitorTest, OwnMetricsOfOtherLoops) {
+  TrainMonitor m(10, "/tmp/run", 42);
+  EXPECT_TRUE(Json::parse(m.StatusJson())["metrics"].is_null());
+  StepReport r = Step(1, 0.25);
+  r.metrics_json = R"({"reward_mean": 0.5, "logprob_max_diff": 0})";
+  m.OnStep(r);
+  EvalReport e;
+  e.step = 1;
+  e.metrics_json = R"({"eval_accuracy": 0.75})";
+  m.OnEval(e);
+  const Json events = Json::parse(m.EventsJson(0))["events"];
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_DOUBLE_EQ(events[1]["loss"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(events[1]["reward_mean"].get<double>(), 0.5);
+  EXPECT_EQ(events[1]["logprob_max_diff"], 0);
+  EXPECT_EQ(events[3]["type"], "eval");
+  EXPECT_DOUBLE_EQ(events[3]["eval_accuracy"].get<double>(), 0.75);
+  EXPECT_FALSE(events[3].contains("loss"));
+  const Json status = Json::parse(m.StatusJson());
+  EXPECT_DOUBLE_EQ(status["metrics"]["reward_mean"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(status["last_eval"]["eval_accuracy"].get<double>(), 0.75);
+  EXPECT_FALSE(status["last_eval"].contains("ppl"));
+}
+
 TEST(TrainMonitorTest, RingKeepsTheNewestAndSaysWhenAClientMissedSome) {
   TrainMonitor m(100, "out", 1, /*event_capacity=*/4);
   for (int64_t s = 1; s <= 8; ++s) m.OnSave("d" + std::to_string(s));  // seqs 2..9

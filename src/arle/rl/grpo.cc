@@ -166,7 +166,9 @@ core::StatusOr<SequenceScores> ScoreAll(
   return out;
 }
 
-Json StepJson(const GrpoStepReport& r) {
+}  // namespace
+
+std::string GrpoStepJson(const GrpoStepReport& r) {
   return Json{{"step", r.step},
               {"reward_mean", r.reward_mean},
               {"reward_std", r.reward_std},
@@ -185,8 +187,11 @@ Json StepJson(const GrpoStepReport& r) {
               {"rollout_tokens_per_s", r.rollout_tokens_per_s},
               {"verifier_failures", r.verifier_failures},
               {"verifier_timeouts", r.verifier_timeouts},
-              {"elapsed_s", r.elapsed_s}};
+              {"elapsed_s", r.elapsed_s}}
+      .dump();
 }
+
+namespace {
 
 // A seed from two: the first output of core::Rng seeded with their mix.
 uint64_t MixSeed(uint64_t a, uint64_t b) {
@@ -444,12 +449,14 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     r.reward_std = std::sqrt(std::max(0.0, sq / n - r.reward_mean * r.reward_mean));
     r.accuracy /= n;
     r.elapsed_s = std::chrono::duration<double>(t2 - start).count();
-    ARLE_RETURN_IF_ERROR(train::AppendMetricsLine(o.metrics_jsonl, StepJson(r).dump()));
+    ARLE_RETURN_IF_ERROR(train::AppendMetricsLine(o.metrics_jsonl, GrpoStepJson(r)));
     if (cb.on_step) cb.on_step(r);
 
     if (o.eval_every > 0 && step % o.eval_every == 0) ARLE_RETURN_IF_ERROR(evaluate(step));
     const bool stop = cb.stop != nullptr && cb.stop->load();
-    if ((o.save_every > 0 && step % o.save_every == 0) || stop || step == o.steps) {
+    const bool save_now =
+        cb.save_now != nullptr && const_cast<std::atomic<bool>*>(cb.save_now)->exchange(false);
+    if ((o.save_every > 0 && step % o.save_every == 0) || save_now || stop || step == o.steps) {
       ARLE_ASSIGN_OR_RETURN(last_dir, save(step));
     }
     if (stop) return last_dir;

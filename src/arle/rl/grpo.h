@@ -81,6 +81,9 @@ struct GrpoStepReport {
   double elapsed_s = 0;
 };
 
+// A step's metrics as one JSON object's text (the --metrics-jsonl line).
+std::string GrpoStepJson(const GrpoStepReport& report);
+
 struct GrpoEvalReport {
   int64_t step = 0;
   int64_t n = 0;
@@ -93,6 +96,8 @@ struct GrpoCallbacks {
   std::function<void(const GrpoEvalReport&)> on_eval;
   std::function<void(const std::string& step_dir)> on_save;
   const std::atomic<bool>* stop = nullptr;  // set: save a checkpoint after this step, return
+  const std::atomic<bool>* save_now = nullptr;  // set: save after this step (then cleared, as
+                                                // train::TrainCallbacks::save_now)
 };
 
 // Runs `options`. Returns the last checkpoint's directory. Errors: bad options (InvalidArgument

@@ -52,6 +52,9 @@ struct StepReport {
   int64_t tokens = 0;    // predicted tokens of the step
   double tokens_per_s = 0;
   double elapsed_s = 0;  // since the run (or the resume) started
+  // Other loops' own metrics (RL: rewards, KL, ...) as a JSON object's text; empty: none.
+  // TrainMonitor adds its members to the step's event and shows them in the status.
+  std::string metrics_json = {};
 };
 
 struct EvalReport {
@@ -63,6 +66,9 @@ struct EvalReport {
   // in bits per byte (summed nats / (ln 2 * bytes)), comparable across tokenizers. 0 otherwise.
   int64_t bytes = 0;
   double bits_per_byte = 0;
+  // An evaluation that is not a loss (RL's held-out accuracy): its metrics as a JSON object's
+  // text, which TrainMonitor reports instead of loss and ppl; empty for a loss evaluation.
+  std::string metrics_json = {};
 };
 
 struct TrainCallbacks {

@@ -26,6 +26,21 @@ double UnixSeconds() {
 
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+// An evaluation as the events and the status show it: step, loss and ppl (and tokens in
+// events), or step and the loop's own metrics when it has them.
+Json EvalJson(const EvalReport& r, bool with_tokens = true) {
+  Json j = {{"step", r.step}};
+  if (!r.metrics_json.empty()) {
+    const Json metrics = Json::parse(r.metrics_json);  // items() must not outlive it
+    for (const auto& [k, v] : metrics.items()) j[k] = v;
+    return j;
+  }
+  j["loss"] = Number(r.loss);
+  j["ppl"] = Number(r.ppl);
+  if (with_tokens) j["tokens"] = r.tokens;
+  return j;
+}
+
 // The members of an object without its braces, to splice after "seq" and "type".
 std::string Members(const Json& j) {
   std::string s = Dump(j);
@@ -70,13 +85,19 @@ void TrainMonitor::PushLocked(std::string_view type, const std::string& fields_j
 }
 
 void TrainMonitor::OnStep(const StepReport& r) {
-  const std::string fields = Members(Json{{"step", r.step},
-                                          {"loss", Number(r.loss)},
-                                          {"lr", Number(r.lr)},
-                                          {"grad_norm", Number(r.grad_norm)},
-                                          {"tokens", r.tokens},
-                                          {"tokens_per_s", Number(r.tokens_per_s)},
-                                          {"elapsed_s", Number(r.elapsed_s)}});
+  std::string fields = Members(Json{{"step", r.step},
+                                    {"loss", Number(r.loss)},
+                                    {"lr", Number(r.lr)},
+                                    {"grad_norm", Number(r.grad_norm)},
+                                    {"tokens", r.tokens},
+                                    {"tokens_per_s", Number(r.tokens_per_s)},
+                                    {"elapsed_s", Number(r.elapsed_s)}});
+  if (!r.metrics_json.empty()) {
+    Json all = Json::parse("{" + fields + "}");
+    const Json metrics = Json::parse(r.metrics_json);  // items() must not outlive it
+    for (const auto& [k, v] : metrics.items()) all[k] = v;
+    fields = Members(all);
+  }
   std::lock_guard lock(mu_);
   if (!has_step_) first_step_ = r.step;
   has_step_ = true;
@@ -86,8 +107,7 @@ void TrainMonitor::OnStep(const StepReport& r) {
 }
 
 void TrainMonitor::OnEval(const EvalReport& r) {
-  const std::string fields = Members(Json{
-      {"step", r.step}, {"loss", Number(r.loss)}, {"ppl", Number(r.ppl)}, {"tokens", r.tokens}});
+  const std::string fields = Members(EvalJson(r));
   std::lock_guard lock(mu_);
   has_eval_ = true;
   last_eval_ = r;
@@ -175,10 +195,10 @@ std::string TrainMonitor::StatusJson() const {
   j["eta_s"] = eta;
   j["out"] = out_;
   j["latest_checkpoint"] = latest_checkpoint_.empty() ? Json(nullptr) : Json(latest_checkpoint_);
-  j["last_eval"] = has_eval_ ? Json{{"step", last_eval_.step},
-                                    {"loss", Number(last_eval_.loss)},
-                                    {"ppl", Number(last_eval_.ppl)}}
-                             : Json(nullptr);
+  j["last_eval"] = has_eval_ ? EvalJson(last_eval_, /*with_tokens=*/false) : Json(nullptr);
+  j["metrics"] = has_step_ && !last_step_.metrics_json.empty()
+                     ? Json::parse(last_step_.metrics_json)
+                     : Json(nullptr);
   j["pid"] = pid_;
   j["error"] = error_.empty() ? Json(nullptr) : Json(error_);
   return Dump(j);

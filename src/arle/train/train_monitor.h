@@ -51,7 +51,10 @@ class TrainMonitor {
   TrainCallbacks Wrap(TrainCallbacks inner);
 
   // {"state", "step", "steps", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s",
-  //  "out", "latest_checkpoint", "last_eval": {"step","loss","ppl"} | null, "pid", "error"}.
+  //  "out", "latest_checkpoint", "last_eval": {"step","loss","ppl"} | null, "metrics", "pid",
+  //  "error"}. A loop with its own metrics (RL) shows the last step's StepReport::metrics_json as
+  //  "metrics" (else null) and an evaluation's EvalReport::metrics_json in place of loss and ppl;
+  //  its step and eval events carry the same members.
   // Step fields are null before the first step; elapsed_s counts from the monitor's creation;
   // eta_s extrapolates the mean time per step of this process (a resume counts its own steps).
   std::string StatusJson() const;
