@@ -116,10 +116,7 @@ int RunTrain(TrainFlags& f) {
   if (!save_dtype.ok()) return ReportError(save_dtype.status());
   o.save_dtype = *save_dtype;
   if (o.task == train::TrainOptions::Task::kSft && o.lora.rank > 0) {
-    std::stringstream ss(f.lora_targets);
-    for (std::string t; std::getline(ss, t, ',');) {
-      if (!t.empty()) o.lora.targets.push_back(t);
-    }
+    o.lora.targets = SplitList(f.lora_targets);
     o.lora.seed = o.seed;
   }
   if (f.dry_run) {
@@ -193,6 +190,15 @@ int RunTrain(TrainFlags& f) {
 }
 
 }  // namespace
+
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 core::StatusOr<core::DType> ParseSaveDtype(const std::string& name) {
   if (name == "f32") return core::DType::kF32;

@@ -6,8 +6,6 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "apps/arle/commands.h"
@@ -29,7 +27,6 @@ struct GrpoFlags {
   std::string lora_targets = "q_proj,v_proj";
   bool no_std_norm = false;
   bool no_chat = false;
-  bool json = false;
   int control_port = -1;  // --control-port (train_control.h); -1 = none
 };
 
@@ -50,10 +47,7 @@ int RunGrpoCommand(GrpoFlags& f) {
   if (!save_dtype.ok()) return ReportError(save_dtype.status());
   o.save_dtype = *save_dtype;
   if (o.lora.rank > 0) {
-    std::stringstream ss(f.lora_targets);
-    for (std::string t; std::getline(ss, t, ',');) {
-      if (!t.empty()) o.lora.targets.push_back(t);
-    }
+    o.lora.targets = SplitList(f.lora_targets);
     o.lora.seed = o.seed;
   }
   g_grpo_stop.store(false);
@@ -95,10 +89,7 @@ int RunGrpoCommand(GrpoFlags& f) {
     if (monitor.on_eval) {
       train::EvalReport e;
       e.step = r.step;
-      e.metrics_json = nlohmann::ordered_json{
-          {"eval_accuracy", r.accuracy},
-          {"eval_reward_mean", r.reward_mean},
-          {"eval_n", r.n}}.dump();
+      e.metrics_json = rl::GrpoEvalJson(r, /*with_step=*/false);
       monitor.on_eval(e);
     }
     fmt::print(stderr, "eval @ step {}: accuracy {:.3f}  reward {:.3f}  ({} tasks)\n", r.step,

@@ -1,10 +1,9 @@
 // `arle train plot` (metrics JSONL -> loss SVG) and `arle train estimate-memory` (the bytes a
 // run holds, from train::LlamaTrainer::EstimateMemory): flags and printing.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include <sstream>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "apps/arle/commands.h"
@@ -82,10 +81,7 @@ int RunEstimateMemory(const MemoryFlags& f) {
   train::LoraOptions lora;
   lora.rank = f.lora_rank;
   if (lora.rank > 0) {
-    std::stringstream ss(f.lora_targets);
-    for (std::string t; std::getline(ss, t, ',');) {
-      if (!t.empty()) lora.targets.push_back(t);
-    }
+    lora.targets = SplitList(f.lora_targets);
   }
   const int64_t n_tokens = f.batch * f.seq;
   auto m = train::LlamaTrainer::EstimateMemory(config, n_tokens, lora);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "arle/core/dtype.h"
 #include "arle/core/status.h"
@@ -40,6 +41,8 @@ void RegisterEvalCommand(CLI::App& app, int& exit_code);
 // under the `train` subcommand by RegisterTrainCommand.
 void RegisterTrainToolCommands(CLI::App& train, int& exit_code);
 void RegisterTrainSelfTest(CLI::App& train, int& exit_code);
+// The non-empty items of a comma-separated flag value (--lora-targets q_proj,v_proj).
+std::vector<std::string> SplitList(const std::string& list);
 // --save-dtype of the train commands: f32 | bf16 | f16 (cmd_train.cc).
 core::StatusOr<core::DType> ParseSaveDtype(const std::string& name);
 // `arle train grpo` (cmd_train_grpo.cc).

@@ -22,12 +22,19 @@ EngineAgentModel::EngineAgentModel(runtime::Engine& engine, const tokenizer::Cha
 
 EngineAgentModel::~EngineAgentModel() = default;
 
-core::StatusOr<std::string> EngineAgentModel::Render(
-    const std::vector<AgentMessage>& messages, const std::string& tools_json) {
+core::StatusOr<std::string> RenderForGeneration(const tokenizer::ChatSetup& setup,
+                                                const std::vector<AgentMessage>& messages,
+                                                const nlohmann::ordered_json& tools,
+                                                const nlohmann::ordered_json& kwargs) {
   const nlohmann::ordered_json m = nlohmann::ordered_json::parse(MessagesToJson(messages));
+  return tokenizer::RenderChat(setup, m, tools, /*add_generation_prompt=*/true, kwargs);
+}
+
+core::StatusOr<std::string> EngineAgentModel::Render(const std::vector<AgentMessage>& messages,
+                                                     const std::string& tools_json) {
   const nlohmann::ordered_json tools =
       tools_json.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json::parse(tools_json);
-  return tokenizer::RenderChat(setup_, m, tools, /*add_generation_prompt=*/true, *kwargs_);
+  return RenderForGeneration(setup_, messages, tools, *kwargs_);
 }
 
 core::StatusOr<Completion> EngineAgentModel::Generate(

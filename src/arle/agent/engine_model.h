@@ -14,6 +14,14 @@
 
 namespace arle::agent {
 
+// `messages` rendered with the chat template, the generation prompt appended: the text a model
+// continues from (EngineAgentModel::Render's; RL rollouts render their prompts with it too).
+// `tools`: an array or null; `kwargs`: extra template variables.
+core::StatusOr<std::string> RenderForGeneration(const tokenizer::ChatSetup& setup,
+                                                const std::vector<AgentMessage>& messages,
+                                                const nlohmann::ordered_json& tools,
+                                                const nlohmann::ordered_json& kwargs);
+
 class EngineAgentModel : public AgentModel {
  public:
   // `engine` and `setup` must outlive this. `request` is the template of every generation

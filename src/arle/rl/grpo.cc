@@ -58,13 +58,6 @@ core::StatusOr<std::vector<RlTask>> LoadTaskFile(const std::string& path, const 
   return tasks;
 }
 
-// The full reward: every positively weighted term satisfied.
-double FullReward(const Verifier& v) {
-  double sum = 0;
-  for (const VerifierTerm& t : v.terms()) sum += std::max(t.weight, 0.0);
-  return sum;
-}
-
 // Which task each step's j-th prompt is: the tasks in a seeded random order, a new order per pass
 // over them (Fisher-Yates on core::Rng, the same on every platform).
 class TaskOrder {
@@ -168,6 +161,15 @@ core::StatusOr<SequenceScores> ScoreAll(
 
 }  // namespace
 
+std::string GrpoEvalJson(const GrpoEvalReport& r, bool with_step) {
+  Json j;
+  if (with_step) j["step"] = r.step;
+  j["eval_accuracy"] = r.accuracy;
+  j["eval_reward_mean"] = r.reward_mean;
+  j["eval_n"] = r.n;
+  return j.dump();
+}
+
 std::string GrpoStepJson(const GrpoStepReport& r) {
   return Json{{"step", r.step},
               {"reward_mean", r.reward_mean},
@@ -263,7 +265,6 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, renderer.Render(t));
     eval_prompts.push_back(std::move(ids));
   }
-  const double full_reward = FullReward(verifier);
   Rollouts rollouts(policy->engine(), policy->model());
 
   auto evaluate = [&](int64_t at_step) -> core::Status {
@@ -278,21 +279,13 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     std::vector<std::string> texts;
     for (const auto& g : got) texts.push_back(g[0].text);
     const std::vector<VerifyResult> results = VerifyBatch(verifier, eval_tasks, texts, o.n_threads);
+    const VerifyCounts counts = CountResults(results, verifier.full_reward());
     GrpoEvalReport r;
     r.step = at_step;
-    r.n = static_cast<int64_t>(results.size());
-    for (const VerifyResult& v : results) {
-      r.reward_mean += v.reward;
-      r.accuracy += v.reward >= full_reward - 1e-9 ? 1 : 0;
-    }
-    r.reward_mean /= static_cast<double>(r.n);
-    r.accuracy /= static_cast<double>(r.n);
-    ARLE_RETURN_IF_ERROR(
-        train::AppendMetricsLine(o.metrics_jsonl, Json{{"step", r.step},
-                                                       {"eval_accuracy", r.accuracy},
-                                                       {"eval_reward_mean", r.reward_mean},
-                                                       {"eval_n", r.n}}
-                                                      .dump()));
+    r.n = counts.n;
+    r.accuracy = counts.accuracy();
+    r.reward_mean = counts.mean_reward;
+    ARLE_RETURN_IF_ERROR(train::AppendMetricsLine(o.metrics_jsonl, GrpoEvalJson(r, true)));
     if (cb.on_eval) cb.on_eval(r);
     return core::OkStatus();
   };
@@ -434,20 +427,13 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     r.rollout_s = rollout_s;
     r.train_s = std::chrono::duration<double>(t2 - t1).count();
     r.rollout_tokens_per_s = rollout_s > 0 ? static_cast<double>(n_tokens) / rollout_s : 0;
-    double sum = 0, sq = 0;
-    r.reward_max = -INFINITY;
-    for (const VerifyResult& v : results) {
-      sum += v.reward;
-      sq += v.reward * v.reward;
-      r.reward_max = std::max(r.reward_max, v.reward);
-      r.accuracy += v.reward >= full_reward - 1e-9 ? 1 : 0;
-      r.verifier_failures += v.failed ? 1 : 0;
-      r.verifier_timeouts += v.timed_out ? 1 : 0;
-    }
-    const double n = static_cast<double>(results.size());
-    r.reward_mean = sum / n;
-    r.reward_std = std::sqrt(std::max(0.0, sq / n - r.reward_mean * r.reward_mean));
-    r.accuracy /= n;
+    const VerifyCounts counts = CountResults(results, verifier.full_reward());
+    r.reward_mean = counts.mean_reward;
+    r.reward_std = counts.std_reward;
+    r.reward_max = counts.max_reward;
+    r.accuracy = counts.accuracy();
+    r.verifier_failures = counts.n_failed;
+    r.verifier_timeouts = counts.n_timed_out;
     r.elapsed_s = std::chrono::duration<double>(t2 - start).count();
     ARLE_RETURN_IF_ERROR(train::AppendMetricsLine(o.metrics_jsonl, GrpoStepJson(r)));
     if (cb.on_step) cb.on_step(r);

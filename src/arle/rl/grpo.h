@@ -91,6 +91,10 @@ struct GrpoEvalReport {
   double reward_mean = 0;
 };
 
+// An evaluation's metrics as one JSON object's text ({"step"?, "eval_accuracy",
+// "eval_reward_mean", "eval_n"}: the --metrics-jsonl line with the step).
+std::string GrpoEvalJson(const GrpoEvalReport& report, bool with_step);
+
 struct GrpoCallbacks {
   std::function<void(const GrpoStepReport&)> on_step;
   std::function<void(const GrpoEvalReport&)> on_eval;

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "arle/agent/agent.h"
+#include "arle/agent/engine_model.h"
 #include "arle/io/model_location.h"
 
 namespace arle::rl {
@@ -20,7 +20,7 @@ core::StatusOr<PromptRenderer> PromptRenderer::Create(const std::string& model_d
   const io::ModelLocation location{io::ModelLocation::Kind::kHfDirectory, model_dir, model_dir};
   ARLE_ASSIGN_OR_RETURN(r.setup_, tokenizer::LoadChatSetup(location, tokenizer, ""));
   ARLE_ASSIGN_OR_RETURN(nlohmann::ordered_json kwargs, tokenizer::ThinkingKwargs(enable_thinking));
-  r.kwargs_json_ = kwargs.dump();
+  r.kwargs_ = std::make_shared<const nlohmann::ordered_json>(std::move(kwargs));
   return r;
 }
 
@@ -30,9 +30,7 @@ core::StatusOr<std::vector<int32_t>> PromptRenderer::Render(const RlTask& task) 
   if (task.is_chat() || chat_) {
     std::vector<agent::AgentMessage> messages = task.messages;
     if (!task.is_chat()) messages.push_back({.role = "user", .content = task.prompt});
-    const auto json = nlohmann::ordered_json::parse(agent::MessagesToJson(messages));
-    auto text = tokenizer::RenderChat(setup_, json, nullptr, /*add_generation_prompt=*/true,
-                                      nlohmann::ordered_json::parse(kwargs_json_));
+    auto text = agent::RenderForGeneration(setup_, messages, nullptr, *kwargs_);
     if (!text.ok()) {
       return core::InvalidArgumentError(
           where + ": the chat template cannot render it: " + text.status().message());

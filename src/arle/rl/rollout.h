@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,8 @@ class PromptRenderer {
   const tokenizer::Tokenizer* tokenizer_ = nullptr;
   bool chat_ = false;
   tokenizer::ChatSetup setup_;
-  std::string kwargs_json_ = "{}";
+  // The template's extra variables (a pointer keeps json.hpp out of this header).
+  std::shared_ptr<const nlohmann::ordered_json> kwargs_;
 };
 
 struct RolloutParams {

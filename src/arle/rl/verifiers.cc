@@ -10,6 +10,7 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <semaphore>
 #include <thread>
 
@@ -356,6 +357,12 @@ core::Status Verifier::CheckTask(const RlTask& task) const {
   return core::OkStatus();
 }
 
+double Verifier::full_reward() const {
+  double sum = 0;
+  for (const VerifierTerm& t : terms_) sum += std::max(t.weight, 0.0);
+  return sum;
+}
+
 bool Verifier::runs_python() const {
   return std::any_of(terms_.begin(), terms_.end(),
                      [](const VerifierTerm& t) { return t.kind == VerifierKind::kPythonTests; });
@@ -410,16 +417,23 @@ std::vector<VerifyResult> VerifyBatch(const Verifier& verifier, std::span<const 
   return results;
 }
 
-VerifyCounts CountResults(std::span<const VerifyResult> results) {
+VerifyCounts CountResults(std::span<const VerifyResult> results, double full_reward) {
   VerifyCounts c;
-  double sum = 0;
+  if (results.empty()) return c;
+  double sum = 0, sum_sq = 0;
+  c.max_reward = -std::numeric_limits<double>::infinity();
   for (const VerifyResult& r : results) {
     ++c.n;
     c.n_failed += r.failed ? 1 : 0;
     c.n_timed_out += r.timed_out ? 1 : 0;
+    c.n_full += r.reward >= full_reward - 1e-9 ? 1 : 0;
     sum += r.reward;
+    sum_sq += r.reward * r.reward;
+    c.max_reward = std::max(c.max_reward, r.reward);
   }
-  c.mean_reward = c.n == 0 ? 0 : sum / static_cast<double>(c.n);
+  const double n = static_cast<double>(c.n);
+  c.mean_reward = sum / n;
+  c.std_reward = std::sqrt(std::max(0.0, sum_sq / n - c.mean_reward * c.mean_reward));
   return c;
 }
 

@@ -118,6 +118,9 @@ class Verifier {
   bool runs_python() const;
   // "0.8*number + 0.2*regex:..." for logs.
   std::string Describe() const;
+  // The reward of a completion that satisfies every positively weighted term: the sum of the
+  // positive weights.
+  double full_reward() const;
 
  private:
   struct PythonSlots;
@@ -143,9 +146,14 @@ struct VerifyCounts {
   int64_t n = 0;
   int64_t n_failed = 0;
   int64_t n_timed_out = 0;
+  int64_t n_full = 0;      // results with the full reward (every positive term satisfied)
   double mean_reward = 0;  // 0 when n == 0
+  double std_reward = 0;   // population standard deviation; 0 when n == 0
+  double max_reward = 0;   // 0 when n == 0
+  double accuracy() const { return n == 0 ? 0 : static_cast<double>(n_full) / n; }
 };
-VerifyCounts CountResults(std::span<const VerifyResult> results);
+// `full_reward`: Verifier::full_reward() of the verifier that produced them.
+VerifyCounts CountResults(std::span<const VerifyResult> results, double full_reward = 1.0);
 
 // ---------------------------------------------------------------------------------------------
 // The pieces, for reuse and tests.
