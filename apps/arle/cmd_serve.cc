@@ -1,25 +1,25 @@
 // `arle serve`: the OpenAI-compatible HTTP server (server/OpenAiService over runtime/Engine) for one
 // model, with graceful shutdown on SIGINT/SIGTERM.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 #include <pthread.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "apps/arle/commands.h"
-#include "arle/models/registry.h"
 #include "apps/arle/model_source.h"
 #include "apps/arle/train_control.h"
 #include "apps/arle/version.h"
 #include "arle/core/dtype.h"
+#include "arle/models/registry.h"
 #include "arle/runtime/engine.h"
-#include "arle/runtime/engine.h"
+#include "arle/server/admin_weights.h"
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
 #include "arle/tokenizer/chat_prompt.h"
@@ -43,6 +43,7 @@ struct ServeOptions {
   std::string chat_template;
   bool no_prefix_cache = false;
   std::string train_control_url;  // proxied under /v1/train/ (train_control.h)
+  bool accept_weights = false;    // POST /v1/admin/weights (admin_weights.h)
 };
 
 // Running requests get this long to finish after SIGINT/SIGTERM; then they are cancelled (their
@@ -70,6 +71,17 @@ int Serve(const ServeOptions& o) {
     return ReportError(core::InvalidArgumentError(
         fmt::format("--kv-dtype must be f32, bf16 or f16, got '{}'", o.kv_dtype)));
   }
+  if (o.accept_weights && o.api_key.empty()) {
+    return ReportError(core::InvalidArgumentError(
+        "--accept-weights needs --api-key: anyone who can reach the port could replace the model",
+        "pass --api-key KEY and give the trainer the same key"));
+  }
+  if (o.accept_weights && *kv_dtype != core::DType::kF32) {
+    return ReportError(core::InvalidArgumentError(
+        fmt::format("--accept-weights keeps the K/V cache in f32 (so sampled tokens' log-probs are "
+                    "the trainer's), got --kv-dtype {}",
+                    o.kv_dtype)));
+  }
   if (o.max_batch_tokens < o.max_seqs) {
     return ReportError(core::InvalidArgumentError(
         fmt::format("--max-batch-tokens ({}) must be at least --max-seqs ({})", o.max_batch_tokens,
@@ -92,6 +104,12 @@ int Serve(const ServeOptions& o) {
 
   models::LoadOptions load;
   load.n_threads = o.threads;
+  if (o.accept_weights) {
+    // A rollout server: weights a trainer can replace, multiplied in the trainer's order so the
+    // log-probs it reports for sampled tokens are the ones the trainer recomputes.
+    load.writable_weights = true;
+    load.float_matmul = kernels::FloatMatMul::kGemm;
+  }
   auto loaded = LoadModel(o.model, load);
   if (!loaded.ok()) return ReportError(loaded.status());
   models::Model& model = *loaded->model;
@@ -142,6 +160,10 @@ int Serve(const ServeOptions& o) {
   server::HttpServer http(http_options);
   service->RegisterRoutes(http);
   (*train_proxy)->RegisterRoutes(http);
+  if (o.accept_weights) {
+    server::RegisterAdminWeightsRoute(http, **engine, model,
+                                      server::AdminWeightsBodyLimit(model.info().n_params));
+  }
   if (core::Status st = http.Start(); !st.ok()) return ReportError(st);
 
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
@@ -210,6 +232,10 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--chat-template", o.chat_template, "Chat template file overriding the model's");
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Recompute every prompt in full (for benchmarking the prefix cache)");
+  cmd->add_flag("--accept-weights", o.accept_weights,
+                "Serve as an RL rollout server: accept new weights from a trainer on POST "
+                "/v1/admin/weights (needs --api-key). Weights are held as writable f32 copies "
+                "and multiplied in the trainer's order, so reported log-probs are the trainer's");
   cmd->add_option("--train-control-url", o.train_control_url,
                   "Proxy /v1/train/* to a run's `arle train --control-port` "
                   "(e.g. http://127.0.0.1:9100)");

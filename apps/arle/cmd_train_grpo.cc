@@ -182,6 +182,10 @@ void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
   g->add_option("--metrics-jsonl", o.metrics_jsonl, "Append per-step and eval metrics here");
   g->add_option("--kv-cache-bytes", o.kv_cache_bytes, "The engine's K/V memory (0: default)");
   g->add_option("-t,--threads", o.n_threads, "Compute threads (default: one per core)");
+  g->add_option("--rollout-url", o.rollout_urls,
+                "Take rollouts from this `arle serve --accept-weights` server (repeatable) and "
+                "push it the weights after every update");
+  g->add_option("--api-key", o.api_key, "The rollout servers' API key");
   g->add_option("--control-port", f.control_port,
                 "Serve /v1/train/{status,events,save,stop} on 127.0.0.1:PORT (0 = any free port)");
   g->callback([&exit_code] { exit_code = RunGrpoCommand(f); });

@@ -11,6 +11,10 @@
   OUT/latest is a model `arle run` loads.
 - Bad input exits 2 with a clear message: an unknown verifier, a task file with a bad line
   (named FILE:LINE), --group 1.
+- Rollout servers: two `arle serve --accept-weights --api-key` processes; grpo with
+  --rollout-url for both gives exactly the metrics (losses, rewards, KL, gradient norms) of the
+  same run in process, with logprob_max_diff 0. A server without --accept-weights, a wrong key,
+  and --accept-weights without --api-key are refused with their reason.
 """
 import argparse
 import json
@@ -157,6 +161,66 @@ def scenario(arle, tmp):
               r.stderr[-300:])
 
 
+def start_server(arle, model, extra):
+    """`arle serve` on a free port; returns (process, base URL or None)."""
+    p = subprocess.Popen([arle, "serve", "--model", model, "--port", "0", "-t", "1"] + extra,
+                         stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if "listening on http://" in line:
+            return p, "http://" + line.split("http://", 1)[1].split(" ", 1)[0]
+    return p, None
+
+
+def rollout_servers(arle, tmp):
+    model, tasks = os.path.join(tmp, "model"), os.path.join(tmp, "tasks.jsonl")
+    r = run([arle, "serve", "--model", model, "--accept-weights"])
+    check(r.returncode == 2 and "--api-key" in r.stderr,
+          "serve --accept-weights without --api-key exits 2 naming it", r.stderr[-300:])
+    servers = [start_server(arle, model, ["--accept-weights", "--api-key", "k"]) for _ in range(2)]
+    plain = start_server(arle, model, ["--api-key", "k"])
+    try:
+        if not check(all(url for _, url in servers + [plain]), "rollout servers start"):
+            return
+        code, body = get(servers[0][1], "/v1/admin/weights", "POST")
+        check(code == 401, "POST /v1/admin/weights without the key: 401", body)
+
+        def grpo(name, extra):
+            metrics = os.path.join(tmp, name + ".jsonl")
+            r = run([arle, "train", "grpo", "--model", model, "--tasks", tasks, "--no-chat",
+                     "--verifier", "match:s", "--steps", "3", "--batch", "3", "--group", "4",
+                     "--max-tokens", "5", "--lr", "1e-3", "--out", os.path.join(tmp, name),
+                     "--metrics-jsonl", metrics, "-t", "1"] + extra)
+            lines = read_jsonl(metrics) if os.path.exists(metrics) else []
+            return r, [x for x in lines if "reward_mean" in x]
+
+        r, local = grpo("local", [])
+        check(r.returncode == 0 and len(local) == 3, "grpo in process", r.stderr[-500:])
+        urls = [a for _, url in servers for a in ("--rollout-url", url)]
+        r, remote = grpo("remote", urls + ["--api-key", "k"])
+        check(r.returncode == 0 and len(remote) == 3, "grpo --rollout-url x2", r.stderr[-800:])
+        keys = ("reward_mean", "reward_std", "accuracy", "loss", "kl", "clip_fraction", "entropy",
+                "grad_norm", "tokens_generated")
+        check([{k: x[k] for k in keys} for x in remote] == [{k: x[k] for k in keys} for x in local],
+              "rollout servers: the same metrics as in process, step by step",
+              (local, remote))
+        check(all(x["logprob_max_diff"] == 0 and x.get("weights_push_s", 0) > 0 for x in remote),
+              "rollout servers: logprob_max_diff 0 and weights pushed every step", remote)
+        for what, extra, needle in (
+                ("a server without --accept-weights", ["--rollout-url", plain[1], "--api-key", "k"],
+                 "--accept-weights"),
+                ("a wrong key", urls + ["--api-key", "wrong"], "401")):
+            r, _ = grpo("bad_remote", extra)
+            check(r.returncode != 0 and needle in r.stderr, f"grpo --rollout-url: {what} is refused",
+                  r.stderr[-400:])
+    finally:
+        for p, _ in servers + [plain]:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--arle", required=True)
@@ -165,6 +229,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="arle-grpo-e2e-")
     try:
         scenario(args.arle, tmp)
+        rollout_servers(args.arle, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if FAILURES:

@@ -227,6 +227,51 @@ TEST(SafetensorsRoundTrip, OverwritesExistingFile) {
   EXPECT_EQ(file->entries().size(), 2u);
 }
 
+TEST(SafetensorsEncode, SameBytesAsTheFileAndParsesBack) {
+  std::vector<core::Buffer> buffers;
+  std::vector<NamedTensor> tensors = MakeAllDTypes(&buffers);
+  const std::map<std::string, std::string> metadata = {{"step", "7"}, {"run", "grpo"}};
+  TempDir dir;
+  const std::string path = dir.Path("w.safetensors");
+  ASSERT_TRUE(WriteSafetensors(path, tensors, metadata).ok());
+  auto encoded = EncodeSafetensors(tensors, metadata);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  EXPECT_TRUE(*encoded == ReadOrDie(path)) << "encoded bytes differ from the written file";
+
+  auto file = SafetensorsFile::Parse(
+      std::span(reinterpret_cast<const uint8_t*>(encoded->data()), encoded->size()), "encoded");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  for (const auto& [k, v] : metadata) EXPECT_EQ(file->metadata().at(k), v);
+  EXPECT_EQ(file->metadata().at("format"), "pt");
+  ASSERT_EQ(file->entries().size(), tensors.size());
+  for (const NamedTensor& nt : tensors) {
+    auto t = file->GetTensor(nt.name);
+    ASSERT_TRUE(t.ok()) << nt.name;
+    EXPECT_EQ(t->dtype(), nt.tensor.dtype());
+    ASSERT_EQ(t->rank(), 2);
+    EXPECT_EQ(t->dim(0), 3);
+    EXPECT_EQ(t->dim(1), 5);
+    ASSERT_EQ(t->nbytes(), nt.tensor.nbytes());
+    EXPECT_EQ(std::memcmp(t->data(), nt.tensor.data(), t->nbytes()), 0) << nt.name;
+  }
+}
+
+TEST(SafetensorsEncode, EmptyListAndBadInput) {
+  auto empty = EncodeSafetensors({});
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  auto file = SafetensorsFile::Parse(
+      std::span(reinterpret_cast<const uint8_t*>(empty->data()), empty->size()), "empty");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(file->entries().empty());
+
+  std::vector<core::Buffer> buffers;
+  std::vector<NamedTensor> tensors = MakeAllDTypes(&buffers);
+  std::vector<NamedTensor> dup = {tensors[0], tensors[0]};
+  EXPECT_EQ(EncodeSafetensors(dup).status().code(), core::StatusCode::kInvalidArgument);
+  core::Buffer q(34);
+  EXPECT_FALSE(EncodeSafetensors({{"q", q.AsTensor(DType::kQ8_0, {32})}}).ok());
+}
+
 TEST(SafetensorsWriter, RejectsBadInput) {
   std::vector<core::Buffer> buffers;
   std::vector<NamedTensor> tensors = MakeAllDTypes(&buffers);

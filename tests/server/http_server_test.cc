@@ -1,21 +1,24 @@
 // Tests for arle::server::HttpServer over real sockets on 127.0.0.1 (port 0), using a small Beast
-// client whose reads time out, so a server bug fails a test instead of hanging it.
+// client whose reads time out, so a server bug fails a test instead of hanging it; and
+// io::ServeClient's POST against such a server.
 #include "arle/server/http_server.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include "arle/io/http_client.h"
 
 namespace arle::server {
 namespace {
@@ -359,6 +362,188 @@ TEST(HttpServerTest, BodyOverLimitGets413AndClose) {
   }
   EXPECT_EQ(calls.load(), 1);
   EXPECT_TRUE(WaitFor([&] { return server->n_in_flight() == 0; }, 2000ms));
+}
+
+TEST(HttpServerTest, PerRouteBodyLimit) {
+  HttpServerOptions options = TestOptions();
+  options.max_body_bytes = 16 << 10;
+  std::atomic<int> calls{0};
+  auto server = StartServer(options, [&](HttpServer& s) {
+    const Handler echo = [&](const HttpRequest& r, auto w) {
+      ++calls;
+      w->Send(200, "text/plain", r.body);
+    };
+    s.Route("POST", "/echo", echo);
+    s.Route("POST", "/upload", echo, /*auth=*/true, /*max_body_bytes=*/64 << 10);
+  });
+  const auto message = [](const Response& r) {
+    return ParseError(r)["error"]["message"].get<std::string>();
+  };
+  {  // The enlarged route takes what the default one refuses, on one keep-alive connection.
+    Client client(server->port());
+    Response big = client.Request(http::verb::post, "/upload", std::string(40 << 10, 'u'));
+    EXPECT_EQ(big.result_int(), 200);
+    EXPECT_EQ(big.body().size(), 40u << 10);
+    Response at_default = client.Request(http::verb::post, "/echo", std::string(16 << 10, 'e'));
+    EXPECT_EQ(at_default.result_int(), 200);
+    Response over_default = client.Request(http::verb::post, "/echo", std::string(40 << 10, 'e'));
+    EXPECT_EQ(over_default.result_int(), 413);
+    EXPECT_FALSE(over_default.keep_alive());
+    EXPECT_NE(message(over_default).find("16384 bytes"), std::string::npos)
+        << message(over_default);
+  }
+  {  // Over the route's own limit, by Content-Length: 413 naming it.
+    Client client(server->port());
+    Response over = client.Request(http::verb::post, "/upload", std::string(80 << 10, 'u'));
+    EXPECT_EQ(over.result_int(), 413);
+    EXPECT_NE(message(over).find("65536 bytes"), std::string::npos) << message(over);
+    beast::error_code ec;
+    client.ReadUntilEof(&ec);
+    EXPECT_EQ(ec, net::error::eof);
+  }
+  {  // Chunked: the size is found while reading the body, still against the route's limit.
+    const auto chunked = [](int n_chunks) {
+      std::string raw = "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+      for (int i = 0; i < n_chunks; ++i) raw += "8000\r\n" + std::string(32 << 10, 'c') + "\r\n";
+      return raw + "0\r\n\r\n";
+    };
+    Client client(server->port());
+    ASSERT_FALSE(client.WriteRaw(chunked(2)));
+    Response at_limit;
+    ASSERT_FALSE(client.Read(at_limit));
+    EXPECT_EQ(at_limit.result_int(), 200);
+    EXPECT_EQ(at_limit.body().size(), 64u << 10);
+    ASSERT_FALSE(client.WriteRaw(chunked(3)));
+    Response over;
+    ASSERT_FALSE(client.Read(over));
+    EXPECT_EQ(over.result_int(), 413);
+    EXPECT_NE(message(over).find("65536 bytes"), std::string::npos) << message(over);
+  }
+  {  // Unrouted paths keep the server's limit.
+    Client client(server->port());
+    Response over = client.Request(http::verb::post, "/nope", std::string(40 << 10, 'n'));
+    EXPECT_EQ(over.result_int(), 413);
+  }
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_TRUE(WaitFor([&] { return server->n_in_flight() == 0; }, 2000ms));
+}
+
+TEST(HttpServerTest, EnlargedRouteChecksTheKeyBeforeTheBody) {
+  HttpServerOptions options = TestOptions();
+  options.api_key = "sk-secret";
+  std::atomic<int> calls{0};
+  auto server = StartServer(options, [&](HttpServer& s) {
+    const Handler echo = [&](const HttpRequest& r, auto w) {
+      ++calls;
+      w->Send(200, "text/plain", r.body);
+    };
+    s.Route("POST", "/v1/admin/weights", echo, /*auth=*/true, /*max_body_bytes=*/64 << 20);
+    s.Route("POST", "/open", echo, /*auth=*/false, /*max_body_bytes=*/64 << 20);
+  });
+  // Only the header of a 10 MB body: the answer must come without the body being sent.
+  const auto header_only = [](const std::string& path, const std::string& extra) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n" + extra + "\r\n";
+  };
+  struct Case {
+    std::string extra_headers;
+    std::string code;  // the envelope's code; "" -> null
+  };
+  const Case cases[] = {
+      {"", ""},
+      {"Authorization: Bearer sk-wrong\r\n", "invalid_api_key"},
+      {"Authorization: Bearer sk-wrong\r\nExpect: 100-continue\r\n", "invalid_api_key"}};
+  for (const Case& c : cases) {
+    Client client(server->port());
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_FALSE(client.WriteRaw(header_only("/v1/admin/weights", c.extra_headers)));
+    Response refused;
+    ASSERT_FALSE(client.Read(refused)) << c.extra_headers;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    EXPECT_EQ(refused.result_int(), 401) << c.extra_headers;  // not "100 Continue" either
+    EXPECT_FALSE(refused.keep_alive());
+    EXPECT_EQ(Str(refused[http::field::www_authenticate]), "Bearer");
+    const nlohmann::json error = ParseError(refused);
+    EXPECT_EQ(error["error"]["type"], "authentication_error");
+    if (c.code.empty()) {
+      EXPECT_TRUE(error["error"]["code"].is_null());
+      EXPECT_NE(error["error"]["message"].get<std::string>().find("Missing API key"),
+                std::string::npos);
+    } else {
+      EXPECT_EQ(error["error"]["code"], c.code);
+      EXPECT_EQ(error["error"]["message"], "Incorrect API key provided");
+    }
+    beast::error_code ec;
+    client.ReadUntilEof(&ec);
+    EXPECT_EQ(ec, net::error::eof);
+  }
+  {  // A route without auth waits for the body, as does one given the right key.
+    Client client(server->port());
+    ASSERT_FALSE(client.WriteRaw(header_only("/open", "")));
+    beast::error_code ec;
+    EXPECT_EQ(client.ReadUntilEof(&ec, 300ms), "");
+    EXPECT_EQ(ec, net::error::timed_out);
+  }
+  {
+    Client client(server->port());
+    Response ok = client.Request(http::verb::post, "/v1/admin/weights", std::string(1 << 20, 'w'),
+                                 {{"Authorization", "Bearer sk-secret"}});
+    EXPECT_EQ(ok.result_int(), 200);
+    EXPECT_EQ(ok.body().size(), 1u << 20);
+  }
+  EXPECT_EQ(calls.load(), 1);
+}
+
+// io::ServeClient's binary POST against a real server (the client has no test server of its own).
+TEST(HttpServerTest, ServeClientPostsBinaryBodies) {
+  HttpServerOptions options = TestOptions();
+  options.api_key = "sk-secret";
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> seen;  // content type, body
+  auto server = StartServer(options, [&](HttpServer& s) {
+    s.Route(
+        "POST", "/v1/admin/weights",
+        [&](const HttpRequest& r, auto w) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            seen.emplace_back(r.headers.count("content-type") ? r.headers.at("content-type") : "",
+                              r.body);
+          }
+          w->Send(200, "application/json", R"({"bytes":)" + std::to_string(r.body.size()) + "}");
+        },
+        /*auth=*/true, /*max_body_bytes=*/32 << 20);
+  });
+  auto url = io::ParseServerUrl("http://127.0.0.1:" + std::to_string(server->port()));
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+
+  // Every byte value, NULs included, and large enough to take many socket writes.
+  std::string weights(20 << 20, '\0');
+  for (size_t i = 0; i < weights.size(); ++i) {
+    weights[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+  }
+  io::ServeClient client(*url, "sk-secret", 5000ms);
+  auto posted = client.Post("/v1/admin/weights", weights, "application/octet-stream");
+  ASSERT_TRUE(posted.ok()) << posted.status().ToString();
+  EXPECT_EQ(posted->status, 200);
+  EXPECT_EQ(posted->content_type, "application/json");
+  EXPECT_EQ(posted->body, R"({"bytes":20971520})");
+
+  // The JSON overload is the same request with its type.
+  auto json = client.Post("/v1/admin/weights", std::string(R"({"a":1})"));
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  EXPECT_EQ(json->status, 200);
+
+  // An error status is a value, not a Status.
+  io::ServeClient keyless(*url, "", 5000ms);
+  auto refused = keyless.Post("/v1/admin/weights", std::string_view("x", 1), "text/plain");
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->status, 401);
+
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, "application/octet-stream");
+  EXPECT_TRUE(seen[0].second == weights) << "the server got other bytes";
+  EXPECT_EQ(seen[1].first, "application/json");
+  EXPECT_EQ(seen[1].second, R"({"a":1})");
 }
 
 TEST(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {

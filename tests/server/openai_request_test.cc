@@ -444,6 +444,31 @@ TEST(OpenAiRequestTest, CompletionLogprobsEchoAndUnsupported) {
   ExpectError(ParseCompletionRequest(Completion({{"tools", Json::array()}}), Ctx()), 400, "tools");
 }
 
+// arle's per-request logprobs_mode (vLLM's --logprobs-mode names): RL rollout servers report
+// the tempered log-probs a trainer's importance ratios use.
+TEST(OpenAiRequestTest, LogprobsModeSelectsTheDistribution) {
+  auto r = ParseCompletionRequest(Completion({{"logprobs", 0}}), Ctx());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.sampling.logprobs_mode, runtime::LogprobsMode::kRaw);
+  const std::pair<const char*, runtime::LogprobsMode> modes[] = {
+      {"raw_logprobs", runtime::LogprobsMode::kRaw},
+      {"processed_logprobs", runtime::LogprobsMode::kProcessed},
+      {"tempered_logprobs", runtime::LogprobsMode::kTempered}};
+  for (const auto& [name, mode] : modes) {
+    r = ParseCompletionRequest(Completion({{"logprobs", 0}, {"logprobs_mode", name}}), Ctx());
+    ASSERT_TRUE(r.ok()) << name;
+    EXPECT_EQ(r->params.sampling.logprobs_mode, mode) << name;
+  }
+  auto chat =
+      ParseChatRequest(Chat({{"logprobs", true}, {"logprobs_mode", "tempered_logprobs"}}), Ctx());
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  EXPECT_EQ(chat->params.sampling.logprobs_mode, runtime::LogprobsMode::kTempered);
+  ExpectError(ParseCompletionRequest(Completion({{"logprobs_mode", "tempered"}}), Ctx()), 400,
+              "logprobs_mode");
+  ExpectError(ParseCompletionRequest(Completion({{"logprobs_mode", 1}}), Ctx()), 400,
+              "logprobs_mode");
+}
+
 TEST(OpenAiRequestTest, ResponsesInputForms) {
   auto r = ParseResponsesRequest(
       R"({"model":"m","input":"hi","instructions":"be nice","max_output_tokens":5,

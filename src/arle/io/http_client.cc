@@ -199,6 +199,14 @@ core::Status SseParser::Dispatch(const SseCallback& on_event) {
 struct ServeClient::Impl {
   // A parser reads one message and cannot be reset, so each attempt builds a fresh one.
   using Parser = std::optional<http::response_parser<http::buffer_body>>;
+  // Bodies are sent from the caller's bytes (weights can be hundreds of MB): no copy.
+  using Request = http::request<http::span_body<const char>>;
+
+  // A request body and its type.
+  struct Body {
+    std::string_view bytes;
+    std::string_view content_type;
+  };
 
   ServerUrl url;
   std::string api_key;
@@ -283,9 +291,8 @@ struct ServeClient::Impl {
     return core::OkStatus();
   }
 
-  http::request<http::string_body> MakeRequest(http::verb verb, const std::string& target,
-                                               std::string_view accept) {
-    http::request<http::string_body> req{verb, target, 11};
+  Request MakeRequest(http::verb verb, const std::string& target, std::string_view accept) {
+    Request req{verb, target, 11};
     req.set(http::field::host, HostForHeader(url) + ":" + url.port);
     req.set(http::field::user_agent, "arle-bench");
     req.set(http::field::accept, beast::string_view(accept.data(), accept.size()));
@@ -294,10 +301,30 @@ struct ServeClient::Impl {
     return req;
   }
 
+  // `body.bytes` must outlive every send of `req`.
+  static void SetBody(Request& req, const Body& body) {
+    req.set(http::field::content_type,
+            beast::string_view(body.content_type.data(), body.content_type.size()));
+    req.body() = {body.bytes.data(), body.bytes.size()};
+    req.prepare_payload();
+  }
+
+  // Writes `req` in as many writes as the socket takes, each with its own deadline, so a large
+  // body is bounded by progress rather than by its total time.
+  beast::error_code Write(Request& req) {
+    http::request_serializer<Request::body_type> serializer(req);
+    beast::error_code ec;
+    while (!ec && !serializer.is_done()) {
+      stream.expires_after(timeout);
+      ec = Run(
+          [&](auto handler) { http::async_write_some(stream, serializer, std::move(handler)); });
+    }
+    return ec;
+  }
+
   // Sends `req` and reads the answer's header into `parser`. A reused keep-alive connection that
   // the server has meanwhile closed fails before any answer byte; that case reconnects once.
-  core::Status SendAndReadHeader(http::request<http::string_body>& req, Parser& parser,
-                                 std::string_view what) {
+  core::Status SendAndReadHeader(Request& req, Parser& parser, std::string_view what) {
     for (int attempt = 0;; ++attempt) {
       const bool reused = connected;
       parser.emplace();
@@ -305,9 +332,7 @@ struct ServeClient::Impl {
       // a Content-Length against the empty optional and rejects every sized body.
       parser->body_limit(std::numeric_limits<std::uint64_t>::max());
       ARLE_RETURN_IF_ERROR(Connect());
-      stream.expires_after(timeout);
-      beast::error_code ec =
-          Run([&](auto handler) { http::async_write(stream, req, std::move(handler)); });
+      beast::error_code ec = Write(req);
       if (!ec) {
         stream.expires_after(timeout);
         ec = Run([&](auto handler) {
@@ -351,17 +376,13 @@ struct ServeClient::Impl {
     return core::OkStatus();
   }
 
-  // One request (with a JSON body when `json_body` is set) and its whole answer, any status.
+  // One request (with `body` when set) and its whole answer, any status.
   core::StatusOr<HttpResponse> Whole(http::verb verb, std::string_view path,
-                                     const std::string* json_body) {
+                                     std::optional<Body> body) {
     const std::string target = url.base_path + std::string(path);
     const std::string what = Where(verb == http::verb::post ? "POST" : "GET", target);
-    auto req = MakeRequest(verb, target, "*/*");
-    if (json_body != nullptr) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = *json_body;
-      req.prepare_payload();
-    }
+    Request req = MakeRequest(verb, target, "*/*");
+    if (body) SetBody(req, *body);
     Parser parser;
     ARLE_RETURN_IF_ERROR(SendAndReadHeader(req, parser, what));
     HttpResponse out;
@@ -394,22 +415,25 @@ ServeClient::~ServeClient() {
 const ServerUrl& ServeClient::url() const { return impl_->url; }
 
 core::StatusOr<HttpResponse> ServeClient::Get(std::string_view path) {
-  return impl_->Whole(http::verb::get, path, nullptr);
+  return impl_->Whole(http::verb::get, path, std::nullopt);
 }
 
 core::StatusOr<HttpResponse> ServeClient::Post(std::string_view path,
                                                const std::string& json_body) {
-  return impl_->Whole(http::verb::post, path, &json_body);
+  return Post(path, json_body, "application/json");
+}
+
+core::StatusOr<HttpResponse> ServeClient::Post(std::string_view path, std::string_view body,
+                                               std::string_view content_type) {
+  return impl_->Whole(http::verb::post, path, Impl::Body{body, content_type});
 }
 
 core::Status ServeClient::PostStream(std::string_view path, const std::string& json_body,
                                      const SseCallback& on_event) {
   const std::string target = impl_->url.base_path + std::string(path);
   const std::string what = impl_->Where("POST", target);
-  auto req = impl_->MakeRequest(http::verb::post, target, "text/event-stream");
-  req.set(http::field::content_type, "application/json");
-  req.body() = json_body;
-  req.prepare_payload();
+  Impl::Request req = impl_->MakeRequest(http::verb::post, target, "text/event-stream");
+  Impl::SetBody(req, {json_body, "application/json"});
   Impl::Parser parser;
   ARLE_RETURN_IF_ERROR(impl_->SendAndReadHeader(req, parser, what));
 

@@ -92,6 +92,12 @@ class ServeClient {
   // returned as a value.
   core::StatusOr<HttpResponse> Post(std::string_view path, const std::string& json_body);
 
+  // POST base_path + `path` with any body (e.g. "application/octet-stream" model weights) sent
+  // from `body` without a copy, and a whole answer; any HTTP status is returned as a value. A large
+  // body goes out in as many writes as the socket takes, `timeout` bounding each.
+  core::StatusOr<HttpResponse> Post(std::string_view path, std::string_view body,
+                                    std::string_view content_type);
+
   // POST base_path + `path` with a JSON body and an SSE answer: `on_event` runs for each event as
   // soon as its bytes arrive (so the caller can time them). A non-200 answer, or a 200 answer
   // that is not text/event-stream, is an error carrying the server's message.

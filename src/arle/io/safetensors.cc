@@ -345,10 +345,24 @@ core::StatusOr<core::Tensor> SafetensorsModel::GetTensor(const std::string& name
   return files_[it->second].GetTensor(name);
 }
 
-core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+namespace {
+
+// What a writer emits, validated: the 8-byte header length and the padded JSON header, then the
+// tensors' bytes in `order`. Shared by WriteSafetensors and EncodeSafetensors so a file and an
+// encoded blob of the same tensors are the same bytes.
+struct SafetensorsLayout {
+  std::string header;         // the u64 length followed by the header text
+  std::vector<size_t> order;  // indices into the tensors, in data order
+  uint64_t data_bytes = 0;
+};
+
+// Validates `tensors` and lays them out as the reference writer does; `where` (a path, or a name
+// for an in-memory encoding) prefixes the errors.
+core::StatusOr<SafetensorsLayout> PlanSafetensors(
+    const std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& metadata,
+    std::string_view where) {
   const auto fail = [&](std::string message) {
-    return core::InvalidArgumentError(fmt::format("{}: {}", path, message));
+    return core::InvalidArgumentError(fmt::format("{}: {}", where, message));
   };
   std::set<std::string> names;
   for (const NamedTensor& t : tensors) {
@@ -356,7 +370,9 @@ core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
     if (t.name == kMetadataKey) return fail("a tensor cannot be named __metadata__");
     if (!names.insert(t.name).second) return fail(fmt::format("duplicate tensor '{}'", t.name));
     auto dtype = DTypeToSafetensors(t.tensor.dtype());
-    if (!dtype.ok()) return dtype.status().WithContext(fmt::format("{}: tensor '{}'", path, t.name));
+    if (!dtype.ok()) {
+      return dtype.status().WithContext(fmt::format("{}: tensor '{}'", where, t.name));
+    }
     if (t.tensor.device() != core::Device::kCpu) {
       return fail(fmt::format("tensor '{}' is not in host memory", t.name));
     }
@@ -366,10 +382,11 @@ core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
     }
   }
 
+  SafetensorsLayout layout;
   // Larger elements first keeps every tensor aligned to its element size without gaps.
-  std::vector<size_t> order(tensors.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+  layout.order.resize(tensors.size());
+  std::iota(layout.order.begin(), layout.order.end(), size_t{0});
+  std::stable_sort(layout.order.begin(), layout.order.end(), [&](size_t a, size_t b) {
     return core::ElementSize(tensors[a].tensor.dtype()) >
            core::ElementSize(tensors[b].tensor.dtype());
   });
@@ -380,7 +397,7 @@ core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
   if (!meta.contains("format")) meta["format"] = "pt";
   header[kMetadataKey] = std::move(meta);
   uint64_t offset = 0;
-  for (size_t i : order) {
+  for (size_t i : layout.order) {
     const core::Tensor& t = tensors[i].tensor;
     const auto nbytes = static_cast<uint64_t>(t.nbytes());
     nlohmann::ordered_json entry = nlohmann::ordered_json::object();
@@ -390,6 +407,7 @@ core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
     header[tensors[i].name] = std::move(entry);
     offset += nbytes;
   }
+  layout.data_bytes = offset;
   std::string text;
   try {
     text = header.dump();
@@ -397,16 +415,48 @@ core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
     return fail(fmt::format("tensor names and metadata must be UTF-8: {}", e.what()));
   }
   text.append((8 - text.size() % 8) % 8, ' ');
-
-  ARLE_ASSIGN_OR_RETURN(AtomicFileWriter out, AtomicFileWriter::Create(path));
   const uint64_t header_len = text.size();
-  ARLE_RETURN_IF_ERROR(out.Append(&header_len, sizeof(header_len)));
-  ARLE_RETURN_IF_ERROR(out.Append(text));
-  for (size_t i : order) {
+  layout.header.resize(sizeof(header_len));
+  std::memcpy(layout.header.data(), &header_len, sizeof(header_len));
+  layout.header += text;
+  return layout;
+}
+
+// Hands the file's bytes, in order, to `append(const void* data, size_t n)` (returns a Status).
+template <typename Append>
+core::Status EmitSafetensors(const SafetensorsLayout& layout,
+                             const std::vector<NamedTensor>& tensors, Append&& append) {
+  ARLE_RETURN_IF_ERROR(append(layout.header.data(), layout.header.size()));
+  for (size_t i : layout.order) {
     const core::Tensor& t = tensors[i].tensor;
-    ARLE_RETURN_IF_ERROR(out.Append(t.data(), static_cast<size_t>(t.nbytes())));
+    ARLE_RETURN_IF_ERROR(append(t.data(), static_cast<size_t>(t.nbytes())));
   }
+  return core::OkStatus();
+}
+
+}  // namespace
+
+core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  ARLE_ASSIGN_OR_RETURN(SafetensorsLayout layout, PlanSafetensors(tensors, metadata, path));
+  // Streamed to the file: a model's weights are not copied into memory first.
+  ARLE_ASSIGN_OR_RETURN(AtomicFileWriter out, AtomicFileWriter::Create(path));
+  ARLE_RETURN_IF_ERROR(EmitSafetensors(
+      layout, tensors, [&](const void* data, size_t n) { return out.Append(data, n); }));
   return out.Commit();
+}
+
+core::StatusOr<std::string> EncodeSafetensors(const std::vector<NamedTensor>& tensors,
+                                              const std::map<std::string, std::string>& metadata) {
+  ARLE_ASSIGN_OR_RETURN(SafetensorsLayout layout,
+                        PlanSafetensors(tensors, metadata, "encoding safetensors"));
+  std::string bytes;
+  bytes.reserve(layout.header.size() + layout.data_bytes);
+  ARLE_RETURN_IF_ERROR(EmitSafetensors(layout, tensors, [&](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return core::OkStatus();
+  }));
+  return bytes;
 }
 
 }  // namespace arle::io

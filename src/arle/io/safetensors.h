@@ -1,4 +1,5 @@
-// safetensors reading (single file and sharded `model.safetensors.index.json`) and writing.
+// safetensors reading (single file and sharded `model.safetensors.index.json`) and writing (to a
+// file or to memory).
 // Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}}
 // plus optional "__metadata__" (string -> string), then the data; offsets are relative to the end
 // of the header. Readers map the file and hand out Tensor views into the mapping (no copies).
@@ -92,6 +93,13 @@ struct NamedTensor {
 // dtypes safetensors cannot store, and non-contiguous or non-CPU tensors.
 core::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                               const std::map<std::string, std::string>& metadata = {});
+
+// Returns the bytes WriteSafetensors would write for the same arguments (same layout and checks),
+// for sending a model's weights without a file (e.g. to a rollout server). Holds the whole file in
+// memory; the errors name "encoding safetensors" instead of a path.
+core::StatusOr<std::string> EncodeSafetensors(
+    const std::vector<NamedTensor>& tensors,
+    const std::map<std::string, std::string>& metadata = {});
 
 // safetensors dtype strings ("F32", "BF16", ...) <-> DType. DTypeFromSafetensors: Unimplemented for
 // dtypes of the format arle does not support, InvalidArgument for strings that are no dtype.

@@ -10,9 +10,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "arle/core/status.h"
+#include "arle/core/tensor.h"
 #include "arle/kernels/context.h"
 #include "arle/models/state.h"
 
@@ -27,6 +29,10 @@ struct LoadOptions {
   // train::LlamaTrainer's for the same weights and tokens: RL rollouts whose log-probs a trainer
   // recomputes. kDot (the default) is faster for decode.
   kernels::FloatMatMul float_matmul = kernels::FloatMatMul::kDot;
+  // Holds owned, writable f32 copies of the weights instead of using them in place from the
+  // mapped file (block formats are dequantized), so Model::SetWeights can replace them: a
+  // rollout server that an RL trainer pushes new weights to.
+  bool writable_weights = false;
   // When non-empty (or when the environment variable ARLE_DUMP_DIR is set), every forward writes
   // its named activations there (see tensor_dump.h); each forward overwrites the previous one's.
   std::string dump_dir;
@@ -45,6 +51,12 @@ struct ModelInfo {
   int64_t weight_bytes = 0;    // bytes of all weights as stored
   int64_t decode_weight_bytes = 0;  // bytes one decode step reads (one embedding row, not the table)
   std::string weight_format;   // "bf16", "q4_k+q6_k", ...: the stored dtypes, most bytes first
+};
+
+// One tensor of a weight update, by its Hugging Face name.
+struct NamedWeight {
+  std::string name;
+  core::Tensor tensor;
 };
 
 class Model {
@@ -74,6 +86,18 @@ class Model {
   virtual core::Status Forward(std::span<const int32_t> tokens,
                                std::span<const StepSequence> sequences, ModelState& state,
                                std::vector<float>* logits) = 0;
+
+  // Replaces every weight by the tensor of the same name in `weights` (an RL trainer pushing its
+  // updated weights to a rollout server: POST /v1/admin/weights). `config_json` is the sender's
+  // config.json; it must describe this model (architecture, sizes, norms, rotary embedding).
+  // `weights` must name each of the model's tensors exactly once, with its shape, as f32, f16 or
+  // bf16 (converted to f32). Everything is checked before anything is written, so on an error the
+  // model is unchanged. Errors: FailedPrecondition when the weights are not writable (loaded
+  // without LoadOptions::writable_weights), InvalidArgument naming the config field or the tensor
+  // that does not match, Unimplemented for a family that takes no updates (the default).
+  // Not concurrently with Forward: run it through runtime::Engine::UpdateWeights.
+  virtual core::Status SetWeights(std::string_view config_json,
+                                  std::span<const NamedWeight> weights);
 };
 
 }  // namespace arle::models

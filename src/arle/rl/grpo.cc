@@ -11,8 +11,9 @@
 #include <utility>
 
 #include "arle/core/random.h"
-#include "arle/kernels/cross_entropy.h"
 #include "arle/rl/policy.h"
+#include "arle/rl/policy_update.h"
+#include "arle/rl/remote_rollouts.h"
 #include "arle/rl/rl_tasks.h"
 #include "arle/rl/rollout.h"
 #include "arle/train/checkpoint.h"
@@ -84,81 +85,6 @@ class TaskOrder {
   std::vector<int64_t> order_;
 };
 
-// One training sequence: prompt + completion, the completion's tokens scored.
-struct TrainSequence {
-  const std::vector<int32_t>* prompt;
-  const RolloutSample* sample;
-  double advantage;
-};
-
-// The micro-batches' inputs and targets (padded to each micro-batch's longest sequence).
-struct MicroBatch {
-  std::vector<int32_t> inputs, targets;
-  std::vector<size_t> seqs;  // indices into the step's sequences
-  int64_t seq_len = 0;
-  train::Batch batch(std::span<const float> weights, float temperature) const {
-    return {.inputs = inputs,
-            .targets = targets,
-            .n_seq = static_cast<int64_t>(seqs.size()),
-            .seq_len = seq_len,
-            .token_weights = weights,
-            .temperature = temperature};
-  }
-};
-
-std::vector<MicroBatch> MakeMicroBatches(const std::vector<TrainSequence>& seqs, int64_t size) {
-  std::vector<MicroBatch> out;
-  for (size_t s0 = 0; s0 < seqs.size(); s0 += static_cast<size_t>(size)) {
-    MicroBatch mb;
-    const size_t s1 = std::min(seqs.size(), s0 + static_cast<size_t>(size));
-    for (size_t s = s0; s < s1; ++s) {
-      mb.seqs.push_back(s);
-      mb.seq_len = std::max<int64_t>(
-          mb.seq_len, static_cast<int64_t>(seqs[s].prompt->size() + seqs[s].sample->ids.size()));
-    }
-    for (const size_t s : mb.seqs) {
-      const std::vector<int32_t>& prompt = *seqs[s].prompt;
-      const std::vector<int32_t>& completion = seqs[s].sample->ids;
-      const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-      const int64_t n_total = n_prompt + static_cast<int64_t>(completion.size());
-      auto token = [&](int64_t i) { return i < n_prompt ? prompt[i] : completion[i - n_prompt]; };
-      for (int64_t i = 0; i < mb.seq_len; ++i) {
-        mb.inputs.push_back(i < n_total ? token(i) : 0);
-        // Position i predicts token i + 1: counted for the completion's tokens only.
-        mb.targets.push_back(i + 1 >= n_prompt && i + 1 < n_total ? token(i + 1)
-                                                                  : kernels::kIgnoreIndex);
-      }
-    }
-    out.push_back(std::move(mb));
-  }
-  return out;
-}
-
-// Per sequence, the scores of its completion tokens.
-struct SequenceScores {
-  std::vector<std::vector<float>> logprob, entropy;
-};
-
-core::StatusOr<SequenceScores> ScoreAll(
-    const std::vector<MicroBatch>& mbs, const std::vector<TrainSequence>& seqs, float temperature,
-    const std::function<core::StatusOr<TokenScores>(const train::Batch&)>& score) {
-  SequenceScores out;
-  out.logprob.resize(seqs.size());
-  out.entropy.resize(seqs.size());
-  for (const MicroBatch& mb : mbs) {
-    ARLE_ASSIGN_OR_RETURN(TokenScores s, score(mb.batch({}, temperature)));
-    size_t k = 0;
-    for (const size_t i : mb.seqs) {
-      const size_t n = seqs[i].sample->ids.size();
-      if (k + n > s.logprob.size()) return core::InternalError("scored fewer tokens than sampled");
-      out.logprob[i].assign(s.logprob.begin() + k, s.logprob.begin() + k + n);
-      out.entropy[i].assign(s.entropy.begin() + k, s.entropy.begin() + k + n);
-      k += n;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string GrpoEvalJson(const GrpoEvalReport& r, bool with_step) {
@@ -171,26 +97,27 @@ std::string GrpoEvalJson(const GrpoEvalReport& r, bool with_step) {
 }
 
 std::string GrpoStepJson(const GrpoStepReport& r) {
-  return Json{{"step", r.step},
-              {"reward_mean", r.reward_mean},
-              {"reward_std", r.reward_std},
-              {"reward_max", r.reward_max},
-              {"accuracy", r.accuracy},
-              {"loss", r.loss},
-              {"kl", r.kl},
-              {"clip_fraction", r.clip_fraction},
-              {"entropy", r.entropy},
-              {"logprob_max_diff", r.logprob_max_diff},
-              {"grad_norm", r.grad_norm},
-              {"lr", r.lr},
-              {"tokens_generated", r.tokens_generated},
-              {"rollout_s", r.rollout_s},
-              {"train_s", r.train_s},
-              {"rollout_tokens_per_s", r.rollout_tokens_per_s},
-              {"verifier_failures", r.verifier_failures},
-              {"verifier_timeouts", r.verifier_timeouts},
-              {"elapsed_s", r.elapsed_s}}
-      .dump();
+  Json j{{"step", r.step},
+         {"reward_mean", r.reward_mean},
+         {"reward_std", r.reward_std},
+         {"reward_max", r.reward_max},
+         {"accuracy", r.accuracy},
+         {"loss", r.loss},
+         {"kl", r.kl},
+         {"clip_fraction", r.clip_fraction},
+         {"entropy", r.entropy},
+         {"logprob_max_diff", r.logprob_max_diff},
+         {"grad_norm", r.grad_norm},
+         {"lr", r.lr},
+         {"tokens_generated", r.tokens_generated},
+         {"rollout_s", r.rollout_s},
+         {"train_s", r.train_s},
+         {"rollout_tokens_per_s", r.rollout_tokens_per_s},
+         {"verifier_failures", r.verifier_failures},
+         {"verifier_timeouts", r.verifier_timeouts},
+         {"elapsed_s", r.elapsed_s}};
+  if (r.weights_push_s > 0) j["weights_push_s"] = r.weights_push_s;
+  return j.dump();
 }
 
 namespace {
@@ -265,7 +192,16 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     ARLE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, renderer.Render(t));
     eval_prompts.push_back(std::move(ids));
   }
-  Rollouts rollouts(policy->engine(), policy->model());
+  // Held-out evaluation always samples in process; the steps' rollouts come from the rollout
+  // servers when there are any, which first get the weights the run starts from.
+  Rollouts local(policy->engine(), policy->model());
+  std::unique_ptr<RemoteRollouts> remote;
+  if (!o.rollout_urls.empty()) {
+    ARLE_ASSIGN_OR_RETURN(remote,
+                          RemoteRollouts::Create({.urls = o.rollout_urls, .api_key = o.api_key}));
+    ARLE_RETURN_IF_ERROR(remote->PushWeights(loaded.config, policy->engine_weights(), step));
+  }
+  RolloutGenerator& rollouts = remote ? static_cast<RolloutGenerator&>(*remote) : local;
 
   auto evaluate = [&](int64_t at_step) -> core::Status {
     if (eval_tasks.empty()) return core::OkStatus();
@@ -275,7 +211,7 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     p.max_tokens = o.max_tokens;
     std::vector<uint64_t> seeds(eval_prompts.size(), 0);
     ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> got,
-                          rollouts.Run(eval_prompts, p, seeds));
+                          local.Run(eval_prompts, p, seeds));
     std::vector<std::string> texts;
     for (const auto& g : got) texts.push_back(g[0].text);
     const std::vector<VerifyResult> results = VerifyBatch(verifier, eval_tasks, texts, o.n_threads);
@@ -303,6 +239,11 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
     return dir;
   };
 
+  const UpdateOptions update_options{.objective = o.objective,
+                                     .epochs = o.epochs_per_batch,
+                                     .micro_batch = o.micro_batch,
+                                     .temperature = o.temperature,
+                                     .clip_grad = o.clip_grad};
   if (step == 0) ARLE_RETURN_IF_ERROR(evaluate(0));
   TaskOrder order(static_cast<int64_t>(tasks.size()), o.seed);
   const Clock::time_point start = Clock::now();
@@ -343,86 +284,40 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
                           GroupAdvantages(rewards, o.group, o.std_norm));
 
     const Clock::time_point t1 = Clock::now();
-    std::vector<TrainSequence> seqs;
+    // One trajectory per completion: its prompt as context, its tokens as one objective unit.
+    std::vector<Trajectory> trajectories;
+    std::vector<ObjectiveUnit> units;
     for (size_t j = 0; j < groups.size(); ++j) {
       for (size_t g = 0; g < groups[j].size(); ++g) {
-        seqs.push_back({&step_prompts[j], &groups[j][g], advantages[j * o.group + g]});
+        Trajectory t;
+        t.AddContext(step_prompts[j]);
+        t.AddGenerated(groups[j][g].ids, groups[j][g].logprobs);
+        units.push_back({.trajectory = trajectories.size(),
+                         .first = 0,
+                         .count = t.n_generated(),
+                         .advantage = advantages[j * o.group + g]});
+        trajectories.push_back(std::move(t));
       }
     }
-    const std::vector<MicroBatch> mbs = MakeMicroBatches(seqs, o.micro_batch);
-    auto policy_score = [&](const train::Batch& b) { return policy->Score(b, o.temperature); };
-    ARLE_ASSIGN_OR_RETURN(SequenceScores current, ScoreAll(mbs, seqs, o.temperature, policy_score));
-    std::optional<SequenceScores> ref_scores;
-    if (reference) {
-      auto ref_score = [&](const train::Batch& b) {
-        return ScoreBatch(*reference, b, o.temperature);
-      };
-      ARLE_ASSIGN_OR_RETURN(ref_scores, ScoreAll(mbs, seqs, o.temperature, ref_score));
-    }
-    std::vector<std::vector<float>> old_logp(seqs.size());
-    GrpoStepReport r;
-    double entropy_sum = 0;
-    int64_t n_tokens = 0;
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      for (size_t t = 0; t < seqs[i].sample->ids.size(); ++t) {
-        old_logp[i].push_back(seqs[i].sample->logprobs[t]);
-        r.logprob_max_diff =
-            std::max(r.logprob_max_diff,
-                     std::fabs(double(seqs[i].sample->logprobs[t]) - current.logprob[i][t]));
-        entropy_sum += current.entropy[i][t];
-        ++n_tokens;
-      }
-    }
-
-    // --- Updates: epochs_per_batch passes over the rollouts, each one optimizer step.
-    double clip_sum = 0;
     const double lr = train::LearningRate(o.schedule, step);
-    for (int epoch = 0; epoch < o.epochs_per_batch; ++epoch) {
-      if (epoch > 0) {
-        ARLE_ASSIGN_OR_RETURN(current, ScoreAll(mbs, seqs, o.temperature, policy_score));
-      }
-      std::vector<SequenceTerms> terms;
-      for (size_t i = 0; i < seqs.size(); ++i) {
-        SequenceTerms t;
-        t.logp = current.logprob[i];
-        t.old_logp = old_logp[i];
-        if (ref_scores) t.ref_logp = ref_scores->logprob[i];
-        t.advantage = seqs[i].advantage;
-        terms.push_back(t);
-      }
-      ARLE_ASSIGN_OR_RETURN(ObjectiveResult obj, EvaluateObjective(terms, o.objective));
-      if (epoch == 0) {
-        r.loss = obj.loss;
-        r.kl = obj.kl_mean;
-      }
-      clip_sum += obj.clip_fraction;
-      policy->trainer().ZeroGrads();
-      for (const MicroBatch& mb : mbs) {
-        // The gradient of L = sum c_t logp_t is that of sum w_t CE_t with w_t = -c_t.
-        std::vector<float> weights(mb.targets.size(), 0.0f);
-        for (size_t s = 0; s < mb.seqs.size(); ++s) {
-          const size_t i = mb.seqs[s];
-          const int64_t first = static_cast<int64_t>(seqs[i].prompt->size()) - 1;
-          for (size_t t = 0; t < obj.coeffs[i].size(); ++t) {
-            weights[s * mb.seq_len + first + t] = -obj.coeffs[i][t];
-          }
-        }
-        ARLE_RETURN_IF_ERROR(
-            policy->trainer().ForwardBackward(mb.batch(weights, o.temperature), 1.0).status());
-      }
-      ARLE_RETURN_IF_ERROR(policy->Update([&]() -> core::Status {
-        r.grad_norm = train::ClipGradNorm(optimizer->params(), o.clip_grad);
-        optimizer->Step(lr);
-        return core::OkStatus();
-      }));
-    }
+    ARLE_ASSIGN_OR_RETURN(UpdateStats u, UpdatePolicy(*policy, *optimizer, reference.get(),
+                                                      trajectories, units, update_options, lr));
+    GrpoStepReport r;
+    r.loss = u.loss;
+    r.kl = u.kl;
+    r.clip_fraction = u.clip_fraction;
+    r.entropy = u.entropy;
+    r.logprob_max_diff = u.logprob_max_diff;
+    r.grad_norm = u.grad_norm;
+    const int64_t n_tokens = u.n_tokens;
     ++step;
-
     const Clock::time_point t2 = Clock::now();
+    if (remote) {
+      ARLE_RETURN_IF_ERROR(remote->PushWeights(loaded.config, policy->engine_weights(), step));
+      r.weights_push_s = std::chrono::duration<double>(Clock::now() - t2).count();
+    }
     r.step = step;
     r.lr = lr;
-    r.clip_fraction = clip_sum / o.epochs_per_batch;
-    r.entropy = n_tokens > 0 ? entropy_sum / static_cast<double>(n_tokens) : 0;
     r.tokens_generated = n_tokens;
     r.rollout_s = rollout_s;
     r.train_s = std::chrono::duration<double>(t2 - t1).count();

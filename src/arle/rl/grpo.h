@@ -61,6 +61,10 @@ struct GrpoOptions {
   std::string metrics_jsonl;   // appended: one object per step and per evaluation
   int n_threads = 0;           // compute threads (0: one per physical core)
   int64_t kv_cache_bytes = 0;  // the engine's K/V (0: its default)
+  // Rollout servers (`arle serve --accept-weights`, remote_rollouts.h): the steps' samples come
+  // from them, and they get the weights after every update. Empty: the in-process engine.
+  std::vector<std::string> rollout_urls;
+  std::string api_key;  // the rollout servers' --api-key
 };
 
 struct GrpoStepReport {
@@ -79,6 +83,7 @@ struct GrpoStepReport {
   double rollout_s = 0, train_s = 0, rollout_tokens_per_s = 0;
   int64_t verifier_failures = 0, verifier_timeouts = 0;
   double elapsed_s = 0;
+  double weights_push_s = 0;  // sending the updated weights to the rollout servers (0: none)
 };
 
 // A step's metrics as one JSON object's text (the --metrics-jsonl line).

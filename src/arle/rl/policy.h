@@ -55,6 +55,8 @@ class Policy {
   runtime::Engine& engine() { return *engine_; }
   train::LlamaTrainer& trainer() { return *trainer_; }
   const models::Model& model() const { return *model_; }
+  // The weights the engine reads (under LoRA the merged ones): what rollout servers are sent.
+  const models::llama::ModelWeights& engine_weights() const { return model_->weights(); }
   const kernels::Context& train_context() const { return *train_ctx_; }
 
   // The log-probs and entropies of the batch's counted targets (not kernels::kIgnoreIndex), in

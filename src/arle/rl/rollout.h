@@ -54,17 +54,27 @@ struct RolloutSample {
   runtime::FinishReason finish = runtime::FinishReason::kNone;
 };
 
-class Rollouts {
+// Where a step's samples come from: the in-process engine (Rollouts) or rollout servers
+// (RemoteRollouts, remote_rollouts.h).
+class RolloutGenerator {
+ public:
+  virtual ~RolloutGenerator() = default;
+  // params.n samples of every prompt, all in flight together; prompt i's sample g uses the seed
+  // seeds[i] + g (so the results do not depend on scheduling). Results per prompt, per sample.
+  virtual core::StatusOr<std::vector<std::vector<RolloutSample>>> Run(
+      const std::vector<std::vector<int32_t>>& prompts, const RolloutParams& params,
+      const std::vector<uint64_t>& seeds) = 0;
+};
+
+class Rollouts final : public RolloutGenerator {
  public:
   // The engine and its model must outlive this.
   Rollouts(runtime::Engine& engine, const models::Model& model);
-  // params.n samples of every prompt, all in flight together; prompt i's sample g uses the seed
-  // seeds[i] + g (so the results do not depend on scheduling). Results per prompt, per sample.
-  // Errors: the engine's for a bad request (a too-long prompt names its index), FailedPrecondition
-  // when the engine shut down meanwhile.
+  // RolloutGenerator. Errors: the engine's for a bad request (a too-long prompt names its index),
+  // FailedPrecondition when the engine shut down meanwhile.
   core::StatusOr<std::vector<std::vector<RolloutSample>>> Run(
       const std::vector<std::vector<int32_t>>& prompts, const RolloutParams& params,
-      const std::vector<uint64_t>& seeds);
+      const std::vector<uint64_t>& seeds) override;
 
  private:
   runtime::Engine& engine_;

@@ -1,13 +1,17 @@
-// One HTTP/1.1 connection on its own strand: reads and parses requests (Beast), hands each to the
-// server's router with a ResponseWriter, and writes what the writer queues, in order. While a
-// response is pending it keeps reading in small pieces to notice a disconnect.
-#include <deque>
-#include <exception>
-#include <iterator>
+// One HTTP/1.1 connection on its own strand: reads and parses requests (Beast) with their route's
+// body limit, hands each to the server's router with a ResponseWriter, and writes what the writer
+// queues, in order. While a response is pending it keeps reading in small pieces to notice a
+// disconnect.
+#include <fmt/format.h>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
+#include <deque>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <string_view>
 
 #include "arle/core/logging.h"
 #include "arle/server/http_parse.h"
@@ -24,6 +28,25 @@ constexpr size_t kMaxPipelinedBytes = 1 << 20;
 // After an error response that closes the connection (413, 400) unread request bytes are drained
 // for this long so the close does not turn into a RST that destroys the response in flight.
 constexpr auto kLingerTime = std::chrono::seconds(1);
+// The header is read with no body limit: the limit is the route's, known once the header is in.
+constexpr size_t kNoBodyLimit = std::numeric_limits<size_t>::max();
+
+std::string_view ToStringView(beast::string_view s) { return {s.data(), s.size()}; }
+
+// The values of header `field` joined with ", " as ToHttpRequest joins them, or nullopt when
+// absent.
+std::optional<std::string> JoinedHeader(const http::request_header<>& header, http::field field) {
+  std::optional<std::string> joined;
+  for (auto [it, end] = header.equal_range(field); it != end; ++it) {
+    if (joined) {
+      *joined += ", ";
+    } else {
+      joined.emplace();
+    }
+    *joined += ToStringView(it->value());
+  }
+  return joined;
+}
 
 }  // namespace
 
@@ -141,7 +164,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     parser_.emplace();
-    ConfigureRequestParser(*parser_, core_->options.max_body_bytes);
+    ConfigureRequestParser(*parser_, kNoBodyLimit);
+    body_limit_ = core_->options.max_body_bytes;
     ArmTimer(core_->options.idle_timeout);
     http::async_read_header(socket_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -152,11 +176,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnHeader(beast::error_code ec) {
     if (closed_) return;
     if (ec) return OnReadError(ec);
-    if (DeclaresBodyTooLarge(*parser_, core_->options.max_body_bytes)) {
-      return RespondAndClose(413, BodyTooLargeMessage(core_->options.max_body_bytes));
-    }
-    if (parser_->is_done()) return Dispatch();
     const auto& msg = parser_->get();
+    const std::string_view target = ToStringView(msg.target());
+    const Router::Entry* route = nullptr;
+    body_limit_ = core_->BodyLimit(ToStringView(msg.method_string()),
+                                   target.substr(0, target.find('?')), &route);
+    if (route != nullptr && body_limit_ > core_->options.max_body_bytes) {
+      // Only a client with the key may make the server read (and hold) a body this large.
+      if (auto refusal =
+              core_->CheckApiKey(*route, JoinedHeader(msg, http::field::authorization))) {
+        return RespondAndClose(refusal->status, std::move(refusal->message), refusal->code,
+                               refusal->headers);
+      }
+    }
+    if (DeclaresBodyTooLarge(*parser_, body_limit_)) {
+      return RespondAndClose(413, BodyTooLargeMessage(body_limit_));
+    }
+    parser_->body_limit(static_cast<std::uint64_t>(body_limit_));
+    if (parser_->is_done()) return Dispatch();
     if (msg.version() >= 11 && beast::iequals(msg[http::field::expect], "100-continue")) {
       // curl and others wait (about a second) for this before sending a large body.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -183,7 +220,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnReadError(beast::error_code ec) {
     DisarmTimer();
-    if (auto answer = ReadErrorResponse(ec, core_->options.max_body_bytes)) {
+    if (auto answer = ReadErrorResponse(ec, body_limit_)) {
       return RespondAndClose(answer->first, std::move(answer->second));
     }
     // EOF between requests, a reset, a timeout: nothing to answer.
@@ -216,13 +253,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     core_->BeginRequest();
   }
 
-  // An error found while reading the request: answer it and close, since the rest of the
-  // request cannot be framed.
-  void RespondAndClose(int status, std::string message) {
+  // An error found while reading the request (or a refusal before its body): answer it and close,
+  // since the rest of the request cannot be framed. `code` and `headers` as for SendError.
+  void RespondAndClose(int status, std::string message, std::string_view code = {},
+                       const Headers& headers = {}) {
     StartRequest(/*keep_alive=*/false);
     Outgoing out;
     out.bytes = FullResponse(status, /*http11=*/true, /*keep_alive=*/false, "application/json",
-                             ErrorBody(status, message), {});
+                             ErrorBody(status, message, {}, code), headers);
     out.last = true;
     out.close_after = true;
     Enqueue(request_id_, std::move(out));
@@ -368,6 +406,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  size_t body_limit_ = 0;  // of the request being read: its route's, or the server's
   bool closed_ = false;
 
   // The current request (at most one: pipelined requests wait in buffer_).

@@ -93,6 +93,7 @@ void Router::Add(std::string method, std::string pattern, Entry entry) {
   }
   ARLE_CHECK(route->methods.find(method) == route->methods.end())
       << "route " << method << " " << pattern << " registered twice";
+  if (entry.max_body_bytes != 0) has_body_limits_ = true;
   route->methods.emplace(std::move(method), std::move(entry));
 }
 

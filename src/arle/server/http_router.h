@@ -28,6 +28,7 @@ class Router {
   struct Entry {
     Handler handler;
     bool auth = true;
+    size_t max_body_bytes = 0;  // the route's own body limit; 0: the server's
   };
 
   // REQUIRES (ARLE_CHECK: a programming error): `pattern` starts with '/', each "{...}" is a whole
@@ -42,6 +43,9 @@ class Router {
     std::string allow;
   };
   Match Find(std::string_view method, std::string_view path) const;
+
+  // Whether some entry has its own max_body_bytes (else the server need not route before the body).
+  bool has_body_limits() const { return has_body_limits_; }
 
  private:
   struct Segment {
@@ -60,6 +64,7 @@ class Router {
                            std::map<std::string, std::string>* params);
 
   std::vector<Route> routes_;  // registration order
+  bool has_body_limits_ = false;
 };
 
 }  // namespace arle::server::http_internal

@@ -3,10 +3,12 @@
 // holds the accept loop, routing with API-key checks, and Start/Stop.
 #include "arle/server/http_server.h"
 
-#include <exception>
-#include <utility>
-
 #include <fmt/format.h>
+
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "arle/core/check.h"
 #include "arle/core/logging.h"
@@ -44,25 +46,13 @@ void ServerCore::Handle(HttpRequest request, const std::shared_ptr<ResponseWrite
   }
   request.path_params = std::move(match.params);
   const Router::Entry& route = *match.entry;
-  if (route.auth && !options.api_key.empty()) {
-    const Headers challenge = {{"WWW-Authenticate", "Bearer"}};
-    const auto auth_it = request.headers.find("authorization");
-    if (auth_it == request.headers.end()) {
-      return SendError(*writer, 401,
-                       "Missing API key: send it as the header \"Authorization: Bearer <key>\"", {},
-                       {}, challenge);
-    }
-    std::string_view value = auth_it->second;
-    constexpr std::string_view kScheme = "bearer ";
-    const bool is_bearer =
-        value.size() >= kScheme.size() && ToLower(value.substr(0, kScheme.size())) == kScheme;
-    std::string_view key = is_bearer ? value.substr(kScheme.size()) : std::string_view();
-    while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
-    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
-    if (!is_bearer || !ConstantTimeEquals(key, options.api_key)) {
-      return SendError(*writer, 401, "Incorrect API key provided", {}, "invalid_api_key",
-                       challenge);
-    }
+  const auto auth_it = request.headers.find("authorization");
+  const auto authorization = auth_it == request.headers.end()
+                                 ? std::nullopt
+                                 : std::optional<std::string_view>(auth_it->second);
+  if (auto refusal = CheckApiKey(route, authorization)) {
+    return SendError(*writer, refusal->status, refusal->message, {}, refusal->code,
+                     std::move(refusal->headers));
   }
   try {
     route.handler(request, writer);
@@ -74,6 +64,38 @@ void ServerCore::Handle(HttpRequest request, const std::shared_ptr<ResponseWrite
                    request.path);
     SendError(*writer, 500, "internal server error");
   }
+}
+
+size_t ServerCore::BodyLimit(std::string_view method, std::string_view path,
+                             const Router::Entry** route) const {
+  *route = nullptr;
+  // Most servers give no route its own limit: then nothing is routed twice.
+  if (!router.has_body_limits()) return options.max_body_bytes;
+  const Router::Entry* entry = router.Find(method, path).entry;
+  if (entry == nullptr || entry->max_body_bytes == 0) return options.max_body_bytes;
+  *route = entry;
+  return entry->max_body_bytes;
+}
+
+std::optional<Refusal> ServerCore::CheckApiKey(
+    const Router::Entry& route, std::optional<std::string_view> authorization) const {
+  if (!route.auth || options.api_key.empty()) return std::nullopt;
+  const Headers challenge = {{"WWW-Authenticate", "Bearer"}};
+  if (!authorization) {
+    return Refusal{401, "Missing API key: send it as the header \"Authorization: Bearer <key>\"",
+                   "", challenge};
+  }
+  std::string_view value = *authorization;
+  constexpr std::string_view kScheme = "bearer ";
+  const bool is_bearer =
+      value.size() >= kScheme.size() && ToLower(value.substr(0, kScheme.size())) == kScheme;
+  std::string_view key = is_bearer ? value.substr(kScheme.size()) : std::string_view();
+  while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+  while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+  if (!is_bearer || !ConstantTimeEquals(key, options.api_key)) {
+    return Refusal{401, "Incorrect API key provided", "invalid_api_key", challenge};
+  }
+  return std::nullopt;
 }
 
 void ServerCore::DoAccept() {
@@ -137,10 +159,11 @@ HttpServer::HttpServer(HttpServerOptions options)
 
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 
-void HttpServer::Route(std::string method, std::string path, Handler handler, bool auth) {
+void HttpServer::Route(std::string method, std::string path, Handler handler, bool auth,
+                       size_t max_body_bytes) {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
   ARLE_CHECK(impl_->state == ServerCore::State::kIdle) << "HttpServer::Route after Start";
-  impl_->router.Add(std::move(method), std::move(path), {std::move(handler), auth});
+  impl_->router.Add(std::move(method), std::move(path), {std::move(handler), auth, max_body_bytes});
 }
 
 core::Status HttpServer::Start() {

@@ -81,7 +81,7 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0 = pick a free port (see port())
   int n_io_threads = 1;
-  size_t max_body_bytes = 8 << 20;  // larger bodies get 413
+  size_t max_body_bytes = 8 << 20;  // larger bodies get 413 (a route may set its own, see Route)
   std::string api_key;              // non-empty: routes marked auth need "Authorization: Bearer KEY"
   std::chrono::seconds idle_timeout{120};
 };
@@ -98,8 +98,13 @@ class HttpServer {
   // their percent-decoded values are in HttpRequest::path_params (see http_router.h for the
   // precedence). Same path, other method -> 405 with Allow; unknown path -> 404; both in the
   // error envelope. `auth`: requires the API key when one is set (401 otherwise; compared in
-  // constant time). REQUIRES: a valid pattern, not registered twice for the method.
-  void Route(std::string method, std::string path, Handler handler, bool auth = true);
+  // constant time). `max_body_bytes`: this route's body limit in place of
+  // HttpServerOptions::max_body_bytes (0: that one), e.g. for uploads of model weights; larger
+  // bodies get 413 naming it. When it is above the server's and the route needs the key, the key is
+  // checked as soon as the header arrives, before any of the body is read: a client without it gets
+  // 401 and the connection closes. REQUIRES: a valid pattern, not registered twice for the method.
+  void Route(std::string method, std::string path, Handler handler, bool auth = true,
+             size_t max_body_bytes = 0);
 
   // Binds and starts the I/O threads. Errors: the address is in use or invalid (names it).
   core::Status Start();

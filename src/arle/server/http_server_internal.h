@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -11,16 +14,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http.hpp>
-
 #include "arle/server/http_router.h"
 #include "arle/server/http_server.h"
+#include "arle/server/http_wire.h"
 
 namespace arle::server::http_internal {
 
@@ -59,6 +60,14 @@ struct SharedState {
 
 class Connection;
 
+// A request refused before its handler runs: what its error envelope says.
+struct Refusal {
+  int status = 0;
+  std::string message;
+  std::string code;  // "" -> JSON null
+  Headers headers;   // extra response headers
+};
+
 // Everything the connections need from the server. Lives as long as the HttpServer; connections
 // touch it only on I/O threads, which Stop() joins before it goes away.
 struct ServerCore {
@@ -92,6 +101,15 @@ struct ServerCore {
 
   // Routing (fills request.path_params), auth and the handler call; on the connection's strand.
   void Handle(HttpRequest request, const std::shared_ptr<ResponseWriter>& writer);
+  // The body limit of a request to (method, path), known once its header is parsed: its route's
+  // own, else options.max_body_bytes. Sets *route to the route when one has its own limit (else
+  // null: without per-route limits nothing is routed before the body). Thread-safe.
+  size_t BodyLimit(std::string_view method, std::string_view path,
+                   const Router::Entry** route) const;
+  // The 401 for a request to `route` whose Authorization header (nullopt: absent) lacks the API
+  // key, or nullopt when it may go on (no key set, a route without auth, or the right key).
+  std::optional<Refusal> CheckApiKey(const Router::Entry& route,
+                                     std::optional<std::string_view> authorization) const;
   void DoAccept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
   void RunLoop();

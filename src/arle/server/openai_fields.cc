@@ -174,6 +174,23 @@ MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s) {
   std::optional<int64_t> seed;
   ARLE_API_TRY(r.Int("seed", &seed));
   if (seed) s->seed = static_cast<uint64_t>(*seed);
+  // vLLM's --logprobs-mode names, per request (an arle extension): what `logprobs` describe.
+  std::optional<std::string> mode;
+  ARLE_API_TRY(r.String("logprobs_mode", &mode));
+  if (mode) {
+    if (*mode == "raw_logprobs") {
+      s->logprobs_mode = runtime::LogprobsMode::kRaw;
+    } else if (*mode == "processed_logprobs") {
+      s->logprobs_mode = runtime::LogprobsMode::kProcessed;
+    } else if (*mode == "tempered_logprobs") {
+      s->logprobs_mode = runtime::LogprobsMode::kTempered;
+    } else {
+      return Invalid(fmt::format("Invalid 'logprobs_mode': '{}' (expected raw_logprobs, "
+                                 "processed_logprobs or tempered_logprobs).",
+                                 *mode),
+                     "logprobs_mode");
+    }
+  }
   return std::nullopt;
 }
 

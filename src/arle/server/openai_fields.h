@@ -153,7 +153,9 @@ ApiOr<Json> ParseBody(std::string_view body);
 // `model` must be the served one (404 model_not_found); `required`: absent is a 400.
 MaybeError CheckModel(ObjectReader& r, const ParseContext& ctx, bool required);
 // temperature, top_p, top_k, min_p, the three penalties, seed: types only (the ranges are
-// SamplingParams::Validate's, see CheckSampling).
+// SamplingParams::Validate's, see CheckSampling); and arle's `logprobs_mode` (vLLM's
+// --logprobs-mode names, per request: raw_logprobs, processed_logprobs, or tempered_logprobs,
+// runtime::LogprobsMode::kTempered, which an RL trainer's importance ratios use).
 MaybeError ReadSampling(ObjectReader& r, runtime::SamplingParams* s);
 // SamplingParams::Validate over what the request set, its error naming the API's parameter (see
 // FromStatus and ParamFor). Each parser calls it once, after reading every sampling field.

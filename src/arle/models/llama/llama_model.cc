@@ -89,6 +89,9 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const LlamaC
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   m->config_ = config;
   ARLE_ASSIGN_OR_RETURN(m->rope_, ComputeRopeFrequencies(config));
+  if (options.writable_weights && !weights.writable) {
+    ARLE_ASSIGN_OR_RETURN(weights, OwnedF32Copy(weights));
+  }
   m->weights_ = std::move(weights);
   m->pool_ = std::make_unique<core::ThreadPool>(options.n_threads);
   m->ctx_ = std::make_unique<kernels::Context>(kernels::Context::Cpu(backend, *m->pool_));
@@ -124,6 +127,16 @@ core::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::FromWeights(const LlamaC
                  config.n_layer, config.n_embd, config.n_head, config.n_head_kv, m->pool_->size(),
                  kernels::BackendName(backend));
   return m;
+}
+
+core::Status LlamaModel::SetWeights(std::string_view config_json,
+                                    std::span<const NamedWeight> weights) {
+  ARLE_ASSIGN_OR_RETURN(LlamaConfig theirs, ParseHfConfig(config_json, "the update's config"));
+  if (const std::string diff = ConfigDifference(config_, theirs); !diff.empty()) {
+    return core::InvalidArgumentError("weight update: the config does not match this model's (" +
+                                      diff + ": this model's value first)");
+  }
+  return CopyWeightsFrom(weights, weights_);
 }
 
 core::StatusOr<std::unique_ptr<ModelState>> LlamaModel::NewState(const StateSizes& sizes) const {

@@ -51,6 +51,8 @@ class LlamaModel final : public Model {
   core::StatusOr<std::unique_ptr<ModelState>> NewState(const StateSizes& sizes) const override;
   core::Status Forward(std::span<const int32_t> tokens, std::span<const StepSequence> sequences,
                        ModelState& state, std::vector<float>* logits) override;
+  core::Status SetWeights(std::string_view config_json,
+                          std::span<const NamedWeight> weights) override;
 
   const LlamaConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }

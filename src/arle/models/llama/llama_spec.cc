@@ -378,6 +378,26 @@ std::string ToHfConfigJson(const LlamaConfig& c) {
   return j.dump(2) + "\n";
 }
 
+std::string ConfigDifference(const LlamaConfig& a, const LlamaConfig& b) {
+  // Compare b with a's values for the fields that do not change the network.
+  LlamaConfig b_same = b;
+  b_same.n_ctx_train = a.n_ctx_train;
+  b_same.bos_token_id = a.bos_token_id;
+  b_same.eos_token_ids = a.eos_token_ids;
+  b_same.torch_dtype = a.torch_dtype;
+  const json ja = json::parse(ToHfConfigJson(a));
+  const json jb = json::parse(ToHfConfigJson(b_same));
+  for (const auto& [key, value] : ja.items()) {
+    const auto other = jb.find(key);
+    const std::string theirs = other == jb.end() ? "absent" : other->dump();
+    if (other == jb.end() || *other != value) return key + ": " + value.dump() + " vs " + theirs;
+  }
+  for (const auto& [key, value] : jb.items()) {
+    if (!ja.contains(key)) return key + ": absent vs " + value.dump();
+  }
+  return {};
+}
+
 std::string ToGenerationConfigJson(const LlamaConfig& c) {
   return io::GenerationConfigJson(c.bos_token_id, c.eos_token_ids);
 }

@@ -88,6 +88,10 @@ core::Status MergeGenerationConfig(std::string_view json_text, const std::string
                                    LlamaConfig* config);
 // Serialises to config.json text in Hugging Face's field names (what transformers would write).
 std::string ToHfConfigJson(const LlamaConfig& config);
+// The first config.json field (Hugging Face name) in which `a` and `b` differ in what the forward
+// computes, as "hidden_size: 256 vs 128"; empty when they describe the same network. Token ids,
+// max_position_embeddings and the stored dtype are not compared.
+std::string ConfigDifference(const LlamaConfig& a, const LlamaConfig& b);
 // generation_config.json text with bos/eos ids.
 std::string ToGenerationConfigJson(const LlamaConfig& config);
 

@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <utility>
+#include <map>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 #include "arle/kernels/quant.h"
 
@@ -222,6 +223,63 @@ void ForEachWeight(const ModelWeights& w,
 void ForEachMutableWeight(ModelWeights& w,
                           const std::function<void(const std::string&, core::Tensor&)>& fn) {
   VisitWeights(w, fn);
+}
+
+core::Status CopyWeightsFrom(std::span<const NamedWeight> update, ModelWeights& w) {
+  if (!w.writable) {
+    return core::FailedPreconditionError(
+        "the model's weights are read-only (used in place from the model file); load them as "
+        "writable f32 copies (LoadOptions::writable_weights) to take updates");
+  }
+  std::map<std::string_view, const core::Tensor*> by_name;
+  for (const NamedWeight& u : update) {
+    if (!by_name.emplace(u.name, &u.tensor).second) {
+      return core::InvalidArgumentError("weight update: tensor \"" + u.name + "\" appears twice");
+    }
+  }
+  // Checks every tensor before the first write, so a bad update changes nothing.
+  core::Status bad;
+  size_t matched = 0;
+  VisitWeights(w, [&](const std::string& name, const core::Tensor& mine) {
+    if (!bad.ok()) return;
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      bad = core::InvalidArgumentError("weight update: tensor \"" + name + "\" is missing");
+      return;
+    }
+    const core::Tensor& t = *it->second;
+    const core::DType dt = t.dtype();
+    if (dt != core::DType::kF32 && dt != core::DType::kF16 && dt != core::DType::kBF16) {
+      bad = core::InvalidArgumentError("weight update: tensor \"" + name + "\" is " +
+                                       std::string(core::DTypeName(dt)) +
+                                       "; updates are f32, f16 or bf16");
+    } else if (!std::ranges::equal(t.shape(), mine.shape()) || !t.is_contiguous()) {
+      bad = core::InvalidArgumentError("weight update: tensor \"" + name + "\" has shape " +
+                                       t.ToString() + "; the model's is " + mine.ToString());
+    }
+    ++matched;
+  });
+  ARLE_RETURN_IF_ERROR(bad);
+  if (matched != by_name.size()) {
+    std::map<std::string_view, bool> known;
+    VisitWeights(w, [&](const std::string& name, const core::Tensor&) { known[name] = true; });
+    for (const NamedWeight& u : update) {
+      if (!known.contains(u.name)) {
+        return core::InvalidArgumentError("weight update: tensor \"" + u.name +
+                                          "\" is not a weight of this model");
+      }
+    }
+  }
+  VisitWeights(w, [&](const std::string& name, core::Tensor& mine) {
+    const core::Tensor& t = *by_name.at(name);
+    const int64_t cols = t.dim(-1), rows = t.numel() / std::max<int64_t>(cols, 1);
+    const int64_t row_bytes = rows == 0 ? 0 : t.nbytes() / rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::ConvertRowToF32(t.dtype(), static_cast<const char*>(t.data()) + r * row_bytes, cols,
+                               static_cast<float*>(mine.data()) + r * cols);
+    }
+  });
+  return core::OkStatus();
 }
 
 core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "arle/core/status.h"
 #include "arle/core/tensor.h"
 #include "arle/models/llama/llama_spec.h"
+#include "arle/models/model.h"
 
 namespace arle::models::llama {
 
@@ -48,6 +50,12 @@ void ForEachWeight(const ModelWeights& w,
 // The same walk over writable weights (a trainer's parameters and their gradients).
 void ForEachMutableWeight(ModelWeights& w,
                           const std::function<void(const std::string& hf_name, core::Tensor&)>& fn);
+
+// Writes `update` into the writable weights `w` (Model::SetWeights): each of w's tensors (by
+// ForEachWeight's names) exactly once, same shape, contiguous f32, f16 or bf16. Every tensor is
+// checked before the first write. Errors: FailedPrecondition when `w` is not writable,
+// InvalidArgument naming the duplicate, missing, unknown or mis-shaped tensor.
+core::Status CopyWeightsFrom(std::span<const NamedWeight> update, ModelWeights& w);
 
 // An owned, writable f32 copy of every tensor (exact for f32/f16/bf16; block formats are
 // dequantized), with a tied head still tied: the weights a trainer updates in place.
