@@ -42,7 +42,8 @@ TSAN_TESTS := tests/kv/arle_kv_tests tests/runtime/arle_engine_tests \
 	tests/runtime/arle_engine_prompt_logprobs_tests \
 	tests/server/arle_http_server_tests tests/server/arle_openai_tests \
 	tests/runtime/arle_recurrent_family_tests tests/models/arle_models_tests \
-	tests/rl/arle_rl_policy_tests tests/rl/arle_rl_grpo_tests
+	tests/rl/arle_rl_policy_tests tests/rl/arle_rl_grpo_tests \
+	tests/rl/arle_rl_multi_turn_tests tests/rl/arle_rl_remote_tests
 tsan:
 	@scripts/install-deps.sh
 	@cmake --preset tsan >/dev/null

@@ -59,8 +59,10 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
       "grpo; the train and heldout splits never share a problem");
   static rl::TaskGenOptions gen_options;
   static std::string gen_split = "train", gen_out;
-  gen->add_option("--kind", gen_options.kind,
-                  "arithmetic (a + b, a - b, a * b) or multiplication (a * b, large operands)")
+  gen->add_option(
+         "--kind", gen_options.kind,
+         "arithmetic (a + b, a - b, a * b), add-sub (a + b, a - b) or multiplication (a * b, "
+         "large operands)")
       ->required();
   gen->add_option("--n", gen_options.n, "Number of distinct tasks")->required();
   gen->add_option("--seed", gen_options.seed, "Random seed (the same seed gives the same tasks)")
@@ -69,11 +71,16 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
       ->default_val("train");
   gen->add_option("--out", gen_out, "Output .jsonl file (written atomically)")->required();
   gen->add_option("--digits", gen_options.digits,
-                  "Digits per operand (default: arithmetic 2, multiplication 3)");
+                  "Digits per operand (default: arithmetic and add-sub 2, multiplication 3)");
   static bool gen_sft = false;
   gen->add_flag("--sft", gen_sft,
                 "Write supervised chats ({\"messages\": [user prompt, assistant answer]}) for arle "
                 "train sft instead of tasks");
+  static bool gen_text = false;
+  gen->add_flag("--text", gen_text,
+                "Write pretraining text ({\"text\": \"PROMPT ANSWER\"}) for arle train pretrain "
+                "instead of tasks")
+      ->excludes("--sft");
   gen->add_option("--digits-b", gen_options.digits_b,
                   "multiplication: digits of the second operand (default: --digits)");
   gen->callback([&exit_code] {
@@ -88,8 +95,9 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
       exit_code = ReportError(tasks.status());
       return;
     }
-    if (core::Status s = core::WriteFileAtomic(
-            gen_out, gen_sft ? rl::TasksToSftJsonl(*tasks) : rl::TasksToJsonl(*tasks));
+    if (core::Status s = core::WriteFileAtomic(gen_out, gen_sft    ? rl::TasksToSftJsonl(*tasks)
+                                                        : gen_text ? rl::TasksToTextJsonl(*tasks)
+                                                                   : rl::TasksToJsonl(*tasks));
         !s.ok()) {
       exit_code = ReportError(s);
       return;

@@ -1,4 +1,5 @@
-// `arle train grpo`: flags and per-step printing; the run itself is rl/grpo.h.
+// `arle train grpo` and `arle train multi-turn`: flags and per-step printing; the run itself is
+// rl/grpo.h (multi-turn episodes: rl/episodes.h).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +29,7 @@ struct GrpoFlags {
   bool no_std_norm = false;
   bool no_chat = false;
   int control_port = -1;  // --control-port (train_control.h); -1 = none
+  std::string command = "grpo";  // the subcommand, for messages
 };
 
 int RunGrpoCommand(GrpoFlags& f) {
@@ -60,7 +62,7 @@ int RunGrpoCommand(GrpoFlags& f) {
     if (!started.ok()) return ReportError(started.status());
     control = std::move(started).value();
     monitor = control->Wrap({});
-    fmt::print(stderr, "arle train grpo: control on http://127.0.0.1:{}/v1/train/status\n",
+    fmt::print(stderr, "arle train {}: control on http://127.0.0.1:{}/v1/train/status\n", f.command,
                control->port());
   }
   rl::GrpoCallbacks cb;
@@ -84,6 +86,10 @@ int RunGrpoCommand(GrpoFlags& f) {
                r.step, o.steps, r.reward_mean, r.accuracy, r.loss, r.kl, r.clip_fraction, r.entropy,
                r.logprob_max_diff, r.tokens_generated, r.rollout_s, r.rollout_tokens_per_s,
                r.train_s);
+    if (r.multi_turn) {
+      fmt::print(stderr, "  episodes: {:.2f} model calls, python in {:.3f}, {} malformed calls\n",
+                 r.calls_mean, r.python_share, r.malformed_calls);
+    }
   };
   cb.on_eval = [&](const rl::GrpoEvalReport& r) {
     if (monitor.on_eval) {
@@ -92,8 +98,9 @@ int RunGrpoCommand(GrpoFlags& f) {
       e.metrics_json = rl::GrpoEvalJson(r, /*with_step=*/false);
       monitor.on_eval(e);
     }
-    fmt::print(stderr, "eval @ step {}: accuracy {:.3f}  reward {:.3f}  ({} tasks)\n", r.step,
-               r.accuracy, r.reward_mean, r.n);
+    fmt::print(stderr, "eval @ step {}: accuracy {:.3f}  reward {:.3f}  ({} tasks){}\n", r.step,
+               r.accuracy, r.reward_mean, r.n,
+               r.multi_turn ? fmt::format("  python in {:.3f}", r.python_share) : "");
   };
   cb.on_save = [&](const std::string& dir) {
     if (monitor.on_save) monitor.on_save(dir);
@@ -111,15 +118,10 @@ int RunGrpoCommand(GrpoFlags& f) {
   return kExitOk;
 }
 
-}  // namespace
-
-void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
-  static GrpoFlags f;
+// The flags `grpo` and `multi-turn` share.
+void AddRlFlags(CLI::App* g, GrpoFlags& f) {
   rl::GrpoOptions& o = f.run;
   o.lora.alpha = 16;
-  CLI::App* g = train.add_subcommand(
-      "grpo",
-      "Reinforcement learning with verifiable rewards (GRPO/GSPO), rollouts from the engine");
   g->add_option("--model", o.model_dir, "Hugging Face directory to start from")->required();
   g->add_option("--tasks", o.tasks, "Tasks JSONL {\"prompt\"|\"messages\", \"answer\", \"tests\"?}")
       ->required();
@@ -182,13 +184,45 @@ void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
   g->add_option("--metrics-jsonl", o.metrics_jsonl, "Append per-step and eval metrics here");
   g->add_option("--kv-cache-bytes", o.kv_cache_bytes, "The engine's K/V memory (0: default)");
   g->add_option("-t,--threads", o.n_threads, "Compute threads (default: one per core)");
-  g->add_option("--rollout-url", o.rollout_urls,
-                "Take rollouts from this `arle serve --accept-weights` server (repeatable) and "
-                "push it the weights after every update");
-  g->add_option("--api-key", o.api_key, "The rollout servers' API key");
   g->add_option("--control-port", f.control_port,
                 "Serve /v1/train/{status,events,save,stop} on 127.0.0.1:PORT (0 = any free port)");
-  g->callback([&exit_code] { exit_code = RunGrpoCommand(f); });
+}
+
+}  // namespace
+
+void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
+  static GrpoFlags grpo;
+  CLI::App* g = train.add_subcommand(
+      "grpo",
+      "Reinforcement learning with verifiable rewards (GRPO/GSPO), rollouts from the engine");
+  AddRlFlags(g, grpo);
+  g->add_option("--rollout-url", grpo.run.rollout_urls,
+                "Take rollouts from this `arle serve --accept-weights` server (repeatable) and "
+                "push it the weights after every update");
+  g->add_option("--api-key", grpo.run.api_key, "The rollout servers' API key");
+  g->callback([&exit_code] { exit_code = RunGrpoCommand(grpo); });
+
+  static GrpoFlags mt;
+  mt.command = "multi-turn";
+  mt.run.max_turns = 4;
+  mt.run.max_tokens = 256;
+  CLI::App* m = train.add_subcommand(
+      "multi-turn",
+      "Multi-turn tool RL: episodes are agent loops with the sandboxed python and shell tools, "
+      "trained per model call on discounted returns (stepwise GRPO) or per episode (GSPO)");
+  AddRlFlags(m, mt);
+  m->add_option("--max-turns", mt.run.max_turns, "Model calls per episode at most")
+      ->capture_default_str();
+  m->add_option("--gamma", mt.run.gamma, "Discount of later calls' rewards in a call's return")
+      ->capture_default_str();
+  m->add_option("--malformed-penalty", mt.run.malformed_penalty,
+                "Reward subtracted per malformed or refused tool call")
+      ->capture_default_str();
+  m->add_option("--tool-timeout", mt.run.tool_timeout, "Seconds per tool run")
+      ->capture_default_str();
+  m->add_flag("--unsafe-no-sandbox", mt.run.unsafe_no_sandbox,
+              "Run tool calls without the bubblewrap sandbox (no isolation)");
+  m->callback([&exit_code] { exit_code = RunGrpoCommand(mt); });
 }
 
 }  // namespace arle::app

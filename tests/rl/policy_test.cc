@@ -10,7 +10,7 @@
 
 #include "arle/kernels/cross_entropy.h"
 #include "arle/models/llama/llama_weights.h"
-#include "tests/models/tiny_model.h"
+#include "tests/rl/tiny_policy.h"
 #include "tests/runtime/engine_test_util.h"
 
 namespace arle::rl {
@@ -20,20 +20,11 @@ using runtime::testing::Collector;
 using runtime::testing::TestTokenizer;
 
 std::unique_ptr<Policy> MakePolicy(const train::LoraOptions& lora = {}) {
-  const auto config = models::testing::TinyConfig(models::llama::Architecture::kQwen3);
-  auto tiny = models::testing::BuildTiny(
-      config, models::testing::TinyModelWeights(config, core::DType::kF32, 11));
-  EXPECT_TRUE(tiny.ok()) << tiny.status().ToString();
-  auto owned = models::llama::OwnedF32Copy((*tiny)->weights());
-  EXPECT_TRUE(owned.ok());
   PolicyOptions o;
   o.n_threads = 2;
   o.lora = lora;
-  o.engine.kv_cache_bytes = 8LL << 20;
   o.engine.max_batch_tokens = 64;  // several steps of chunked prefill and batched decode
-  auto p = Policy::Create(config, std::move(*owned), TestTokenizer(), o);
-  EXPECT_TRUE(p.ok()) << p.status().ToString();
-  return std::move(*p);
+  return testing::MakeTinyPolicy(11, o);
 }
 
 struct Rollout {

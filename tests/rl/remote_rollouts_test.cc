@@ -19,6 +19,7 @@
 #include "arle/server/http_server.h"
 #include "arle/server/openai_service.h"
 #include "tests/models/tiny_model.h"
+#include "tests/rl/tiny_policy.h"
 #include "tests/runtime/engine_test_util.h"
 
 namespace arle::rl {
@@ -27,24 +28,13 @@ namespace {
 using runtime::testing::TestTokenizer;
 constexpr const char* kKey = "test-key";
 
-models::llama::LlamaConfig Config() {
-  return models::testing::TinyConfig(models::llama::Architecture::kQwen3);
-}
+models::llama::LlamaConfig Config() { return testing::TinyPolicyConfig(); }
 
 std::unique_ptr<Policy> MakePolicy() {
-  const auto config = Config();
-  auto tiny = models::testing::BuildTiny(
-      config, models::testing::TinyModelWeights(config, core::DType::kF32, 11));
-  EXPECT_TRUE(tiny.ok()) << tiny.status().ToString();
-  auto owned = models::llama::OwnedF32Copy((*tiny)->weights());
-  EXPECT_TRUE(owned.ok());
   PolicyOptions o;
   o.n_threads = 1;
-  o.engine.kv_cache_bytes = 8LL << 20;
   o.engine.max_batch_tokens = 64;
-  auto p = Policy::Create(config, std::move(*owned), TestTokenizer(), o);
-  EXPECT_TRUE(p.ok()) << p.status().ToString();
-  return std::move(*p);
+  return testing::MakeTinyPolicy(11, o);
 }
 
 // `arle serve --accept-weights --api-key` in process, starting from other (random) weights.

@@ -248,7 +248,7 @@ TEST(GenerateTasksTest, DeterministicForASeedAndPrefixConsistent) {
 }
 
 TEST(GenerateTasksTest, PromptsAndAnswersAreRight) {
-  for (const std::string kind : {"arithmetic", "multiplication"}) {
+  for (const std::string kind : {"arithmetic", "add-sub", "multiplication"}) {
     for (const RlTask& t : Generate(kind, 300, 1, TaskSplit::kHeldout)) {
       const size_t op = t.id.find_first_of("+-*");
       ASSERT_NE(op, std::string::npos) << t.id;
@@ -258,10 +258,14 @@ TEST(GenerateTasksTest, PromptsAndAnswersAreRight) {
       EXPECT_EQ(t.prompt,
                 "What is " + std::to_string(a) + " " + t.id[op] + " " + std::to_string(b) + "?");
       EXPECT_GE(want, 0) << t.id;  // subtraction puts the larger operand first
-      const int64_t lo = kind == "arithmetic" ? 10 : 100, hi = kind == "arithmetic" ? 99 : 999;
+      const bool two_digit = kind != "multiplication";
+      const int64_t lo = two_digit ? 10 : 100, hi = two_digit ? 99 : 999;
       EXPECT_TRUE(a >= lo && a <= hi && b >= lo && b <= hi) << t.id;
       if (kind == "multiplication") {
         EXPECT_EQ(t.id[op], '*');
+      }
+      if (kind == "add-sub") {
+        EXPECT_NE(t.id[op], '*');
       }
       EXPECT_EQ(t.line, 0);
       EXPECT_TRUE(t.where.empty());
@@ -273,6 +277,11 @@ TEST(GenerateTasksTest, PromptsAndAnswersAreRight) {
     ops.insert(t.id[t.id.find_first_of("+-*")]);
   }
   EXPECT_EQ(ops.size(), 3u);
+  ops.clear();
+  for (const RlTask& t : Generate("add-sub", 100, 3, TaskSplit::kTrain)) {
+    ops.insert(t.id[t.id.find_first_of("+-*")]);
+  }
+  EXPECT_EQ(ops, (std::set<char>{'+', '-'}));
   // --digits.
   for (const RlTask& t : Generate("multiplication", 20, 3, TaskSplit::kTrain, 4)) {
     EXPECT_EQ(t.id.size(), 9u) << t.id;  // "1234*5678"
@@ -280,7 +289,7 @@ TEST(GenerateTasksTest, PromptsAndAnswersAreRight) {
 }
 
 TEST(GenerateTasksTest, SplitsNeverShareAProblem) {
-  for (const std::string kind : {"arithmetic", "multiplication"}) {
+  for (const std::string kind : {"arithmetic", "add-sub", "multiplication"}) {
     std::set<std::string> train, heldout;
     for (uint64_t seed : {0, 1, 2}) {
       for (const RlTask& t : Generate(kind, 3000, seed, TaskSplit::kTrain)) {
@@ -336,7 +345,7 @@ TEST(GenerateTasksTest, BadOptionsAreRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), core::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().field(), "kind");
-  EXPECT_NE(r.status().message().find("arithmetic, multiplication"), std::string::npos)
+  EXPECT_NE(r.status().message().find("arithmetic, add-sub, multiplication"), std::string::npos)
       << r.status().message();
   r = GenerateTasks({.kind = "arithmetic", .n = 0});
   ASSERT_FALSE(r.ok());

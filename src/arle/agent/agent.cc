@@ -185,6 +185,7 @@ core::StatusOr<TurnResult> Agent::RunTurn(std::string_view user_text, const Agen
     forward();
     const runtime::ParsedOutput& parsed = (*parser)->result();
     result.problems.insert(result.problems.end(), parsed.problems.begin(), parsed.problems.end());
+    completion->n_problems = static_cast<int64_t>(parsed.problems.size());
     result.completions.push_back(std::move(completion).value());
     const std::string& finish_reason = result.completions.back().finish_reason;
     messages_.push_back({.role = "assistant",
@@ -213,6 +214,7 @@ core::StatusOr<TurnResult> Agent::RunTurn(std::string_view user_text, const Agen
         if (events.on_tool_start) events.on_tool_start(call);
         ex = RunToolCall(call);
       }
+      ex.model_call = call_index;
       messages_.push_back(
           {.role = "tool", .content = ex.result_text, .tool_call_id = call.id, .name = call.name});
       if (events.on_tool_end) events.on_tool_end(ex);

@@ -41,6 +41,10 @@ core::StatusOr<std::vector<AgentMessage>> MessagesFromJson(std::string_view json
 struct Completion {
   std::vector<int32_t> prompt_tokens;
   std::vector<int32_t> tokens;          // generated, the stop token included when there is one
+  // Per generated token, when the request asks for log-probs (runtime::SamplingParams::logprobs,
+  // in its logprobs_mode): what RL trains on. Empty otherwise.
+  std::vector<float> logprobs;
+  int64_t n_problems = 0;  // malformed output the parser passed through as text (set by the loop)
   std::string finish_reason;            // "stop", "length", "abort", ...
   int64_t n_cached_prompt_tokens = 0;   // prompt tokens the prefix cache served
   double ttft_seconds = 0;
@@ -71,6 +75,7 @@ using ToolRunner = std::function<core::StatusOr<SandboxResult>(std::string_view 
 // One tool call of a turn and what came of it.
 struct ToolExchange {
   runtime::ToolCall call;
+  int model_call = 0;       // the index in TurnResult::completions of the generation that made it
   std::string result_text;  // the tool message the model read
   bool ran = false;         // false: refused before running (bad arguments, unknown tool, ...)
   SandboxResult run;        // when ran

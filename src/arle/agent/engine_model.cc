@@ -42,6 +42,9 @@ core::StatusOr<Completion> EngineAgentModel::Generate(
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   runtime::EngineRequest request = request_;
+  // Each generation of a seeded conversation draws its own reproducible stream.
+  if (request.sampling.seed) *request.sampling.seed += n_generations_;
+  ++n_generations_;
   tokenizer::EncodeOptions encode;
   encode.add_special_tokens = false;  // the template writes its own special tokens
   request.prompt_tokens = engine_.tokenizer().Encode(prompt, encode);
@@ -57,7 +60,10 @@ core::StatusOr<Completion> EngineAgentModel::Generate(
     if (completion.tokens.empty() && !out->tokens.empty()) {
       completion.ttft_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     }
-    for (const runtime::SampledToken& t : out->tokens) completion.tokens.push_back(t.id);
+    for (const runtime::SampledToken& t : out->tokens) {
+      completion.tokens.push_back(t.id);
+      if (request_.sampling.logprobs) completion.logprobs.push_back(t.logprob);
+    }
     if (!out->text.empty() && !cancelled && !on_text(out->text)) {
       cancelled = true;
       (*stream)->Cancel();  // its final event (abort) still comes and ends the loop

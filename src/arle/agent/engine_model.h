@@ -25,7 +25,9 @@ core::StatusOr<std::string> RenderForGeneration(const tokenizer::ChatSetup& setu
 class EngineAgentModel : public AgentModel {
  public:
   // `engine` and `setup` must outlive this. `request` is the template of every generation
-  // (sampling, stop params; its prompt is ignored). `kwargs`: extra template variables.
+  // (sampling, stop params; its prompt is ignored): with a seed, the k-th generation (from 0)
+  // samples with seed + k. With sampling.logprobs, each Completion carries its tokens'
+  // log-probs. `kwargs`: extra template variables.
   EngineAgentModel(runtime::Engine& engine, const tokenizer::ChatSetup& setup,
                    std::string parser_family, runtime::EngineRequest request,
                    nlohmann::ordered_json kwargs);
@@ -42,6 +44,7 @@ class EngineAgentModel : public AgentModel {
   const tokenizer::ChatSetup& setup_;
   std::string parser_family_;
   runtime::EngineRequest request_;
+  uint64_t n_generations_ = 0;
   std::unique_ptr<const nlohmann::ordered_json> kwargs_;  // keeps json.hpp out of this header
 };
 

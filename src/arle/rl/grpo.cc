@@ -11,6 +11,8 @@
 #include <utility>
 
 #include "arle/core/random.h"
+#include "arle/models/registry.h"
+#include "arle/rl/episodes.h"
 #include "arle/rl/policy.h"
 #include "arle/rl/policy_update.h"
 #include "arle/rl/remote_rollouts.h"
@@ -47,6 +49,19 @@ core::Status CheckOptions(const GrpoOptions& o) {
   if (!(o.clip_grad >= 0) || !std::isfinite(o.clip_grad)) return bad("--clip", "must be >= 0");
   if (o.eval_every < 0) return bad("--eval-every", "must be >= 0");
   if (o.save_every < 0) return bad("--save-every", "must be >= 0");
+  if (o.max_turns < 0) return bad("--max-turns", "must be >= 1");
+  if (o.max_turns > 0) {
+    if (!(o.gamma >= 0 && o.gamma <= 1)) return bad("--gamma", "must be in [0, 1]");
+    if (!(o.malformed_penalty >= 0) || !std::isfinite(o.malformed_penalty)) {
+      return bad("--malformed-penalty", "must be >= 0");
+    }
+    if (!(o.tool_timeout > 0) || !std::isfinite(o.tool_timeout)) {
+      return bad("--tool-timeout", "must be a positive number of seconds");
+    }
+    if (!o.rollout_urls.empty()) {
+      return bad("--rollout-url", "is for single-turn GRPO; multi-turn episodes run in process");
+    }
+  }
   ARLE_RETURN_IF_ERROR(o.objective.Validate());
   return train::ValidateSchedule(o.schedule);
 }
@@ -93,6 +108,7 @@ std::string GrpoEvalJson(const GrpoEvalReport& r, bool with_step) {
   j["eval_accuracy"] = r.accuracy;
   j["eval_reward_mean"] = r.reward_mean;
   j["eval_n"] = r.n;
+  if (r.multi_turn) j["eval_python_share"] = r.python_share;
   return j.dump();
 }
 
@@ -117,17 +133,13 @@ std::string GrpoStepJson(const GrpoStepReport& r) {
          {"verifier_timeouts", r.verifier_timeouts},
          {"elapsed_s", r.elapsed_s}};
   if (r.weights_push_s > 0) j["weights_push_s"] = r.weights_push_s;
+  if (r.multi_turn) {
+    j["calls_mean"] = r.calls_mean;
+    j["python_share"] = r.python_share;
+    j["malformed_calls"] = r.malformed_calls;
+  }
   return j.dump();
 }
-
-namespace {
-
-// A seed from two: the first output of core::Rng seeded with their mix.
-uint64_t MixSeed(uint64_t a, uint64_t b) {
-  return core::Rng(a ^ (b + 0x9E3779B97F4A7C15ULL + (a << 6) + (a >> 2))).NextU64();
-}
-
-}  // namespace
 
 core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallbacks& cb) {
   GrpoOptions o = options;
@@ -203,20 +215,50 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
   }
   RolloutGenerator& rollouts = remote ? static_cast<RolloutGenerator&>(*remote) : local;
 
+  const bool multi_turn = o.max_turns > 0;
+  EpisodeOptions episode_options;
+  episode_options.max_turns = o.max_turns;
+  episode_options.max_tokens = o.max_tokens;
+  episode_options.temperature = o.temperature;
+  episode_options.top_p = o.top_p;
+  episode_options.tools = o.tools;
+  episode_options.limits.wall_seconds = o.tool_timeout;
+  episode_options.limits.cpu_seconds = o.tool_timeout;
+  episode_options.unsafe_no_sandbox = o.unsafe_no_sandbox;
+  const std::string parser_family =
+      models::ChatFormatFor(policy->model().info().architecture).output_parser;
+
   auto evaluate = [&](int64_t at_step) -> core::Status {
     if (eval_tasks.empty()) return core::OkStatus();
-    RolloutParams p;
-    p.n = 1;
-    p.temperature = 0;
-    p.max_tokens = o.max_tokens;
     std::vector<uint64_t> seeds(eval_prompts.size(), 0);
-    ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> got,
-                          local.Run(eval_prompts, p, seeds));
     std::vector<std::string> texts;
-    for (const auto& g : got) texts.push_back(g[0].text);
+    GrpoEvalReport r;
+    if (multi_turn) {
+      std::vector<const RlTask*> ptrs;
+      for (const RlTask& t : eval_tasks) ptrs.push_back(&t);
+      EpisodeOptions greedy = episode_options;
+      greedy.temperature = 0;
+      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<Episode>> got,
+                            RunEpisodes(policy->engine(), policy->model(), renderer, parser_family,
+                                        ptrs, 1, seeds, greedy));
+      int64_t python = 0;
+      for (const auto& g : got) {
+        texts.push_back(g[0].answer);
+        python += g[0].n_python_calls > 0 ? 1 : 0;
+      }
+      r.multi_turn = true;
+      r.python_share = static_cast<double>(python) / static_cast<double>(got.size());
+    } else {
+      RolloutParams p;
+      p.n = 1;
+      p.temperature = 0;
+      p.max_tokens = o.max_tokens;
+      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> got,
+                            local.Run(eval_prompts, p, seeds));
+      for (const auto& g : got) texts.push_back(g[0].text);
+    }
     const std::vector<VerifyResult> results = VerifyBatch(verifier, eval_tasks, texts, o.n_threads);
     const VerifyCounts counts = CountResults(results, verifier.full_reward());
-    GrpoEvalReport r;
     r.step = at_step;
     r.n = counts.n;
     r.accuracy = counts.accuracy();
@@ -249,7 +291,7 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
   const Clock::time_point start = Clock::now();
   std::string last_dir;
   while (step < o.steps) {
-    // --- Rollouts: G samples of each of the step's tasks, one engine request per task.
+    // --- The step's tasks and their seeds.
     const Clock::time_point t0 = Clock::now();
     std::vector<const RlTask*> step_tasks;
     std::vector<std::vector<int32_t>> step_prompts;
@@ -261,48 +303,75 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
       seeds.push_back(
           MixSeed(MixSeed(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(j)));
     }
-    RolloutParams rp;
-    rp.n = o.group;
-    rp.temperature = o.temperature;
-    rp.top_p = o.top_p;
-    rp.max_tokens = o.max_tokens;
-    ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> groups,
-                          rollouts.Run(step_prompts, rp, seeds));
-    const double rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
-
-    // --- Rewards and advantages.
+    // --- Samples, rewards and advantages: completions (GRPO) or agent episodes (multi-turn).
     std::vector<RlTask> flat_tasks;
+    for (const RlTask* t : step_tasks) flat_tasks.push_back(*t);
     std::vector<std::string> texts;
-    for (size_t j = 0; j < groups.size(); ++j) {
-      flat_tasks.push_back(*step_tasks[j]);
-      for (const RolloutSample& s : groups[j]) texts.push_back(s.text);
-    }
-    const std::vector<VerifyResult> results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
-    std::vector<double> rewards;
-    for (const VerifyResult& v : results) rewards.push_back(v.reward);
-    ARLE_ASSIGN_OR_RETURN(std::vector<double> advantages,
-                          GroupAdvantages(rewards, o.group, o.std_norm));
-
-    const Clock::time_point t1 = Clock::now();
-    // One trajectory per completion: its prompt as context, its tokens as one objective unit.
     std::vector<Trajectory> trajectories;
     std::vector<ObjectiveUnit> units;
-    for (size_t j = 0; j < groups.size(); ++j) {
-      for (size_t g = 0; g < groups[j].size(); ++g) {
-        Trajectory t;
-        t.AddContext(step_prompts[j]);
-        t.AddGenerated(groups[j][g].ids, groups[j][g].logprobs);
-        units.push_back({.trajectory = trajectories.size(),
-                         .first = 0,
-                         .count = t.n_generated(),
-                         .advantage = advantages[j * o.group + g]});
-        trajectories.push_back(std::move(t));
+    std::vector<VerifyResult> results;
+    double rollout_s = 0;
+    GrpoStepReport r;
+    if (multi_turn) {
+      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<Episode>> episodes,
+                            RunEpisodes(policy->engine(), policy->model(), renderer, parser_family,
+                                        step_tasks, o.group, seeds, episode_options));
+      rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      for (const auto& group : episodes) {
+        for (const Episode& e : group) texts.push_back(e.answer);
+      }
+      results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
+      std::vector<double> rewards;
+      for (const VerifyResult& v : results) rewards.push_back(v.reward);
+      ARLE_ASSIGN_OR_RETURN(
+          EpisodeBatch batch,
+          BuildEpisodeBatch(episodes, rewards,
+                            {.gamma = o.gamma,
+                             .malformed_penalty = o.malformed_penalty,
+                             .std_norm = o.std_norm,
+                             .episode_level = o.objective.kind == ObjectiveKind::kGspo}));
+      trajectories = std::move(batch.trajectories);
+      units = std::move(batch.units);
+      r.multi_turn = true;
+      r.calls_mean = static_cast<double>(batch.n_calls) / static_cast<double>(batch.n_episodes);
+      r.python_share =
+          static_cast<double>(batch.n_python_episodes) / static_cast<double>(batch.n_episodes);
+      r.malformed_calls = batch.n_malformed;
+    } else {
+      RolloutParams rp;
+      rp.n = o.group;
+      rp.temperature = o.temperature;
+      rp.top_p = o.top_p;
+      rp.max_tokens = o.max_tokens;
+      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> groups,
+                            rollouts.Run(step_prompts, rp, seeds));
+      rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      for (const auto& group : groups) {
+        for (const RolloutSample& sample : group) texts.push_back(sample.text);
+      }
+      results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
+      std::vector<double> rewards;
+      for (const VerifyResult& v : results) rewards.push_back(v.reward);
+      ARLE_ASSIGN_OR_RETURN(std::vector<double> advantages,
+                            GroupAdvantages(rewards, o.group, o.std_norm));
+      // One trajectory per completion: its prompt as context, its tokens as one objective unit.
+      for (size_t j = 0; j < groups.size(); ++j) {
+        for (size_t g = 0; g < groups[j].size(); ++g) {
+          Trajectory t;
+          t.AddContext(step_prompts[j]);
+          t.AddGenerated(groups[j][g].ids, groups[j][g].logprobs);
+          units.push_back({.trajectory = trajectories.size(),
+                           .first = 0,
+                           .count = t.n_generated(),
+                           .advantage = advantages[j * o.group + g]});
+          trajectories.push_back(std::move(t));
+        }
       }
     }
+    const Clock::time_point t1 = Clock::now();
     const double lr = train::LearningRate(o.schedule, step);
     ARLE_ASSIGN_OR_RETURN(UpdateStats u, UpdatePolicy(*policy, *optimizer, reference.get(),
                                                       trajectories, units, update_options, lr));
-    GrpoStepReport r;
     r.loss = u.loss;
     r.kl = u.kl;
     r.clip_fraction = u.clip_fraction;

@@ -61,6 +61,16 @@ struct GrpoOptions {
   std::string metrics_jsonl;   // appended: one object per step and per evaluation
   int n_threads = 0;           // compute threads (0: one per physical core)
   int64_t kv_cache_bytes = 0;  // the engine's K/V (0: its default)
+  // Multi-turn tool RL (`arle train multi-turn`, episodes.h): with max_turns > 0 every sample is
+  // an agent episode of at most max_turns model calls (max_tokens each) using the sandboxed
+  // tools, its reward the verifier's on the final answer, trained per model call on discounted
+  // returns (stepwise GRPO), or per episode with objective gspo.
+  int max_turns = 0;
+  double gamma = 1.0;
+  double malformed_penalty = 0.0;  // per malformed or refused tool call
+  bool tools = true;
+  double tool_timeout = 10.0;  // seconds per tool run
+  bool unsafe_no_sandbox = false;
   // Rollout servers (`arle serve --accept-weights`, remote_rollouts.h): the steps' samples come
   // from them, and they get the weights after every update. Empty: the in-process engine.
   std::vector<std::string> rollout_urls;
@@ -84,6 +94,12 @@ struct GrpoStepReport {
   int64_t verifier_failures = 0, verifier_timeouts = 0;
   double elapsed_s = 0;
   double weights_push_s = 0;  // sending the updated weights to the rollout servers (0: none)
+  // Multi-turn only (emitted when multi_turn): model calls per episode, the share of episodes in
+  // which the python tool ran, and malformed or refused tool calls.
+  bool multi_turn = false;
+  double calls_mean = 0;
+  double python_share = 0;
+  int64_t malformed_calls = 0;
 };
 
 // A step's metrics as one JSON object's text (the --metrics-jsonl line).
@@ -94,6 +110,8 @@ struct GrpoEvalReport {
   int64_t n = 0;
   double accuracy = 0;  // greedy completions with the full reward
   double reward_mean = 0;
+  bool multi_turn = false;
+  double python_share = 0;  // multi-turn: greedy episodes in which the python tool ran
 };
 
 // An evaluation's metrics as one JSON object's text ({"step"?, "eval_accuracy",

@@ -146,7 +146,7 @@ std::string_view StripBlanks(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Generators.
 
-constexpr std::array<std::string_view, 2> kKinds = {"arithmetic", "multiplication"};
+constexpr std::array<std::string_view, 3> kKinds = {"arithmetic", "add-sub", "multiplication"};
 
 enum Op : uint64_t { kAdd = 0, kSub = 1, kMul = 2 };
 constexpr std::array<char, 3> kOpChar = {'+', '-', '*'};
@@ -192,16 +192,21 @@ struct Range {
 
 Range DigitRange(int digits) { return {Pow10(digits - 1), Pow10(digits) - 1}; }
 
+// Which operators a kind draws from.
+enum class OpSet { kArithmetic /* + - * */, kAddSub /* + - */, kMul /* * */ };
+
 struct Generator {
-  bool arithmetic;  // + - * of equal-length operands; else * of ra x rb
+  OpSet ops;  // + - of equal-length operands (and * for kArithmetic); kMul: ra x rb
   Range ra;
   Range rb;
 
+  bool equal_length() const { return ops != OpSet::kMul; }
+
   // Every problem it can draw, counted once.
   uint64_t Total() const {
-    if (!arithmetic) return ra.size() * rb.size();
+    if (ops == OpSet::kMul) return ra.size() * rb.size();
     const uint64_t n = ra.size();
-    return 2 * n * n + n * (n + 1) / 2;
+    return (ops == OpSet::kArithmetic ? 2 : 1) * n * n + n * (n + 1) / 2;
   }
 
   // Problems of `split`, by enumeration.
@@ -212,8 +217,8 @@ struct Generator {
     };
     for (uint64_t a = ra.lo; a <= ra.hi; ++a) {
       for (uint64_t b = rb.lo; b <= rb.hi; ++b) {
-        add(kMul, a, b);
-        if (arithmetic) {
+        if (ops != OpSet::kAddSub) add(kMul, a, b);
+        if (ops != OpSet::kMul) {
           add(kAdd, a, b);
           if (a >= b) add(kSub, a, b);
         }
@@ -224,7 +229,9 @@ struct Generator {
 
   // (op, a, b): the operator first, then a and b, in this order, so streams are reproducible.
   void Draw(core::Rng& rng, uint64_t* op, uint64_t* a, uint64_t* b) const {
-    *op = arithmetic ? UniformInt(rng, 0, 2) : kMul;
+    *op = ops == OpSet::kArithmetic ? UniformInt(rng, 0, 2)
+          : ops == OpSet::kAddSub   ? UniformInt(rng, 0, 1)
+                                    : kMul;
     *a = UniformInt(rng, ra.lo, ra.hi);
     *b = UniformInt(rng, rb.lo, rb.hi);
     if (*op == kSub && *a < *b) std::swap(*a, *b);
@@ -318,6 +325,17 @@ std::string TasksToSftJsonl(std::span<const RlTask> tasks) {
   return out;
 }
 
+std::string TasksToTextJsonl(std::span<const RlTask> tasks) {
+  std::string out;
+  for (const RlTask& task : tasks) {
+    if (task.is_chat()) continue;
+    out += nlohmann::ordered_json{{"text", task.prompt + " " + task.answer}}.dump(
+        -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    out += '\n';
+  }
+  return out;
+}
+
 core::StatusOr<TaskSplit> ParseTaskSplit(std::string_view name) {
   if (name == "train") return TaskSplit::kTrain;
   if (name == "heldout" || name == "held-out") return TaskSplit::kHeldout;
@@ -333,8 +351,11 @@ std::string_view TaskSplitName(TaskSplit split) {
 std::span<const std::string_view> TaskKinds() { return kKinds; }
 
 core::StatusOr<std::vector<RlTask>> GenerateTasks(const TaskGenOptions& options) {
-  const bool arithmetic = options.kind == "arithmetic";
-  if (!arithmetic && options.kind != "multiplication") {
+  const OpSet ops = options.kind == "arithmetic" ? OpSet::kArithmetic
+                    : options.kind == "add-sub"  ? OpSet::kAddSub
+                                                 : OpSet::kMul;
+  const bool equal_length = ops != OpSet::kMul;
+  if (ops == OpSet::kMul && options.kind != "multiplication") {
     return core::InvalidArgumentError(
                fmt::format("kind: unknown task kind \"{}\" (the kinds are {})", options.kind,
                            fmt::join(kKinds, ", ")))
@@ -345,15 +366,15 @@ core::StatusOr<std::vector<RlTask>> GenerateTasks(const TaskGenOptions& options)
                fmt::format("n: must be 1..{}, got {}", kMaxGeneratedTasks, options.n))
         .WithField("n");
   }
-  const int digits = options.digits != 0 ? options.digits : (arithmetic ? 2 : 3);
+  const int digits = options.digits != 0 ? options.digits : (equal_length ? 2 : 3);
   if (digits < 1 || digits > 9) {
     return core::InvalidArgumentError(fmt::format("digits: must be 1..9, got {}", digits))
         .WithField("digits");
   }
-  if (arithmetic && options.digits_b != 0) {
+  if (equal_length && options.digits_b != 0) {
     return core::InvalidArgumentError(
-               "digits_b: only multiplication takes a second operand length; arithmetic operands "
-               "both have `digits` digits")
+               "digits_b: only multiplication takes a second operand length; " + options.kind +
+               " operands both have `digits` digits")
         .WithField("digits_b");
   }
   const int digits_b = options.digits_b != 0 ? options.digits_b : digits;
@@ -361,7 +382,7 @@ core::StatusOr<std::vector<RlTask>> GenerateTasks(const TaskGenOptions& options)
     return core::InvalidArgumentError(fmt::format("digits_b: must be 1..9, got {}", digits_b))
         .WithField("digits_b");
   }
-  const Generator gen{arithmetic, DigitRange(digits), DigitRange(digits_b)};
+  const Generator gen{ops, DigitRange(digits), DigitRange(digits_b)};
   const uint64_t n = static_cast<uint64_t>(options.n);
   const uint64_t total = gen.Total();
   // Rejection sampling needs n to fit the split; with a small space it is counted exactly (and
@@ -370,8 +391,8 @@ core::StatusOr<std::vector<RlTask>> GenerateTasks(const TaskGenOptions& options)
   if (total <= kMaxEnumerated) {
     const uint64_t in_split = gen.CountSplit(options.split);
     if (n > in_split) {
-      const std::string operands = arithmetic ? fmt::format("{}-digit", digits)
-                                              : fmt::format("{}x{}-digit", digits, digits_b);
+      const std::string operands = equal_length ? fmt::format("{}-digit", digits)
+                                                : fmt::format("{}x{}-digit", digits, digits_b);
       return core::InvalidArgumentError(
                  fmt::format("n: the {} split of {} with {} operands holds {} problems (of {}), "
                              "asked for {}",

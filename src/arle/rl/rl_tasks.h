@@ -56,6 +56,10 @@ std::string TasksToJsonl(std::span<const RlTask> tasks);
 // messages, or {"role": "user", "content": prompt}; {"role": "assistant", "content": answer}]}.
 std::string TasksToSftJsonl(std::span<const RlTask> tasks);
 
+// Pretraining text for `arle train pretrain`: per plain-prompt task one {"text": "PROMPT ANSWER"}
+// line ("What is 37 + 58? 95"); chat tasks are skipped (they have no plain text form).
+std::string TasksToTextJsonl(std::span<const RlTask> tasks);
+
 // ---------------------------------------------------------------------------------------------
 // Synthetic tasks.
 //
@@ -63,6 +67,7 @@ std::string TasksToSftJsonl(std::span<const RlTask> tasks);
 //   "arithmetic"      a + b, a - b or a * b (the operator uniform), a and b uniform `digits`-digit
 //                     numbers (default 2); subtraction puts the larger operand first so answers
 //                     are never negative. Prompt "What is 37 + 58?", answer "95".
+//   "add-sub"         a + b or a - b, as "arithmetic" without the products.
 //   "multiplication"  a * b with a `digits`-digit (default 3) and b a `digits_b`-digit (default
 //                     `digits`) number: too large to do in one's head, so a model learns to call
 //                     its python tool. Prompt "What is 123 * 456?", answer "56088".
@@ -83,7 +88,7 @@ enum class TaskSplit { kTrain, kHeldout };
 core::StatusOr<TaskSplit> ParseTaskSplit(std::string_view name);
 std::string_view TaskSplitName(TaskSplit split);  // "train" / "heldout"
 
-// The generator kinds, for help texts and errors: {"arithmetic", "multiplication"}.
+// The generator kinds, for help texts and errors: {"arithmetic", "add-sub", "multiplication"}.
 std::span<const std::string_view> TaskKinds();
 
 struct TaskGenOptions {
@@ -91,7 +96,7 @@ struct TaskGenOptions {
   int64_t n = 0;     // tasks to generate, >= 1
   uint64_t seed = 0;
   TaskSplit split = TaskSplit::kTrain;
-  int digits = 0;    // 0: the kind's default (arithmetic 2, multiplication 3)
+  int digits = 0;    // 0: the kind's default (arithmetic and add-sub 2, multiplication 3)
   int digits_b = 0;  // multiplication's second operand; 0: the same as digits
 };
 

@@ -30,6 +30,10 @@ class PromptRenderer {
   // InvalidArgument naming the task (FILE:LINE) when the template cannot render it or the prompt
   // is empty.
   core::StatusOr<std::vector<int32_t>> Render(const RlTask& task) const;
+  // The chat template and its extra variables (the agent loop of multi-turn episodes renders with
+  // them too).
+  const tokenizer::ChatSetup& setup() const { return setup_; }
+  const nlohmann::ordered_json& kwargs() const { return *kwargs_; }
 
  private:
   PromptRenderer() = default;
