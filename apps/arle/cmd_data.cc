@@ -76,11 +76,19 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
   gen->add_flag("--sft", gen_sft,
                 "Write supervised chats ({\"messages\": [user prompt, assistant answer]}) for arle "
                 "train sft instead of tasks");
+  static double gen_sft_tools = -1;
+  gen->add_option("--sft-tools", gen_sft_tools,
+                  "Write supervised chats with the agent's tools in which this share of the tasks "
+                  "(0..1) is solved with a python call, the rest answered directly (a warm-up "
+                  "for arle train multi-turn)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->excludes("--sft");
   static bool gen_text = false;
   gen->add_flag("--text", gen_text,
                 "Write pretraining text ({\"text\": \"PROMPT ANSWER\"}) for arle train pretrain "
                 "instead of tasks")
-      ->excludes("--sft");
+      ->excludes("--sft")
+      ->excludes("--sft-tools");
   gen->add_option("--digits-b", gen_options.digits_b,
                   "multiplication: digits of the second operand (default: --digits)");
   gen->callback([&exit_code] {
@@ -95,10 +103,20 @@ void RegisterDataCommand(CLI::App& app, int& exit_code) {
       exit_code = ReportError(tasks.status());
       return;
     }
-    if (core::Status s = core::WriteFileAtomic(gen_out, gen_sft    ? rl::TasksToSftJsonl(*tasks)
-                                                        : gen_text ? rl::TasksToTextJsonl(*tasks)
-                                                                   : rl::TasksToJsonl(*tasks));
-        !s.ok()) {
+    std::string text;
+    if (gen_sft_tools >= 0) {
+      auto chats = rl::TasksToToolSftJsonl(*tasks, gen_sft_tools);
+      if (!chats.ok()) {
+        exit_code = ReportError(chats.status());
+        return;
+      }
+      text = std::move(chats).value();
+    } else {
+      text = gen_sft    ? rl::TasksToSftJsonl(*tasks)
+             : gen_text ? rl::TasksToTextJsonl(*tasks)
+                        : rl::TasksToJsonl(*tasks);
+    }
+    if (core::Status s = core::WriteFileAtomic(gen_out, text); !s.ok()) {
       exit_code = ReportError(s);
       return;
     }

@@ -34,6 +34,12 @@ struct GrpoFlags {
 
 int RunGrpoCommand(GrpoFlags& f) {
   rl::GrpoOptions& o = f.run;
+  // max_turns 0 is single-turn GRPO to the loop; the multi-turn command needs episodes.
+  if (f.command == "multi-turn" && o.max_turns < 1) {
+    return ReportError(
+        core::InvalidArgumentError("--max-turns must be at least 1").WithField("--max-turns"));
+  }
+  if (o.max_turns > 0 && o.unsafe_no_sandbox) WarnUnsafeNoSandbox();
   auto objective = rl::ParseObjectiveKind(f.objective);
   if (!objective.ok()) return ReportError(objective.status());
   o.objective.kind = *objective;
@@ -220,6 +226,8 @@ void RegisterTrainGrpoCommand(CLI::App& train, int& exit_code) {
       ->capture_default_str();
   m->add_option("--tool-timeout", mt.run.tool_timeout, "Seconds per tool run")
       ->capture_default_str();
+  m->add_option("--output-parser", mt.run.output_parser,
+                "Output parser family that finds tool calls (qwen3, ...; default: the model's)");
   m->add_flag("--unsafe-no-sandbox", mt.run.unsafe_no_sandbox,
               "Run tool calls without the bubblewrap sandbox (no isolation)");
   m->callback([&exit_code] { exit_code = RunGrpoCommand(mt); });

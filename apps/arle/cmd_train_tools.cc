@@ -21,12 +21,13 @@ struct PlotFlags {
   std::string out;
   std::string title;
   int width = 800, height = 480;
+  std::string metric = "loss", eval_metric = "eval_loss";
 };
 
 int RunPlot(const PlotFlags& f) {
   auto text = core::ReadFile(f.metrics);
   if (!text.ok()) return ReportError(text.status());
-  auto curves = train::ParseMetricsJsonl(*text, f.metrics);
+  auto curves = train::ParseMetricsJsonl(*text, f.metrics, {f.metric, f.eval_metric});
   if (!curves.ok()) return ReportError(curves.status());
   for (const std::string& w : curves->warnings) fmt::print(stderr, "arle: warning: {}\n", w);
   if (f.width < 200 || f.height < 150 || f.width > 10000 || f.height > 10000) {
@@ -37,6 +38,11 @@ int RunPlot(const PlotFlags& f) {
   o.title = f.title.empty() ? f.metrics : f.title;
   o.width = f.width;
   o.height = f.height;
+  if (f.metric != "loss" || f.eval_metric != "eval_loss") {
+    o.y_label = f.metric + " / " + f.eval_metric;
+    o.train_label = f.metric;
+    o.eval_label = f.eval_metric;
+  }
   const std::string svg = train::LossPlotSvg(*curves, o);
   if (core::Status s = core::WriteFileAtomic(f.out, svg); !s.ok()) return ReportError(s);
   fmt::print("{}: {} train points, {} eval points\n", f.out, curves->train.size(),
@@ -121,12 +127,19 @@ int RunEstimateMemory(const MemoryFlags& f) {
 
 void RegisterTrainToolCommands(CLI::App& train, int& exit_code) {
   static PlotFlags plot;
-  CLI::App* p = train.add_subcommand("plot", "Draw a run's --metrics-jsonl as an SVG loss plot");
+  CLI::App* p = train.add_subcommand(
+      "plot", "Draw a run's --metrics-jsonl as an SVG plot (losses, or --metric/--eval-metric)");
   p->add_option("metrics", plot.metrics, "The metrics JSONL of a run")->required();
   p->add_option("-o,--out", plot.out, "The SVG file to write")->required();
   p->add_option("--title", plot.title, "Plot title (default: the metrics file's name)");
   p->add_option("--width", plot.width, "Pixels")->capture_default_str();
   p->add_option("--height", plot.height, "Pixels")->capture_default_str();
+  p->add_option("--metric", plot.metric,
+                "Key of the per-step curve (e.g. reward_mean of arle train grpo)")
+      ->capture_default_str();
+  p->add_option("--eval-metric", plot.eval_metric,
+                "Key of the evaluation curve (e.g. eval_accuracy of arle train grpo)")
+      ->capture_default_str();
   p->callback([&exit_code] { exit_code = RunPlot(plot); });
 
   static MemoryFlags mem;

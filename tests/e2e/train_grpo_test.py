@@ -11,6 +11,9 @@
   OUT/latest is a model `arle run` loads.
 - Bad input exits 2 with a clear message: an unknown verifier, a task file with a bad line
   (named FILE:LINE), --group 1.
+- `arle train multi-turn`: agent episodes (the random model answers without tools) log
+  calls_mean, python_share and logprob_max_diff 0 per step and eval_python_share per
+  evaluation; --max-turns 0 exits 2 naming it.
 - Rollout servers: two `arle serve --accept-weights --api-key` processes; grpo with
   --rollout-url for both gives exactly the metrics (losses, rewards, KL, gradient norms) of the
   same run in process, with logprob_max_diff 0. A server without --accept-weights, a wrong key,
@@ -161,6 +164,31 @@ def scenario(arle, tmp):
               r.stderr[-300:])
 
 
+def multi_turn(arle, tmp):
+    model, tasks, held = (os.path.join(tmp, n) for n in ("model", "tasks.jsonl", "heldout.jsonl"))
+    metrics = os.path.join(tmp, "mt.jsonl")
+    cmd = [arle, "train", "multi-turn", "--model", model, "--tasks", tasks, "--eval-tasks", held,
+           "--eval-limit", "4", "--verifier", "number", "--steps", "2", "--batch", "2",
+           "--group", "3", "--max-tokens", "8", "--max-turns", "3", "--out",
+           os.path.join(tmp, "mt"), "--metrics-jsonl", metrics, "-t", "2",
+           # The random model answers without tool calls, so nothing runs unsandboxed.
+           "--unsafe-no-sandbox"]
+    r = run(cmd)
+    if not check(r.returncode == 0, "multi-turn runs", r.stderr[-800:]):
+        return
+    lines = read_jsonl(metrics)
+    steps = [x for x in lines if "reward_mean" in x]
+    evals = [x for x in lines if "eval_accuracy" in x]
+    check(len(steps) == 2 and all(x["logprob_max_diff"] == 0 and x["calls_mean"] >= 1 and
+                                  "python_share" in x for x in steps),
+          "multi-turn: episode metrics and logprob_max_diff 0 every step", steps)
+    check(len(evals) == 2 and all("eval_python_share" in x for x in evals),
+          "multi-turn: held-out episodes log eval_python_share", evals)
+    r = run(with_flags(cmd, {"--max-turns": "0"}))
+    check(r.returncode == 2 and "--max-turns" in r.stderr,
+          "multi-turn: --max-turns 0 exits 2 naming it", r.stderr[-300:])
+
+
 def start_server(arle, model, extra):
     """`arle serve` on a free port; returns (process, base URL or None)."""
     p = subprocess.Popen([arle, "serve", "--model", model, "--port", "0", "-t", "1"] + extra,
@@ -229,6 +257,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="arle-grpo-e2e-")
     try:
         scenario(args.arle, tmp)
+        multi_turn(args.arle, tmp)
         rollout_servers(args.arle, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -61,6 +61,35 @@ TEST(LossPlot, ParsesStepsAndEvaluationsLastLineWins) {
   EXPECT_NE(c->warnings[1].find("m.jsonl:9"), std::string::npos) << c->warnings[1];
 }
 
+// An RL run's metrics: the reward per step and the held-out accuracy per evaluation.
+TEST(LossPlot, OtherMetricsByKey) {
+  const std::string text =
+      "{\"step\": 0, \"eval_accuracy\": 0.1, \"eval_n\": 200}\n"
+      "{\"step\": 1, \"reward_mean\": 0.05, \"loss\": 0.0}\n"
+      "{\"step\": 2, \"reward_mean\": 0.15, \"loss\": 0.0}\n"
+      "{\"step\": 2, \"eval_accuracy\": 0.3, \"eval_n\": 200}\n";
+  auto c = ParseMetricsJsonl(text, "grpo.jsonl", {.train = "reward_mean", .eval = "eval_accuracy"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->train.size(), 2u);
+  EXPECT_DOUBLE_EQ(c->train[1].loss, 0.15);
+  ASSERT_EQ(c->eval.size(), 2u);
+  EXPECT_EQ(c->eval[0].step, 0);
+  EXPECT_DOUBLE_EQ(c->eval[1].loss, 0.3);
+  PlotOptions o;
+  o.y_label = "reward_mean / eval_accuracy";
+  o.train_label = "reward_mean";
+  o.eval_label = "eval_accuracy";
+  const std::string svg = LossPlotSvg(*c, o);
+  EXPECT_NE(svg.find(">reward_mean / eval_accuracy<"), std::string::npos);
+  EXPECT_NE(svg.find(">eval_accuracy</text>"), std::string::npos);
+  EXPECT_EQ(svg.find("loss (nats)"), std::string::npos);
+  EXPECT_EQ(svg.find(">train loss<"), std::string::npos);
+  auto none = ParseMetricsJsonl(text, "grpo.jsonl", {.train = "kl", .eval = "eval_loss"});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no finite kl or eval_loss"), std::string::npos)
+      << none.status().message();
+}
+
 TEST(LossPlot, ErrorsNameTheLine) {
   auto bad = [](const std::string& text) {
     auto c = ParseMetricsJsonl(text, "m.jsonl");

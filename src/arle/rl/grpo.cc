@@ -18,6 +18,7 @@
 #include "arle/rl/remote_rollouts.h"
 #include "arle/rl/rl_tasks.h"
 #include "arle/rl/rollout.h"
+#include "arle/runtime/output_parser.h"
 #include "arle/train/checkpoint.h"
 
 namespace arle::rl {
@@ -226,7 +227,12 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
   episode_options.limits.cpu_seconds = o.tool_timeout;
   episode_options.unsafe_no_sandbox = o.unsafe_no_sandbox;
   const std::string parser_family =
-      models::ChatFormatFor(policy->model().info().architecture).output_parser;
+      !o.output_parser.empty()
+          ? o.output_parser
+          : models::ChatFormatFor(policy->model().info().architecture).output_parser;
+  if (auto parser = runtime::CreateOutputParser(parser_family, {}); !parser.ok()) {
+    return parser.status().WithField("--output-parser");
+  }
 
   auto evaluate = [&](int64_t at_step) -> core::Status {
     if (eval_tasks.empty()) return core::OkStatus();

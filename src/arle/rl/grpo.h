@@ -71,6 +71,10 @@ struct GrpoOptions {
   bool tools = true;
   double tool_timeout = 10.0;  // seconds per tool run
   bool unsafe_no_sandbox = false;
+  // The output parser family that finds tool calls (runtime::CreateOutputParser: "qwen3", ...);
+  // empty: the model family's. For a model whose family has none but whose chat template
+  // writes Qwen3-style <tool_call> blocks (docs/rl_demo/tool_chat_template.jinja).
+  std::string output_parser;
   // Rollout servers (`arle serve --accept-weights`, remote_rollouts.h): the steps' samples come
   // from them, and they get the weights after every update. Empty: the in-process engine.
   std::vector<std::string> rollout_urls;

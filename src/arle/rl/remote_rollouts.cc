@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "arle/io/safetensors.h"
+#include "arle/models/weight_update.h"
 #include "arle/runtime/engine.h"
 #include "arle/runtime/sampler.h"
 
@@ -166,14 +166,13 @@ core::StatusOr<std::vector<std::vector<RolloutSample>>> RemoteRollouts::Run(
 
 core::Status RemoteRollouts::PushWeights(const models::llama::LlamaConfig& config,
                                          const models::llama::ModelWeights& weights, int64_t step) {
-  std::vector<io::NamedTensor> tensors;
+  std::vector<models::NamedWeight> tensors;
   models::llama::ForEachWeight(weights, [&](const std::string& name, const core::Tensor& t) {
     tensors.push_back({name, t});
   });
   ARLE_ASSIGN_OR_RETURN(
       const std::string body,
-      io::EncodeSafetensors(tensors, {{"config", models::llama::ToHfConfigJson(config)},
-                                      {"step", std::to_string(step)}}));
+      models::EncodeWeightUpdate(tensors, models::llama::ToHfConfigJson(config), step));
   return ForEachInParallel(servers_.size(), [&](size_t k) -> core::Status {
     const Server& server = servers_[k];
     io::ServeClient client(server.url, options_.api_key, options_.timeout);

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "arle/agent/tools.h"
 #include "arle/core/random.h"
 #include "arle/io/json_fields.h"
 #include "arle/train/jsonl.h"
@@ -320,6 +321,59 @@ std::string TasksToSftJsonl(std::span<const RlTask> tasks) {
     messages.push_back({{"role", "assistant"}, {"content", task.answer}});
     out += nlohmann::ordered_json{{"messages", messages}}.dump(
         -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    out += '\n';
+  }
+  return out;
+}
+
+core::StatusOr<std::string> TasksToToolSftJsonl(std::span<const RlTask> tasks, double tool_share) {
+  if (!(tool_share >= 0 && tool_share <= 1)) {
+    return core::InvalidArgumentError(
+               fmt::format("tool share must be in [0, 1], got {}", tool_share))
+        .WithField("tool_share");
+  }
+  using OJson = nlohmann::ordered_json;
+  const OJson tools = OJson::parse(agent::BuiltinToolsJson());
+  std::string out;
+  for (const RlTask& task : tasks) {
+    OJson messages = OJson::array();
+    if (task.is_chat()) {
+      for (const agent::AgentMessage& m : task.messages) {
+        messages.push_back({{"role", m.role}, {"content", m.content}});
+      }
+    } else {
+      messages.push_back({{"role", "user"}, {"content", task.prompt}});
+    }
+    // The top 53 bits of the id's hash as a uniform draw in [0, 1).
+    uint64_t fnv = 0xcbf29ce484222325ull;  // FNV-1a: the same on every platform
+    for (const unsigned char c : task.id) fnv = (fnv ^ c) * 0x100000001b3ull;
+    const uint64_t h = SplitMix64(fnv);
+    const bool with_tool = static_cast<double>(h >> 11) * 0x1.0p-53 < tool_share;
+    if (with_tool) {
+      if (task.id.empty()) {
+        return core::InvalidArgumentError("a task without an id cannot be given a python call")
+            .WithField("id");
+      }
+      const std::string code = "print(" + task.id + ")";
+      agent::SandboxResult run;
+      run.stdout_text = task.answer + "\n";
+      run.stdout_bytes = static_cast<int64_t>(run.stdout_text.size());
+      messages.push_back(
+          {{"role", "assistant"},
+           {"content", ""},
+           {"tool_calls", OJson::array({{{"id", "call_0"},
+                                         {"type", "function"},
+                                         {"function",
+                                          {{"name", "python"},
+                                           {"arguments", OJson{{"code", code}}.dump()}}}}})}});
+      messages.push_back({{"role", "tool"},
+                          {"tool_call_id", "call_0"},
+                          {"name", "python"},
+                          {"content", agent::ToolResultForModel(run, agent::SandboxLimits{})}});
+    }
+    messages.push_back({{"role", "assistant"}, {"content", task.answer}});
+    out += OJson{{"messages", messages}, {"tools", tools}}.dump(-1, ' ', false,
+                                                                OJson::error_handler_t::replace);
     out += '\n';
   }
   return out;

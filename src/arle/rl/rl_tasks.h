@@ -56,6 +56,15 @@ std::string TasksToJsonl(std::span<const RlTask> tasks);
 // messages, or {"role": "user", "content": prompt}; {"role": "assistant", "content": answer}]}.
 std::string TasksToSftJsonl(std::span<const RlTask> tasks);
 
+// Supervised warm-up for multi-turn tool RL: chats with the agent's tools ({"messages", "tools"}).
+// A share `tool_share` of the tasks (chosen by a hash of the task's id, so the same tasks
+// whatever the file) is solved with the python tool: the assistant calls python with
+// print(ID) (the generators' ids are Python expressions: "1234*5678"), the tool message is
+// what the agent shows for that program's output, and the assistant answers with the answer.
+// The other tasks are answered directly. InvalidArgument for a share outside [0, 1] or a chosen
+// task without an id.
+core::StatusOr<std::string> TasksToToolSftJsonl(std::span<const RlTask> tasks, double tool_share);
+
 // Pretraining text for `arle train pretrain`: per plain-prompt task one {"text": "PROMPT ANSWER"}
 // line ("What is 37 + 58? 95"); chat tasks are skipped (they have no plain text form).
 std::string TasksToTextJsonl(std::span<const RlTask> tasks);

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "arle/io/safetensors.h"
+#include "arle/models/weight_update.h"
 
 namespace arle::server {
 namespace {
@@ -34,38 +34,18 @@ struct RouteState {
 };
 
 void HandleWeights(RouteState& state, const HttpRequest& request, ResponseWriter& writer) {
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(request.body.data()),
-                                       request.body.size());
-  auto file = io::SafetensorsFile::Parse(bytes, "the request body");
-  if (!file.ok()) {
-    return SendError(
-        writer, 400,
-        "the body must be a safetensors file of the model's weights: " + file.status().message());
-  }
-  const auto config = file->metadata().find("config");
-  if (config == file->metadata().end()) {
-    return SendError(writer, 400,
-                     "the safetensors metadata has no \"config\" (the sender's config.json text)");
-  }
-  std::vector<models::NamedWeight> weights;
-  weights.reserve(file->entries().size());
-  for (const io::SafetensorsEntry& entry : file->entries()) {
-    auto tensor = file->GetTensor(entry.name);
-    if (!tensor.ok()) return SendError(writer, 400, tensor.status().message());
-    weights.push_back({entry.name, *tensor});
-  }
-  const core::Status st =
-      state.engine.UpdateWeights([&] { return state.model.SetWeights(config->second, weights); });
+  auto update = models::DecodeWeightUpdate(request.body);
+  if (!update.ok()) return SendError(writer, 400, update.status().message());
+  const core::Status st = state.engine.UpdateWeights(
+      [&] { return state.model.SetWeights(update->config_json, update->weights); });
   if (!st.ok()) return SendError(writer, HttpStatusFor(st), st.message());
 
   nlohmann::ordered_json answer;
   answer["object"] = "weights_update";
   answer["version"] = ++state.version;
-  answer["tensors"] = weights.size();
+  answer["tensors"] = update->weights.size();
   answer["bytes"] = request.body.size();
-  if (const auto step = file->metadata().find("step"); step != file->metadata().end()) {
-    answer["step"] = step->second;
-  }
+  if (update->step) answer["step"] = *update->step;
   writer.Send(200, "application/json", answer.dump());
 }
 

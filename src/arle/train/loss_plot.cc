@@ -26,7 +26,7 @@ std::string NullNonFinite(const std::string& line) {
 }
 
 // Reads `key` of a metrics line into `out` (last line wins); a non-finite value is a warning.
-core::Status ReadLoss(const Json& j, const char* key, int64_t step, const std::string& where,
+core::Status ReadLoss(const Json& j, const std::string& key, int64_t step, const std::string& where,
                       std::map<int64_t, double>* out, std::vector<std::string>* warnings) {
   if (!j.contains(key)) return core::OkStatus();
   const Json& v = j[key];
@@ -79,7 +79,8 @@ void Widen(double* lo, double* hi, double pad_fraction, double min_pad) {
 
 }  // namespace
 
-core::StatusOr<LossCurves> ParseMetricsJsonl(std::string_view text, const std::string& source) {
+core::StatusOr<LossCurves> ParseMetricsJsonl(std::string_view text, const std::string& source,
+                                             const MetricKeys& keys) {
   std::map<int64_t, double> train, eval;
   LossCurves curves;
   for (const JsonlLine& line : SplitJsonlLines(text)) {
@@ -90,17 +91,18 @@ core::StatusOr<LossCurves> ParseMetricsJsonl(std::string_view text, const std::s
       return core::InvalidArgumentError(where + ": not a JSON object",
                                         "give the file --metrics-jsonl wrote");
     }
-    if (!j.contains("loss") && !j.contains("eval_loss")) continue;
+    if (!j.contains(keys.train) && !j.contains(keys.eval)) continue;
     if (!j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() < 0) {
       return core::InvalidArgumentError(where + ": \"step\" must be an integer >= 0");
     }
     const int64_t step = j["step"].get<int64_t>();
-    ARLE_RETURN_IF_ERROR(ReadLoss(j, "loss", step, where, &train, &curves.warnings));
-    ARLE_RETURN_IF_ERROR(ReadLoss(j, "eval_loss", step, where, &eval, &curves.warnings));
+    ARLE_RETURN_IF_ERROR(ReadLoss(j, keys.train, step, where, &train, &curves.warnings));
+    ARLE_RETURN_IF_ERROR(ReadLoss(j, keys.eval, step, where, &eval, &curves.warnings));
   }
   if (train.empty() && eval.empty()) {
-    return core::InvalidArgumentError(source + ": no finite loss or eval_loss values",
-                                      "train with --metrics-jsonl FILE and plot that file");
+    return core::InvalidArgumentError(
+        source + ": no finite " + keys.train + " or " + keys.eval + " values",
+        "train with --metrics-jsonl FILE and plot that file");
   }
   curves.train = Points(train);
   curves.eval = Points(eval);
@@ -182,9 +184,10 @@ std::string LossPlotSvg(const LossCurves& curves, const PlotOptions& options) {
                      left, top, plot_w, plot_h);
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">step</text>\n",
                      left + plot_w / 2, height - 14);
-  svg += fmt::format("<text transform=\"translate(18 {:.1f}) rotate(-90)\" "
-                     "text-anchor=\"middle\">loss (nats)</text>\n",
-                     top + plot_h / 2);
+  svg += fmt::format(
+      "<text transform=\"translate(18 {:.1f}) rotate(-90)\" "
+      "text-anchor=\"middle\">{}</text>\n",
+      top + plot_h / 2, XmlEscape(options.y_label));
 
   // The curves.
   auto polyline = [&](const std::vector<LossPoint>& points, const char* cls, const char* style) {
@@ -215,24 +218,30 @@ std::string LossPlotSvg(const LossCurves& curves, const PlotOptions& options) {
   }
 
   // The legend, top right inside the plot.
-  const double lx = left + plot_w - 120, ly = top + 10;
+  // About 7 pixels per character of the longer label, after the 40 of the line sample.
+  const size_t label_chars = std::max(options.train_label.size(), options.eval_label.size());
+  const double legend_w = std::max(110.0, 48.0 + 7.0 * static_cast<double>(label_chars));
+  const double lx = left + plot_w - legend_w - 10, ly = top + 10;
   const int rows = (curves.train.empty() ? 0 : 1) + (curves.eval.empty() ? 0 : 1);
-  svg += fmt::format("<g class=\"legend\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"110\" "
-                     "height=\"{}\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbb\"/>\n",
-                     lx, ly, 8 + 20 * rows);
+  svg += fmt::format(
+      "<g class=\"legend\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.0f}\" "
+      "height=\"{}\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbb\"/>\n",
+      lx, ly, legend_w, 8 + 20 * rows);
   double row_y = ly + 18;
   if (!curves.train.empty()) {
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" {3}/>"
-                       "<text x=\"{4:.1f}\" y=\"{5:.1f}\">train loss</text>\n",
-                       lx + 8, row_y - 4, lx + 32, kTrain, lx + 40, row_y);
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" {3}/>"
+        "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
+        lx + 8, row_y - 4, lx + 32, kTrain, lx + 40, row_y, XmlEscape(options.train_label));
     row_y += 20;
   }
   if (!curves.eval.empty()) {
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" {3}/>"
-                       "<circle cx=\"{4:.1f}\" cy=\"{1:.1f}\" r=\"4\" fill=\"white\" "
-                       "stroke=\"#d62728\" stroke-width=\"1.5\"/>"
-                       "<text x=\"{5:.1f}\" y=\"{6:.1f}\">eval loss</text>\n",
-                       lx + 8, row_y - 4, lx + 32, kEval, lx + 20, lx + 40, row_y);
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" {3}/>"
+        "<circle cx=\"{4:.1f}\" cy=\"{1:.1f}\" r=\"4\" fill=\"white\" "
+        "stroke=\"#d62728\" stroke-width=\"1.5\"/>"
+        "<text x=\"{5:.1f}\" y=\"{6:.1f}\">{7}</text>\n",
+        lx + 8, row_y - 4, lx + 32, kEval, lx + 20, lx + 40, row_y, XmlEscape(options.eval_label));
   }
   svg += "</g>\n</svg>\n";
   return svg;
