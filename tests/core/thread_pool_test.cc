@@ -108,5 +108,31 @@ TEST(ThreadPoolTest, ParallelForChunksCoversRangeOnceWhoeverClaimsIt) {
   EXPECT_LT(chunks_of_sleeper.load(), 20);
 }
 
+// RunOnThreads: every k runs (each on its own thread, so blocking work overlaps), and the first
+// error by k comes back whatever order the threads finish in.
+TEST(RunOnThreadsTest, RunsEveryIndexAndReturnsTheFirstErrorByIndex) {
+  std::vector<std::atomic<int>> ran(16);
+  std::atomic<int> waiting{0};
+  const Status ok = RunOnThreads(16, [&](size_t k) {
+    ++ran[k];
+    // Every thread waits for all the others: only concurrent threads get past this.
+    ++waiting;
+    while (waiting.load() < 16) std::this_thread::yield();
+    return OkStatus();
+  });
+  EXPECT_TRUE(ok.ok());
+  for (const auto& r : ran) EXPECT_EQ(r.load(), 1);
+  const Status bad = RunOnThreads(8, [](size_t k) {
+    if (k == 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // finishes last
+      return InvalidArgumentError("two");
+    }
+    if (k == 5) return InvalidArgumentError("five");
+    return OkStatus();
+  });
+  EXPECT_EQ(bad.message(), "two");
+  EXPECT_TRUE(RunOnThreads(0, [](size_t) { return InternalError("never"); }).ok());
+}
+
 }  // namespace
 }  // namespace arle::core

@@ -167,6 +167,21 @@ std::vector<NamedTensor> MakeAllDTypes(std::vector<core::Buffer>* buffers) {
   return out;
 }
 
+// Every tensor of `tensors` (MakeAllDTypes' 3x5 ones) reads back from `file` with its dtype,
+// shape and bytes.
+void ExpectTensorsRead(const SafetensorsFile& file, const std::vector<NamedTensor>& tensors) {
+  for (const NamedTensor& nt : tensors) {
+    auto t = file.GetTensor(nt.name);
+    ASSERT_TRUE(t.ok()) << nt.name;
+    EXPECT_EQ(t->dtype(), nt.tensor.dtype());
+    ASSERT_EQ(t->rank(), 2);
+    EXPECT_EQ(t->dim(0), 3);
+    EXPECT_EQ(t->dim(1), 5);
+    ASSERT_EQ(t->nbytes(), nt.tensor.nbytes());
+    EXPECT_EQ(std::memcmp(t->data(), nt.tensor.data(), t->nbytes()), 0) << nt.name;
+  }
+}
+
 TEST(SafetensorsRoundTrip, AllDTypesAndMetadata) {
   std::vector<core::Buffer> buffers;
   std::vector<NamedTensor> tensors = MakeAllDTypes(&buffers);
@@ -202,16 +217,7 @@ TEST(SafetensorsRoundTrip, AllDTypesAndMetadata) {
   }
   EXPECT_EQ(8 + header_len + total, bytes.size());
 
-  for (const NamedTensor& nt : tensors) {
-    auto t = file->GetTensor(nt.name);
-    ASSERT_TRUE(t.ok()) << nt.name;
-    EXPECT_EQ(t->dtype(), nt.tensor.dtype());
-    ASSERT_EQ(t->rank(), 2);
-    EXPECT_EQ(t->dim(0), 3);
-    EXPECT_EQ(t->dim(1), 5);
-    ASSERT_EQ(t->nbytes(), nt.tensor.nbytes());
-    EXPECT_EQ(std::memcmp(t->data(), nt.tensor.data(), t->nbytes()), 0) << nt.name;
-  }
+  ExpectTensorsRead(*file, tensors);
 }
 
 TEST(SafetensorsRoundTrip, OverwritesExistingFile) {
@@ -244,16 +250,7 @@ TEST(SafetensorsEncode, SameBytesAsTheFileAndParsesBack) {
   for (const auto& [k, v] : metadata) EXPECT_EQ(file->metadata().at(k), v);
   EXPECT_EQ(file->metadata().at("format"), "pt");
   ASSERT_EQ(file->entries().size(), tensors.size());
-  for (const NamedTensor& nt : tensors) {
-    auto t = file->GetTensor(nt.name);
-    ASSERT_TRUE(t.ok()) << nt.name;
-    EXPECT_EQ(t->dtype(), nt.tensor.dtype());
-    ASSERT_EQ(t->rank(), 2);
-    EXPECT_EQ(t->dim(0), 3);
-    EXPECT_EQ(t->dim(1), 5);
-    ASSERT_EQ(t->nbytes(), nt.tensor.nbytes());
-    EXPECT_EQ(std::memcmp(t->data(), nt.tensor.data(), t->nbytes()), 0) << nt.name;
-  }
+  ExpectTensorsRead(*file, tensors);
 }
 
 TEST(SafetensorsEncode, EmptyListAndBadInput) {

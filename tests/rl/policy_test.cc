@@ -114,15 +114,7 @@ TEST(PolicyTest, UpdatesReachTheEngineAndDropItsPrefixCache) {
   const Rollout again = Sample(*policy, prompt, 2, 1.0f, 9);
   EXPECT_GT(again.n_cached_prompt, 0);
   // An update that changes every weight the forward reads.
-  ASSERT_TRUE(policy
-                  ->Update([&]() -> core::Status {
-                    for (const train::TrainParam& p : policy->trainer().params()) {
-                      float* v = p.value->data_as<float>();
-                      for (int64_t i = 0; i < p.value->numel(); ++i) v[i] *= 1.25f;
-                    }
-                    return core::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(testing::ScaleEveryWeight(*policy, 1.25f).ok());
   const Rollout after = Sample(*policy, prompt, 2, 1.0f, 9);
   EXPECT_EQ(after.n_cached_prompt, 0);  // nothing computed with the old weights is reused
   EXPECT_NE(after.samples[0][0].logprob, before.samples[0][0].logprob);

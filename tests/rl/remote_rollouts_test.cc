@@ -128,15 +128,7 @@ TEST(RemoteRolloutsTest, ServersSampleExactlyAsTheInProcessEngineBeforeAndAfterA
 
   // An update the servers must see: every weight scaled. Their prefix caches hold the prompts'
   // K/V from the old weights, which must not be reused.
-  ASSERT_TRUE(policy
-                  ->Update([&]() -> core::Status {
-                    for (const train::TrainParam& p : policy->trainer().params()) {
-                      float* v = p.value->data_as<float>();
-                      for (int64_t i = 0; i < p.value->numel(); ++i) v[i] *= 1.25f;
-                    }
-                    return core::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(testing::ScaleEveryWeight(*policy, 1.25f).ok());
   ASSERT_TRUE((*remote)->PushWeights(Config(), policy->engine_weights(), 1).ok());
   auto want2 = local.Run(kPrompts, Params(), kSeeds);
   auto got2 = (*remote)->Run(kPrompts, Params(), kSeeds);

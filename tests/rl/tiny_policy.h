@@ -31,4 +31,16 @@ inline std::unique_ptr<Policy> MakeTinyPolicy(uint64_t seed, PolicyOptions optio
   return std::move(*p);
 }
 
+// An update that changes every weight the forward reads: each trainable value times `factor`,
+// through Policy::Update (so the engine forgets its prefix cache).
+inline core::Status ScaleEveryWeight(Policy& policy, float factor) {
+  return policy.Update([&]() -> core::Status {
+    for (const train::TrainParam& p : policy.trainer().params()) {
+      float* v = p.value->data_as<float>();
+      for (int64_t i = 0; i < p.value->numel(); ++i) v[i] *= factor;
+    }
+    return core::OkStatus();
+  });
+}
+
 }  // namespace arle::rl::testing

@@ -156,4 +156,16 @@ void ThreadPool::WorkerLoop(int index) {
   }
 }
 
+Status RunOnThreads(size_t n, const std::function<Status(size_t)>& fn) {
+  std::vector<Status> results(n);
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (size_t k = 0; k < n; ++k) threads.emplace_back([&, k] { results[k] = fn(k); });
+  for (std::thread& t : threads) t.join();
+  for (Status& st : results) {
+    if (!st.ok()) return st;
+  }
+  return OkStatus();
+}
+
 }  // namespace arle::core

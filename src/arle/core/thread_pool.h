@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "arle/core/status.h"
+
 namespace arle::core {
 
 class ThreadPool {
@@ -69,5 +71,10 @@ inline void SplitRange(int64_t n, int n_workers, int index, int64_t* begin, int6
   *begin = index * base + (index < extra ? index : extra);
   *end = *begin + base + (index < extra ? 1 : 0);
 }
+
+// Runs fn(k) for every k in [0, n), each on its own thread, and returns the first error by k (OK
+// when all succeed). For blocking work the compute pool must not hold: HTTP requests in flight,
+// agent episodes waiting on the engine and on tools. Joins every thread before returning.
+Status RunOnThreads(size_t n, const std::function<Status(size_t)>& fn);
 
 }  // namespace arle::core

@@ -7,11 +7,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <semaphore>
-#include <thread>
 
 #include "arle/agent/engine_model.h"
 #include "arle/agent/tools.h"
 #include "arle/core/random.h"
+#include "arle/core/thread_pool.h"
 #include "arle/rl/grpo_objective.h"
 #include "arle/runtime/sampler.h"
 
@@ -103,32 +103,21 @@ core::StatusOr<std::vector<std::vector<Episode>>> RunEpisodes(
   request.stop = runtime::DefaultStopParams(model, engine.tokenizer());
   request.stop.max_tokens = o.max_tokens;
 
-  std::vector<std::vector<Episode>> out(tasks.size(), std::vector<Episode>(static_cast<size_t>(n)));
-  std::vector<core::Status> status(tasks.size() * static_cast<size_t>(n));
+  const size_t per_task = static_cast<size_t>(n);
+  std::vector<std::vector<Episode>> out(tasks.size(), std::vector<Episode>(per_task));
   std::counting_semaphore<> tool_slots(std::max(1, o.max_parallel_tools));
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    for (int g = 0; g < n; ++g) {
-      runtime::EngineRequest r = request;
-      r.sampling.seed = MixSeed(seeds[i], static_cast<uint64_t>(g));
-      threads.emplace_back([&, i, g, r = std::move(r)]() mutable {
-        auto e =
-            RunOneEpisode(engine, renderer, parser_family, *tasks[i], std::move(r), o, tool_slots);
-        if (e.ok()) {
-          out[i][static_cast<size_t>(g)] = std::move(e).value();
-        } else {
-          status[i * static_cast<size_t>(n) + static_cast<size_t>(g)] = e.status();
-        }
-      });
+  ARLE_RETURN_IF_ERROR(core::RunOnThreads(tasks.size() * per_task, [&](size_t k) -> core::Status {
+    const size_t i = k / per_task, g = k % per_task;
+    runtime::EngineRequest r = request;
+    r.sampling.seed = MixSeed(seeds[i], g);
+    auto e = RunOneEpisode(engine, renderer, parser_family, *tasks[i], std::move(r), o, tool_slots);
+    if (!e.ok()) {
+      const RlTask& task = *tasks[i];
+      return e.status().WithContext("episode of " + (task.where.empty() ? task.id : task.where));
     }
-  }
-  for (std::thread& t : threads) t.join();
-  for (size_t k = 0; k < status.size(); ++k) {
-    if (!status[k].ok()) {
-      const RlTask& task = *tasks[k / static_cast<size_t>(n)];
-      return status[k].WithContext("episode of " + (task.where.empty() ? task.id : task.where));
-    }
-  }
+    out[i][g] = std::move(e).value();
+    return core::OkStatus();
+  }));
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "arle/core/random.h"
@@ -141,6 +142,31 @@ std::string GrpoStepJson(const GrpoStepReport& r) {
   }
   return j.dump();
 }
+
+namespace {
+
+// One trajectory per completion (groups[j][g]): its prompt as context, its tokens as one
+// objective unit with the advantage advantages[j * G + g].
+void AddCompletions(const std::vector<std::vector<int32_t>>& prompts,
+                    const std::vector<std::vector<RolloutSample>>& groups,
+                    std::span<const double> advantages, std::vector<Trajectory>* trajectories,
+                    std::vector<ObjectiveUnit>* units) {
+  size_t k = 0;
+  for (size_t j = 0; j < groups.size(); ++j) {
+    for (const RolloutSample& sample : groups[j]) {
+      Trajectory t;
+      t.AddContext(prompts[j]);
+      t.AddGenerated(sample.ids, sample.logprobs);
+      units->push_back({.trajectory = trajectories->size(),
+                        .first = 0,
+                        .count = t.n_generated(),
+                        .advantage = advantages[k++]});
+      trajectories->push_back(std::move(t));
+    }
+  }
+}
+
+}  // namespace
 
 core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallbacks& cb) {
   GrpoOptions o = options;
@@ -309,26 +335,40 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
       seeds.push_back(
           MixSeed(MixSeed(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(j)));
     }
-    // --- Samples, rewards and advantages: completions (GRPO) or agent episodes (multi-turn).
-    std::vector<RlTask> flat_tasks;
-    for (const RlTask* t : step_tasks) flat_tasks.push_back(*t);
+    // --- Samples: completions (GRPO) or agent episodes (multi-turn), and the texts to verify.
+    std::vector<std::vector<RolloutSample>> groups;
+    std::vector<std::vector<Episode>> episodes;
     std::vector<std::string> texts;
-    std::vector<Trajectory> trajectories;
-    std::vector<ObjectiveUnit> units;
-    std::vector<VerifyResult> results;
-    double rollout_s = 0;
-    GrpoStepReport r;
     if (multi_turn) {
-      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<Episode>> episodes,
+      ARLE_ASSIGN_OR_RETURN(episodes,
                             RunEpisodes(policy->engine(), policy->model(), renderer, parser_family,
                                         step_tasks, o.group, seeds, episode_options));
-      rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
       for (const auto& group : episodes) {
         for (const Episode& e : group) texts.push_back(e.answer);
       }
-      results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
-      std::vector<double> rewards;
-      for (const VerifyResult& v : results) rewards.push_back(v.reward);
+    } else {
+      RolloutParams rp;
+      rp.n = o.group;
+      rp.temperature = o.temperature;
+      rp.top_p = o.top_p;
+      rp.max_tokens = o.max_tokens;
+      ARLE_ASSIGN_OR_RETURN(groups, rollouts.Run(step_prompts, rp, seeds));
+      for (const auto& group : groups) {
+        for (const RolloutSample& sample : group) texts.push_back(sample.text);
+      }
+    }
+    const double rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    // --- Rewards, then what the update trains on.
+    std::vector<RlTask> flat_tasks;
+    for (const RlTask* t : step_tasks) flat_tasks.push_back(*t);
+    const std::vector<VerifyResult> results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
+    std::vector<double> rewards;
+    for (const VerifyResult& v : results) rewards.push_back(v.reward);
+    std::vector<Trajectory> trajectories;
+    std::vector<ObjectiveUnit> units;
+    GrpoStepReport r;
+    if (multi_turn) {
       ARLE_ASSIGN_OR_RETURN(
           EpisodeBatch batch,
           BuildEpisodeBatch(episodes, rewards,
@@ -344,35 +384,9 @@ core::StatusOr<std::string> RunGrpo(const GrpoOptions& options, const GrpoCallba
           static_cast<double>(batch.n_python_episodes) / static_cast<double>(batch.n_episodes);
       r.malformed_calls = batch.n_malformed;
     } else {
-      RolloutParams rp;
-      rp.n = o.group;
-      rp.temperature = o.temperature;
-      rp.top_p = o.top_p;
-      rp.max_tokens = o.max_tokens;
-      ARLE_ASSIGN_OR_RETURN(std::vector<std::vector<RolloutSample>> groups,
-                            rollouts.Run(step_prompts, rp, seeds));
-      rollout_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      for (const auto& group : groups) {
-        for (const RolloutSample& sample : group) texts.push_back(sample.text);
-      }
-      results = VerifyBatch(verifier, flat_tasks, texts, o.n_threads);
-      std::vector<double> rewards;
-      for (const VerifyResult& v : results) rewards.push_back(v.reward);
       ARLE_ASSIGN_OR_RETURN(std::vector<double> advantages,
                             GroupAdvantages(rewards, o.group, o.std_norm));
-      // One trajectory per completion: its prompt as context, its tokens as one objective unit.
-      for (size_t j = 0; j < groups.size(); ++j) {
-        for (size_t g = 0; g < groups[j].size(); ++g) {
-          Trajectory t;
-          t.AddContext(step_prompts[j]);
-          t.AddGenerated(groups[j][g].ids, groups[j][g].logprobs);
-          units.push_back({.trajectory = trajectories.size(),
-                           .first = 0,
-                           .count = t.n_generated(),
-                           .advantage = advantages[j * o.group + g]});
-          trajectories.push_back(std::move(t));
-        }
-      }
+      AddCompletions(step_prompts, groups, advantages, &trajectories, &units);
     }
     const Clock::time_point t1 = Clock::now();
     const double lr = train::LearningRate(o.schedule, step);

@@ -6,8 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
+#include "arle/core/thread_pool.h"
 #include "arle/models/weight_update.h"
 #include "arle/runtime/engine.h"
 #include "arle/runtime/sampler.h"
@@ -75,19 +75,6 @@ core::Status ParseCompletion(const std::string& body, int n, RolloutSample* out)
   return core::OkStatus();
 }
 
-// Runs fn(k) for k in [0, n) on n threads and returns the first error (by k).
-core::Status ForEachInParallel(size_t n, const std::function<core::Status(size_t)>& fn) {
-  std::vector<core::Status> results(n);
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (size_t k = 0; k < n; ++k) threads.emplace_back([&, k] { results[k] = fn(k); });
-  for (std::thread& t : threads) t.join();
-  for (core::Status& st : results) {
-    if (!st.ok()) return st;
-  }
-  return core::OkStatus();
-}
-
 }  // namespace
 
 core::StatusOr<std::unique_ptr<RemoteRollouts>> RemoteRollouts::Create(
@@ -122,7 +109,7 @@ core::StatusOr<std::vector<std::vector<RolloutSample>>> RemoteRollouts::Run(
     const std::vector<uint64_t>& seeds) {
   std::vector<std::vector<RolloutSample>> out(prompts.size());
   for (auto& samples : out) samples.resize(static_cast<size_t>(params.n));
-  // One request per prompt and block of at most kMaxSamples samples, as Rollouts submits them.
+  // One request per prompt and sample block, as Rollouts submits them.
   struct Request {
     size_t prompt;
     int first;
@@ -130,12 +117,10 @@ core::StatusOr<std::vector<std::vector<RolloutSample>>> RemoteRollouts::Run(
   };
   std::vector<Request> requests;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    for (int first = 0; first < params.n; first += runtime::kMaxSamples) {
-      requests.push_back({i, first, std::min(runtime::kMaxSamples, params.n - first)});
-    }
+    for (const SampleBlock& b : SampleBlocks(params.n)) requests.push_back({i, b.first, b.n});
   }
   const bool greedy = params.temperature < runtime::kGreedyTemperature;
-  ARLE_RETURN_IF_ERROR(ForEachInParallel(requests.size(), [&](size_t k) -> core::Status {
+  ARLE_RETURN_IF_ERROR(core::RunOnThreads(requests.size(), [&](size_t k) -> core::Status {
     const Request& q = requests[k];
     const Server& server = servers_[q.prompt % servers_.size()];
     Json body = {{"model", server.model},
@@ -173,7 +158,7 @@ core::Status RemoteRollouts::PushWeights(const models::llama::LlamaConfig& confi
   ARLE_ASSIGN_OR_RETURN(
       const std::string body,
       models::EncodeWeightUpdate(tensors, models::llama::ToHfConfigJson(config), step));
-  return ForEachInParallel(servers_.size(), [&](size_t k) -> core::Status {
+  return core::RunOnThreads(servers_.size(), [&](size_t k) -> core::Status {
     const Server& server = servers_[k];
     io::ServeClient client(server.url, options_.api_key, options_.timeout);
     auto answer = client.Post(kAdminWeightsPath, body, "application/octet-stream");

@@ -43,6 +43,14 @@ core::StatusOr<std::vector<int32_t>> PromptRenderer::Render(const RlTask& task) 
   return ids;
 }
 
+std::vector<SampleBlock> SampleBlocks(int n) {
+  std::vector<SampleBlock> blocks;
+  for (int first = 0; first < n; first += runtime::kMaxSamples) {
+    blocks.push_back({first, std::min(runtime::kMaxSamples, n - first)});
+  }
+  return blocks;
+}
+
 Rollouts::Rollouts(runtime::Engine& engine, const models::Model& model)
     : engine_(engine), stop_(runtime::DefaultStopParams(model, engine.tokenizer())) {}
 
@@ -56,8 +64,8 @@ core::StatusOr<std::vector<std::vector<RolloutSample>>> Rollouts::Run(
   int64_t open_samples = 0;
   bool aborted = false;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    for (int first = 0; first < params.n; first += runtime::kMaxSamples) {
-      const int n = std::min(runtime::kMaxSamples, params.n - first);
+    for (const SampleBlock& block : SampleBlocks(params.n)) {
+      const int first = block.first, n = block.n;
       runtime::EngineRequest r;
       r.prompt_tokens = prompts[i];
       r.n = n;

@@ -58,6 +58,15 @@ struct RolloutSample {
   runtime::FinishReason finish = runtime::FinishReason::kNone;
 };
 
+// How a prompt's n samples are requested: blocks of at most runtime::kMaxSamples, block b being
+// samples [first, first + n) with seed seeds[i] + first, so sample g always draws seed seeds[i] + g
+// whoever serves it.
+struct SampleBlock {
+  int first = 0;
+  int n = 0;
+};
+std::vector<SampleBlock> SampleBlocks(int n);
+
 // Where a step's samples come from: the in-process engine (Rollouts) or rollout servers
 // (RemoteRollouts, remote_rollouts.h).
 class RolloutGenerator {

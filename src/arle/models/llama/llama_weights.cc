@@ -198,6 +198,17 @@ constexpr std::pair<const char*, core::Tensor LayerWeights::*> kLayerTensors[] =
 
 namespace {
 
+// Writes contiguous `t` (any dtype ConvertRowToF32 reads, block formats included) into `out` as
+// f32, row by row.
+void ConvertToF32(const core::Tensor& t, float* out) {
+  const int64_t cols = t.dim(-1), rows = t.numel() / std::max<int64_t>(cols, 1);
+  const int64_t row_bytes = rows == 0 ? 0 : t.nbytes() / rows;
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::ConvertRowToF32(t.dtype(), static_cast<const char*>(t.data()) + r * row_bytes, cols,
+                             out + r * cols);
+  }
+}
+
 // ForEachWeight over a const or a mutable ModelWeights (W), with fn taking the tensor as T.
 template <typename W, typename Fn>
 void VisitWeights(W& w, const Fn& fn) {
@@ -271,13 +282,7 @@ core::Status CopyWeightsFrom(std::span<const NamedWeight> update, ModelWeights& 
     }
   }
   VisitWeights(w, [&](const std::string& name, core::Tensor& mine) {
-    const core::Tensor& t = *by_name.at(name);
-    const int64_t cols = t.dim(-1), rows = t.numel() / std::max<int64_t>(cols, 1);
-    const int64_t row_bytes = rows == 0 ? 0 : t.nbytes() / rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      kernels::ConvertRowToF32(t.dtype(), static_cast<const char*>(t.data()) + r * row_bytes, cols,
-                               static_cast<float*>(mine.data()) + r * cols);
-    }
+    ConvertToF32(*by_name.at(name), static_cast<float*>(mine.data()));
   });
   return core::OkStatus();
 }
@@ -290,12 +295,7 @@ core::StatusOr<ModelWeights> OwnedF32Copy(const ModelWeights& w) {
     ARLE_CHECK(t.is_contiguous() && t.rank() >= 1) << t.ToString();
     ARLE_ASSIGN_OR_RETURN(core::Buffer b,
                           core::Buffer::TryAllocate(static_cast<size_t>(t.numel()) * 4));
-    const int64_t cols = t.dim(-1), rows = t.numel() / std::max<int64_t>(cols, 1);
-    const int64_t row_bytes = rows == 0 ? 0 : t.nbytes() / rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      kernels::ConvertRowToF32(t.dtype(), static_cast<const char*>(t.data()) + r * row_bytes, cols,
-                               b.as<float>() + r * cols);
-    }
+    ConvertToF32(t, b.as<float>());
     core::Tensor view = b.AsTensor(core::DType::kF32, t.shape());
     buffers->push_back(std::move(b));
     return view;
